@@ -1,0 +1,143 @@
+"""The run store: key -> run record, in one SQLite file. Knows nothing of training or claims.
+
+Guarantees (tested in tests/test_store.py):
+- Atomic writes. A record is one row written in one transaction; a reader sees the whole
+  record or nothing, and a process killed mid-write leaves the previous state (SQLite's
+  journal, in WAL mode, rolls the torn transaction back on the next open).
+- One trainer per key. ``claim(key)`` takes a lease row in the same database; only one
+  process holds a key's lease at a time. A lease whose owner process is gone (killed) or
+  that is older than ``LEASE_TTL_S`` is stale and may be taken over, so a crash never blocks
+  a later run forever.
+- Records are JSON; the schema of a record is the trainer's business, not the store's.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from pathlib import Path
+
+LEASE_TTL_S = 6 * 3600  # longer than any single training run of the full protocol
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (key TEXT PRIMARY KEY, record TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, owner TEXT NOT NULL, taken REAL NOT NULL);
+"""
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or written. The message says which path and what to do."""
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str) -> bool:
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True  # another machine's lease: trust the TTL only
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+class RunStore:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the run store at {self.path} ({exc}); "
+                             f"pass --store PATH with a writable location") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- records ---------------------------------------------------------------------------
+    def get(self, key: str) -> dict | None:
+        row = self._db.execute("SELECT record FROM runs WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def get_many(self, keys) -> dict[str, dict]:
+        keys = list(keys)
+        out: dict[str, dict] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for k, rec in self._db.execute(f"SELECT key, record FROM runs WHERE key IN ({marks})", chunk):
+                out[k] = json.loads(rec)
+        return out
+
+    def put(self, key: str, record: dict) -> None:
+        """Write one record and drop its lease, in one transaction."""
+        blob = json.dumps(record, allow_nan=True)
+        try:
+            with self._txn():
+                self._db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?)", (key, blob, time.time()))
+                self._db.execute("DELETE FROM leases WHERE key = ? AND owner = ?", (key, _owner()))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to the run store at {self.path} ({exc}); "
+                             f"pass --store PATH with a writable location") from None
+
+    def delete(self, keys) -> None:
+        with self._txn():
+            self._db.executemany("DELETE FROM runs WHERE key = ?", [(k,) for k in keys])
+
+    def keys(self) -> list[str]:
+        return [k for (k,) in self._db.execute("SELECT key FROM runs")]
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+    # -- leases ----------------------------------------------------------------------------
+    def claim(self, key: str) -> bool:
+        """Take the lease to train ``key``. False if another live process holds it or the
+        record already exists."""
+        now = time.time()
+        with self._txn():
+            if self._db.execute("SELECT 1 FROM runs WHERE key = ?", (key,)).fetchone():
+                return False
+            row = self._db.execute("SELECT owner, taken FROM leases WHERE key = ?", (key,)).fetchone()
+            if row and row[0] != _owner() and _owner_alive(row[0]) and now - row[1] < LEASE_TTL_S:
+                return False
+            self._db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)", (key, _owner(), now))
+            return True
+
+    def release(self, key: str) -> None:
+        with self._txn():
+            self._db.execute("DELETE FROM leases WHERE key = ? AND owner = ?", (key, _owner()))
+
+    def _txn(self):
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT: takes the write lock up front, so check-then-insert in
+    ``claim`` cannot interleave with another process."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, *_):
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False
