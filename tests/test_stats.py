@@ -1,0 +1,630 @@
+"""Tests of harness.stats: exact agreement with scipy, invariance properties, verdict logic
+and false-positive rates under the null at n = 5 per arm."""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from harness.stats import (INCONCLUSIVE, REFUTED, SUPPORTED, UNTESTABLE, Arm, Evidence, all_of,
+                           bh_adjust, diff_of_diffs, equivalent, mean_above, mean_greater,
+                           minimum_detectable_difference, spread_greater, trend,
+                           variance_greater)
+
+ALPHA = 0.05
+XA = [71.2, 72.5, 70.9, 73.1, 72.0]
+XB = [69.0, 69.8, 68.7, 70.5, 69.9]
+XC = [70.1, 72.9, 69.5, 71.8, 70.4, 71.0]  # n = 6: unequal n
+
+
+def arm(label, xs):
+    return Arm.from_values(label, xs)
+
+
+def summary_of(a: Arm) -> Arm:
+    """The same arm as a published summary (mean, population SD, n)."""
+    return Arm.from_summary(a.label, float(np.mean(a.values)), float(np.std(a.values)), a.n)
+
+
+def close(x, y, rel=1e-10, abs_=1e-12):
+    return math.isclose(x, y, rel_tol=rel, abs_tol=abs_)
+
+
+# ------------------------------------------------------------------------------- Arm
+
+def test_arm_from_values_and_summary_agree():
+    a = arm("A", XA)
+    s = summary_of(a)
+    assert a.n == s.n == 5
+    assert close(a.mean, s.mean) and close(a.var, s.var)
+    assert close(a.var, np.var(XA, ddof=1)) and close(a.sd, np.std(XA, ddof=1))
+    assert s.values is None and a.values == tuple(XA)
+
+
+def test_arm_small_n():
+    one = Arm.from_values("one", [3.0])
+    assert one.n == 1 and one.mean == 3.0 and math.isnan(one.var) and math.isnan(one.sd)
+    assert math.isnan(Arm.from_summary("s", 3.0, 0.0, 1).var)
+    empty = Arm.from_values("none", [])
+    assert empty.n == 0 and math.isnan(empty.mean)
+    with pytest.raises(ValueError):
+        Arm.from_summary("bad", 1.0, 1.0, 0)
+
+
+# ------------------------------------------------------------------------------- exact values vs scipy
+
+@pytest.mark.parametrize("xb", [XB, XC])
+def test_welch_matches_scipy(xb):
+    a, b = arm("A", XA), arm("B", xb)
+    r = stats.ttest_ind(XA, xb, equal_var=False, alternative="greater")
+    e = mean_greater(a, b, alpha=ALPHA)
+    assert close(e.p, r.pvalue) and close(e.details["t"], r.statistic)
+    assert close(e.details["df"], r.df)
+    assert close(e.effect, np.mean(XA) - np.mean(xb))
+    two = stats.ttest_ind(XA, xb, equal_var=False).confidence_interval(0.95)  # two-sided CI
+    assert close(e.ci[0], two.low) and close(e.ci[1], two.high)
+    assert close(e.details["p_opposite"], 1 - r.pvalue, rel=1e-9)
+    # summary path (ttest_ind_from_stats) gives the same numbers
+    es = mean_greater(summary_of(a), summary_of(b), alpha=ALPHA)
+    for key in ("t", "df", "se", "hedges_g", "p_opposite"):
+        assert close(es.details[key], e.details[key]), key
+    assert close(es.p, e.p) and close(es.ci[0], e.ci[0]) and close(es.ci[1], e.ci[1])
+    assert close(es.mde, e.mde)
+    assert es.details["p_superiority"] is None
+
+
+def test_welch_margin_is_a_shift():
+    a, b = arm("A", XA), arm("B", XB)
+    for m in (-1.0, 0.5, 2.0):
+        e = mean_greater(a, b, margin=m, alpha=ALPHA)
+        r = stats.ttest_ind(np.array(XA) - m, XB, equal_var=False, alternative="greater")
+        assert close(e.p, r.pvalue)
+        es = mean_greater(summary_of(a), summary_of(b), margin=m, alpha=ALPHA)
+        assert close(es.p, r.pvalue)
+        assert close(e.effect, np.mean(XA) - np.mean(XB))  # effect is not shifted
+
+
+def test_welch_effect_sizes():
+    a, b = arm("A", XA), arm("C", XC)
+    e = mean_greater(a, b, alpha=ALPHA)
+    n, m = len(XA), len(XC)
+    sp = math.sqrt(((n - 1) * np.var(XA, ddof=1) + (m - 1) * np.var(XC, ddof=1)) / (n + m - 2))
+    df = n + m - 2
+    j = math.gamma(df / 2) / (math.sqrt(df / 2) * math.gamma((df - 1) / 2))
+    assert close(e.details["hedges_g"], (np.mean(XA) - np.mean(XC)) / sp * j)
+    u = stats.mannwhitneyu(XA, XC).statistic
+    assert close(e.details["p_superiority"], u / (n * m))
+    tied = mean_greater(arm("x", [1, 2, 3]), arm("y", [1, 2, 3]), alpha=ALPHA)
+    assert close(tied.details["p_superiority"], 0.5)
+
+
+def test_mde_has_about_80_percent_power():
+    a, b = arm("A", XA), arm("B", XB)
+    e = mean_greater(a, b, alpha=ALPHA)
+    se, df = e.details["se"], e.details["df"]
+    power = stats.nct.sf(stats.t.ppf(1 - ALPHA, df), df, e.mde / se)
+    assert 0.78 < power < 0.82
+    assert close(minimum_detectable_difference(se, df, ALPHA),
+                 (stats.t.ppf(0.95, df) + stats.t.ppf(0.8, df)) * se)
+
+
+def test_mean_above_matches_scipy():
+    a = arm("A", XA)
+    r = stats.ttest_1samp(XA, 71.0, alternative="greater")
+    for x in (a, summary_of(a)):
+        e = mean_above(x, 71.0, alpha=ALPHA)
+        assert close(e.p, r.pvalue) and close(e.details["t"], r.statistic)
+        two = stats.ttest_1samp(XA, 71.0).confidence_interval(0.95)
+        assert close(e.ci[0], two.low - 71.0) and close(e.ci[1], two.high - 71.0)
+        assert close(e.effect, np.mean(XA) - 71.0)
+
+
+def test_tost_equals_two_shifted_one_sided_tests():
+    a, b = arm("A", XA), arm("C", XC)
+    for m in (1.0, 2.0, 4.0):
+        e = equivalent(a, b, margin=m, alpha=ALPHA)
+        lo = stats.ttest_ind(np.array(XA) + m, XC, equal_var=False, alternative="greater")
+        hi = stats.ttest_ind(np.array(XA) - m, XC, equal_var=False, alternative="less")
+        assert close(e.details["p_lower"], lo.pvalue) and close(e.details["p_upper"], hi.pvalue)
+        assert close(e.p, max(lo.pvalue, hi.pvalue))
+        ci = stats.ttest_ind(XA, XC, equal_var=False).confidence_interval(0.90)
+        assert e.ci_level == pytest.approx(0.90)
+        assert close(e.ci[0], ci.low) and close(e.ci[1], ci.high)
+        # p < alpha  <=>  90% CI inside (-m, m)
+        assert (e.p < ALPHA) == (-m < e.ci[0] and e.ci[1] < m)
+        es = equivalent(summary_of(a), summary_of(b), margin=m, alpha=ALPHA)
+        assert close(es.p, e.p)
+
+
+def test_tost_mde_is_margin_with_80_percent_power_at_zero_difference():
+    a, b = arm("A", XA), arm("B", XB)
+    e = equivalent(a, b, margin=1.0, alpha=ALPHA)
+    se, df = e.details["se"], e.details["df"]
+    rng = np.random.default_rng(5)
+    tq = stats.t.ppf(1 - ALPHA, df)
+    # TOST with true difference 0 and margin = mde: Monte-Carlo over the t numerator
+    z = rng.standard_normal(40000) * se
+    s = se * np.sqrt(rng.chisquare(df, 40000) / df)
+    power = np.mean(((z + e.mde) / s > tq) & ((z - e.mde) / s < -tq))
+    assert 0.74 < power < 0.86
+
+
+def test_variance_greater_matches_f_distribution():
+    a, b = arm("A", XA), arm("C", XC)
+    e = variance_greater(a, b, alpha=ALPHA)
+    F = np.var(XA, ddof=1) / np.var(XC, ddof=1)
+    assert close(e.details["F"], F)
+    assert close(e.p, stats.f.sf(F, 4, 5))
+    assert close(e.details["p_opposite"], stats.f.cdf(F, 4, 5))
+    assert close(e.effect, math.sqrt(F))
+    lo, hi = math.sqrt(F / stats.f.ppf(0.975, 4, 5)), math.sqrt(F / stats.f.ppf(0.025, 4, 5))
+    assert close(e.ci[0], lo) and close(e.ci[1], hi)
+    # mde: true SD ratio at which the one-sided test has 80% power
+    crit = stats.f.ppf(1 - ALPHA, 4, 5)
+    assert close(stats.f.sf(crit / e.mde ** 2, 4, 5), 0.8, rel=1e-8)
+    # pooling several arms per side; single Arm == 1-sequence; n=1 arms are skipped
+    e1 = variance_greater([a], [b], alpha=ALPHA)
+    assert close(e1.p, e.p)
+    pooled = variance_greater([a, arm("A2", XB)], [b, arm("one", [3.0])], alpha=ALPHA)
+    va = (4 * np.var(XA, ddof=1) + 4 * np.var(XB, ddof=1)) / 8
+    assert close(pooled.details["F"], va / np.var(XC, ddof=1))
+    assert close(pooled.p, stats.f.sf(va / np.var(XC, ddof=1), 8, 5))
+
+
+def test_trend_matches_kendall_and_contrast():
+    arms = [arm("w16", XB), arm("w32", XC), arm("w64", XA)]
+    levels = [16, 32, 64]
+    e = trend(levels, arms, direction="increasing", alpha=ALPHA)
+    x = np.repeat(levels, [5, 6, 5])
+    y = np.concatenate([XB, XC, XA])
+    r = stats.kendalltau(x, y, alternative="greater")
+    assert close(e.details["tau"], r.statistic) and close(e.details["p_tau"], r.pvalue)
+    c = mean_greater(arms[2], arms[0], alpha=ALPHA)
+    assert close(e.details["p_contrast"], c.p)
+    assert close(e.effect, c.effect) and close(e.ci[0], c.ci[0])
+    assert e.p == max(e.details["p_tau"], e.details["p_contrast"])
+    assert e.verdict == SUPPORTED
+    # order of arms does not matter (sorted by level)
+    e2 = trend(levels[::-1], arms[::-1], direction="increasing", alpha=ALPHA)
+    assert close(e2.p, e.p) and e2.n == (5, 6, 5)
+    # the same data claimed decreasing -> refuted, effect negated
+    d = trend(levels, arms, direction="decreasing", alpha=ALPHA)
+    assert d.verdict == REFUTED and close(d.effect, -e.effect)
+    rd = stats.kendalltau(x, y, alternative="less")
+    assert close(d.details["p_tau"], rd.pvalue)
+
+
+def test_trend_single_runs_rest_on_tau():
+    ys = [1.0, 2.0, 3.5, 3.9, 5.0, 6.2]
+    arms = [arm(f"l{i}", [v]) for i, v in enumerate(ys)]
+    e = trend(range(6), arms, direction="increasing", alpha=ALPHA)
+    r = stats.kendalltau(range(6), ys, alternative="greater")
+    assert close(e.p, r.pvalue) and e.verdict == SUPPORTED
+    assert "tau alone" in e.note and e.details["p_contrast"] is None and e.ci is None
+
+
+def test_trend_summaries_rest_on_contrast():
+    arms = [summary_of(arm("a", XB)), summary_of(arm("b", XC)), summary_of(arm("c", XA))]
+    e = trend([1, 2, 3], arms, direction="increasing", alpha=ALPHA)
+    c = mean_greater(arms[2], arms[0], alpha=ALPHA)
+    assert close(e.p, c.p) and e.verdict == SUPPORTED
+    assert "contrast alone" in e.note and e.details["tau"] is None
+    both_missing = trend([1, 2], [Arm.from_summary("a", 1, 0, 1), Arm.from_summary("b", 2, 0, 1)],
+                         direction="increasing", alpha=ALPHA)
+    assert both_missing.verdict == UNTESTABLE and both_missing.note
+
+
+def test_diff_of_diffs_matches_hand_computation():
+    xs = [XA, XB, XC, XB[::-1]]
+    arms = [arm(f"x{i}", x) for i, x in enumerate(xs)]
+    e = diff_of_diffs(*arms, alpha=ALPHA)
+    m = [np.mean(x) for x in xs]
+    u = [np.var(x, ddof=1) / len(x) for x in xs]
+    c = (m[0] - m[1]) - (m[2] - m[3])
+    se = math.sqrt(sum(u))
+    df = sum(u) ** 2 / sum(ui ** 2 / (len(x) - 1) for ui, x in zip(u, xs))
+    assert close(e.effect, c) and close(e.details["se"], se) and close(e.details["df"], df)
+    assert close(e.p, stats.t.sf(c / se, df))
+    h = stats.t.ppf(0.975, df) * se
+    assert close(e.ci[0], c - h) and close(e.ci[1], c + h)
+    es = diff_of_diffs(*[summary_of(a) for a in arms], alpha=ALPHA)
+    assert close(es.p, e.p)
+    # with b1, a2, b2 of zero variance it reduces to a one-sample test of a1
+    zero = [arm("z", [0.0, 0.0])] * 3
+    ez = diff_of_diffs(arms[0], *zero, alpha=ALPHA)
+    assert close(ez.p, stats.ttest_1samp(XA, 0.0, alternative="greater").pvalue)
+
+
+def test_diff_of_diffs_log_scale():
+    xs = [XA, XB, XC, XB[::-1]]
+    arms = [arm(f"x{i}", x) for i, x in enumerate(xs)]
+    e = diff_of_diffs(*arms, alpha=ALPHA, log=True)
+    e_raw = diff_of_diffs(*[arm(f"l{i}", np.log(x)) for i, x in enumerate(xs)], alpha=ALPHA)
+    assert close(e.p, e_raw.p) and close(e.effect, e_raw.effect)
+    assert close(e.details["ratio_of_ratios"], math.exp(e.effect))
+    assert e.arms[0].mean == arms[0].mean  # reports the original arms
+    assert diff_of_diffs(*[summary_of(a) for a in arms], alpha=ALPHA, log=True).verdict == UNTESTABLE
+    neg = [arm("neg", [-1.0, 2.0])] + arms[1:]
+    assert diff_of_diffs(*neg, alpha=ALPHA, log=True).verdict == UNTESTABLE
+
+
+def _interaction_f_by_regression(cells_a, cells_b):
+    """Full (cell means) vs additive (family + level) least squares on the raw runs."""
+    k = len(cells_a)
+    rows, y = [], []
+    for fam, cells in enumerate((cells_a, cells_b)):
+        for j, xs in enumerate(cells):
+            for v in xs:
+                rows.append((fam, j))
+                y.append(v)
+    y = np.asarray(y)
+    full = np.zeros((len(y), 2 * k))
+    add = np.zeros((len(y), 1 + 1 + (k - 1)))
+    for i, (fam, j) in enumerate(rows):
+        full[i, fam * k + j] = 1
+        add[i, 0] = 1
+        add[i, 1] = fam
+        if j > 0:
+            add[i, 1 + j] = 1
+
+    def rss(X):
+        beta = np.linalg.lstsq(X, y, rcond=None)[0]
+        return float(((y - X @ beta) ** 2).sum())
+
+    r_full, r_add = rss(full), rss(add)
+    df1, df2 = k - 1, len(y) - 2 * k
+    return (r_add - r_full) / df1 / (r_full / df2), df1, df2
+
+
+def test_spread_greater_matches_linear_model_unbalanced():
+    rng = np.random.default_rng(3)
+    cells_a = [rng.normal(mu, 1, n) for mu, n in zip([0, 4, 9], [5, 4, 6])]
+    cells_b = [rng.normal(mu, 1, n) for mu, n in zip([0, 0.5, 1], [5, 5, 3])]
+    F, df1, df2 = _interaction_f_by_regression(cells_a, cells_b)
+    fa = [arm(f"a{j}", x) for j, x in enumerate(cells_a)]
+    fb = [arm(f"b{j}", x) for j, x in enumerate(cells_b)]
+    e = spread_greater(fa, fb, alpha=ALPHA)
+    assert close(e.details["F"], F, rel=1e-8)
+    assert (e.details["df1"], e.details["df2"]) == (df1, df2)
+    assert close(e.details["p_interaction"], stats.f.sf(F, df1, df2), rel=1e-8)
+    # the directional part: between-level mean squares, F(k-1, k-1)
+    ma, mb = [np.mean(x) for x in cells_a], [np.mean(x) for x in cells_b]
+    ratio = (np.mean([5, 4, 6]) * np.var(ma, ddof=1)) / (np.mean([5, 5, 3]) * np.var(mb, ddof=1))
+    assert close(e.details["p_spread_ratio"], stats.f.sf(ratio, df1, df1), rel=1e-8)
+    assert close(e.p, max(e.details["p_interaction"], e.details["p_spread_ratio"]), rel=1e-12)
+    assert e.verdict == SUPPORTED and e.details["spread_a"] > e.details["spread_b"]
+    # summaries give the same
+    es = spread_greater([summary_of(x) for x in fa], [summary_of(x) for x in fb], alpha=ALPHA)
+    assert close(es.p, e.p)
+    # reversed families -> refuted, same F
+    r = spread_greater(fb, fa, alpha=ALPHA)
+    assert r.verdict == REFUTED and close(r.p, e.p)
+    # Cohen's f: CI inverts the noncentral F (Steiger 2004), point estimate inside
+    N = sum(len(x) for x in cells_a + cells_b)
+    lam_lo, lam_hi = (e.ci[0] ** 2 * N, e.ci[1] ** 2 * N)
+    assert close(stats.ncf.cdf(F, df1, df2, lam_hi), 0.025, rel=1e-6)
+    if lam_lo > 0:
+        assert close(stats.ncf.cdf(F, df1, df2, lam_lo), 0.975, rel=1e-6)
+    assert e.ci[0] <= e.effect <= e.ci[1]
+    # mde: Cohen's f with 80% power
+    crit = stats.f.ppf(1 - ALPHA, df1, df2)
+    assert close(stats.ncf.sf(crit, df1, df2, e.mde ** 2 * N), 0.8, rel=1e-6)
+
+
+def test_spread_greater_crossed_profiles_are_not_a_false_positive():
+    """Both families vary equally, in opposite shapes: the interaction is real but neither
+    spread is larger. The interaction-only rule said `supported` ~50% of the time; with the
+    one-sided spread-ratio part the rate stays within alpha + 3 Monte-Carlo SE."""
+    rng = np.random.default_rng(5)
+    reps, hits = 1000, 0
+    for _ in range(reps):
+        fa = [arm(f"a{j}", rng.normal(mu, 1, 5)) for j, mu in enumerate([0, 1, 2])]
+        fb = [arm(f"b{j}", rng.normal(mu, 1, 5)) for j, mu in enumerate([2, 1, 0])]
+        hits += spread_greater(fa, fb, alpha=ALPHA).verdict == SUPPORTED
+    assert hits / reps <= ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / reps)
+
+
+def test_spread_greater_balanced_classical_anova():
+    rng = np.random.default_rng(11)
+    y = rng.normal(size=(2, 4, 5))  # family x level x replicate
+    cm = y.mean(axis=2)
+    ss_int = 5 * ((cm - cm.mean(1, keepdims=True) - cm.mean(0, keepdims=True) + cm.mean()) ** 2).sum()
+    mse = ((y - cm[..., None]) ** 2).sum() / (40 - 8)
+    e = spread_greater([arm("a", y[0, j]) for j in range(4)], [arm("b", y[1, j]) for j in range(4)],
+                       alpha=ALPHA)
+    assert close(e.details["F"], ss_int / 3 / mse, rel=1e-9)
+
+
+def test_bh_matches_scipy_and_passes_none():
+    ps = [0.01, None, 0.04, 0.03, None, 0.2]
+    out = bh_adjust(ps)
+    ref = stats.false_discovery_control([0.01, 0.04, 0.03, 0.2], method="bh")
+    assert out[1] is None and out[4] is None
+    assert np.allclose([out[i] for i in (0, 2, 3, 5)], ref)
+    assert bh_adjust([None, None]) == [None, None]
+    assert bh_adjust([]) == []
+
+
+# ------------------------------------------------------------------------------- all_of
+
+def _ev(verdict, p, effect=1.0, n=(5, 5)):
+    return Evidence(verdict, "t", effect if verdict != UNTESTABLE else None, "d", None, 0.95, p, n,
+                    ALPHA, None)
+
+
+@pytest.mark.parametrize("verdicts,expected", [
+    ((SUPPORTED, SUPPORTED), SUPPORTED),
+    ((SUPPORTED, INCONCLUSIVE), INCONCLUSIVE),
+    ((SUPPORTED, REFUTED), REFUTED),
+    ((UNTESTABLE, SUPPORTED), UNTESTABLE),
+    ((UNTESTABLE, REFUTED), REFUTED),
+    ((INCONCLUSIVE, UNTESTABLE), UNTESTABLE),
+])
+def test_all_of_logic(verdicts, expected):
+    parts = [_ev(v, None if v == UNTESTABLE else p, effect=i)
+             for i, (v, p) in enumerate(zip(verdicts, (0.01, 0.3)))]
+    e = all_of(parts)
+    assert e.verdict == expected
+    assert len(e.details["parts"]) == 2 and e.n == (5, 5, 5, 5)
+
+
+def test_all_of_binding_part():
+    a, b = arm("A", XA), arm("B", XB)
+    p1 = mean_greater(a, b, alpha=ALPHA)
+    p2 = mean_greater(a, b, margin=1.5, alpha=ALPHA)
+    e = all_of([p1, p2], test_name="both")
+    assert e.p == max(p1.p, p2.p) == p2.p
+    assert e.effect == p2.effect and e.ci == p2.ci and e.test == "both"
+    json.dumps(e.to_dict(), allow_nan=False)
+
+
+# ------------------------------------------------------------------------------- output
+
+def test_to_dict_and_summary():
+    a, b = arm("A", XA), arm("B", XB)
+    evs = [mean_greater(a, b, alpha=ALPHA), mean_above(a, 70, alpha=ALPHA),
+           trend([1, 2], [b, a], direction="increasing", alpha=ALPHA),
+           variance_greater(a, b, alpha=ALPHA), equivalent(a, b, margin=1, alpha=ALPHA),
+           diff_of_diffs(a, b, b, a, alpha=ALPHA), spread_greater([a, b], [a, a], alpha=ALPHA),
+           mean_greater(arm("one", [1.0]), b, alpha=ALPHA),
+           variance_greater(a, arm("flat", [1.0, 1.0, 1.0]), alpha=ALPHA)]
+    for e in evs:
+        d = e.to_dict()
+        json.dumps(d, allow_nan=False)
+        assert set(d["arms"][0]) == {"label", "n", "mean", "sd"}
+        s = e.summary()
+        assert "\n" not in s and s.startswith(e.verdict + ":")
+    s = evs[0].summary()
+    assert "[95% CI" in s and "p=" in s and "n=5/5" in s and "g=" in s and "P(A>B)=" in s
+
+
+# ------------------------------------------------------------------------------- hypothesis properties
+
+samples = st.lists(st.floats(-50, 50, allow_nan=False, allow_infinity=False), min_size=2, max_size=7)
+PROP = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _spread_ok(*xs):
+    return all(np.std(x) > 1e-3 for x in xs)
+
+
+@PROP
+@given(samples, samples)
+def test_swapping_arms_flips_direction(x, y):
+    assume(_spread_ok(x, y))
+    e_ab = mean_greater(arm("a", x), arm("b", y), alpha=ALPHA)
+    e_ba = mean_greater(arm("b", y), arm("a", x), alpha=ALPHA)
+    assert e_ab.p + e_ba.p == pytest.approx(1.0, abs=1e-9)
+    assert e_ab.effect == pytest.approx(-e_ba.effect, abs=1e-9)
+    assert e_ab.ci[0] == pytest.approx(-e_ba.ci[1], abs=1e-9)
+    if e_ab.verdict == SUPPORTED:
+        assert e_ba.verdict == REFUTED
+
+
+@PROP
+@given(samples, samples, st.floats(-100, 100, allow_nan=False))
+def test_adding_a_constant_changes_nothing(x, y, c):
+    assume(_spread_ok(x, y))
+    a, b = arm("a", x), arm("b", y)
+    a2, b2 = arm("a", np.add(x, c)), arm("b", np.add(y, c))
+    for f in (lambda u, v: mean_greater(u, v, alpha=ALPHA),
+              lambda u, v: equivalent(u, v, margin=1.0, alpha=ALPHA),
+              lambda u, v: variance_greater(u, v, alpha=ALPHA),
+              lambda u, v: diff_of_diffs(u, v, v, u, alpha=ALPHA)):
+        e, e2 = f(a, b), f(a2, b2)
+        assert e.p == pytest.approx(e2.p, rel=1e-6, abs=1e-9)
+        assert e.effect == pytest.approx(e2.effect, rel=1e-6, abs=1e-6)
+        assert e.ci[1] - e.ci[0] == pytest.approx(e2.ci[1] - e2.ci[0], rel=1e-6, abs=1e-6)
+        assert e.verdict == e2.verdict or min(abs(e.p - ALPHA), abs(e2.p - ALPHA)) < 1e-6
+
+
+@PROP
+@given(samples, samples, st.floats(0.01, 100))
+def test_scaling_leaves_p_unchanged(x, y, c):
+    assume(_spread_ok(x, y))
+    a, b = arm("a", x), arm("b", y)
+    a2, b2 = arm("a", np.multiply(x, c)), arm("b", np.multiply(y, c))
+    for f in (lambda u, v: mean_greater(u, v, alpha=ALPHA),
+              lambda u, v: variance_greater(u, v, alpha=ALPHA),
+              lambda u, v: diff_of_diffs(u, v, v, u, alpha=ALPHA),
+              lambda u, v: spread_greater([u, v], [v, v], alpha=ALPHA)):
+        e, e2 = f(a, b), f(a2, b2)
+        assert e.p == pytest.approx(e2.p, rel=1e-6, abs=1e-9)
+    assert mean_greater(a2, b2, alpha=ALPHA).effect == pytest.approx(
+        c * mean_greater(a, b, alpha=ALPHA).effect, rel=1e-6, abs=1e-6)
+
+
+# ------------------------------------------------------------------------------- verdict logic
+
+def test_verdicts_separated_reversed_identical():
+    hi, lo = arm("hi", [10.1, 10.3, 9.9, 10.0, 10.2]), arm("lo", [5.0, 5.2, 4.9, 5.1, 4.8])
+    assert mean_greater(hi, lo, alpha=ALPHA).verdict == SUPPORTED
+    assert mean_greater(lo, hi, alpha=ALPHA).verdict == REFUTED
+    same = mean_greater(arm("x", XA), arm("y", XA), alpha=ALPHA)
+    assert same.verdict == INCONCLUSIVE and same.mde > 0 and same.p == pytest.approx(0.5)
+    assert mean_above(hi, 5.0, alpha=ALPHA).verdict == SUPPORTED
+    assert mean_above(lo, 10.0, alpha=ALPHA).verdict == REFUTED
+    assert mean_above(arm("x", XA), float(np.mean(XA)), alpha=ALPHA).verdict == INCONCLUSIVE
+    wide, narrow = arm("w", [0, 10, -10, 5, -5, 8]), arm("n", [0, 0.1, -0.1, 0.05, -0.05, 0.02])
+    assert variance_greater(wide, narrow, alpha=ALPHA).verdict == SUPPORTED
+    assert variance_greater(narrow, wide, alpha=ALPHA).verdict == REFUTED
+    v = variance_greater(arm("x", XA), arm("y", XA), alpha=ALPHA)
+    assert v.verdict == INCONCLUSIVE and v.mde > 1
+    assert equivalent(arm("x", XA), arm("y", np.add(XA, 0.1)), margin=2.0, alpha=ALPHA).verdict == SUPPORTED
+    assert equivalent(hi, lo, margin=1.0, alpha=ALPHA).verdict == REFUTED
+    eq = equivalent(arm("x", XA), arm("y", XA), margin=0.1, alpha=ALPHA)
+    assert eq.verdict == INCONCLUSIVE and eq.mde > 0.1
+    assert diff_of_diffs(hi, lo, lo, hi, alpha=ALPHA).verdict == SUPPORTED
+    assert diff_of_diffs(lo, hi, hi, lo, alpha=ALPHA).verdict == REFUTED
+    levels = [1, 2, 3]
+    up = [lo, arm("mid", [7.5, 7.6, 7.4, 7.7, 7.3]), hi]
+    assert trend(levels, up, direction="increasing", alpha=ALPHA).verdict == SUPPORTED
+    assert trend(levels, up, direction="decreasing", alpha=ALPHA).verdict == REFUTED
+    flat = trend(levels, [arm("x", XA)] * 3, direction="increasing", alpha=ALPHA)
+    assert flat.verdict == INCONCLUSIVE and flat.mde > 0
+    sp = spread_greater([lo, hi], [lo, arm("lo2", np.add(lo.values, 0.1))], alpha=ALPHA)
+    assert sp.verdict == SUPPORTED
+    sp_flat = spread_greater([arm("x", XA), arm("y", XB)], [arm("x", XA), arm("y", XB)], alpha=ALPHA)
+    assert sp_flat.verdict == INCONCLUSIVE and sp_flat.mde > 0
+
+
+def test_n1_is_untestable_everywhere():
+    one, a = arm("one", [3.0]), arm("A", XA)
+    summ = Arm.from_summary("pub", 3.0, 0.0, 1)
+    cases = [mean_greater(one, a, alpha=ALPHA), mean_greater(a, summ, alpha=ALPHA),
+             mean_above(one, 0.0, alpha=ALPHA), equivalent(a, one, margin=1, alpha=ALPHA),
+             variance_greater(one, a, alpha=ALPHA), diff_of_diffs(a, a, a, one, alpha=ALPHA),
+             spread_greater([one, one], [one, one], alpha=ALPHA),
+             trend([1, 2], [summ, Arm.from_summary("p2", 4.0, 0.0, 1)], direction="increasing",
+                   alpha=ALPHA)]
+    for e in cases:
+        assert e.verdict == UNTESTABLE and e.p is None and e.note, e
+        json.dumps(e.to_dict(), allow_nan=False)
+        assert e.summary().startswith("untestable:")
+
+
+def test_zero_variance_is_handled_without_warnings():
+    c1, c2 = arm("c1", [1.0, 1.0, 1.0]), arm("c2", [0.0, 0.0, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        e = mean_greater(c1, c2, alpha=ALPHA)
+        assert e.verdict == SUPPORTED and e.p == 0.0 and e.ci == (1.0, 1.0) and "zero variance" in e.note
+        assert mean_greater(c2, c1, alpha=ALPHA).verdict == REFUTED
+        assert mean_greater(c1, c1, alpha=ALPHA).verdict == UNTESTABLE  # 0/0
+        assert mean_greater(c1, c2, margin=1.0, alpha=ALPHA).verdict == UNTESTABLE
+        assert mean_above(c1, 0.5, alpha=ALPHA).verdict == SUPPORTED
+        assert equivalent(c1, c2, margin=2.0, alpha=ALPHA).verdict == SUPPORTED
+        assert equivalent(c1, c2, margin=0.5, alpha=ALPHA).verdict == REFUTED
+        assert variance_greater(arm("a", XA), c1, alpha=ALPHA).verdict == SUPPORTED
+        assert variance_greater(c1, arm("a", XA), alpha=ALPHA).verdict == REFUTED
+        assert variance_greater(c1, c2, alpha=ALPHA).verdict == UNTESTABLE
+        assert diff_of_diffs(c1, c2, c2, c2, alpha=ALPHA).verdict == SUPPORTED
+        assert spread_greater([c1, c2], [c1, c1], alpha=ALPHA).verdict == SUPPORTED
+        assert spread_greater([c1, c1], [c2, c2], alpha=ALPHA).verdict == UNTESTABLE
+        assert trend([1, 2], [c2, c1], direction="increasing", alpha=ALPHA).verdict == SUPPORTED
+        for e in (mean_greater(c1, c2, alpha=ALPHA), variance_greater(arm("a", XA), c1, alpha=ALPHA)):
+            json.dumps(e.to_dict(), allow_nan=False)
+            e.summary()
+
+
+def test_programming_errors_raise():
+    a = arm("A", XA)
+    with pytest.raises(ValueError):
+        mean_greater(a, a, alpha=1.5)
+    with pytest.raises(ValueError):
+        equivalent(a, a, margin=0.0, alpha=ALPHA)
+    with pytest.raises(ValueError):
+        trend([1, 2], [a], direction="increasing", alpha=ALPHA)
+    with pytest.raises(ValueError):
+        trend([1, 2], [a, a], direction="up", alpha=ALPHA)
+    with pytest.raises(ValueError):
+        spread_greater([a, a], [a], alpha=ALPHA)
+    with pytest.raises(ValueError):
+        all_of([])
+
+
+# ------------------------------------------------------------------------------- null simulation
+
+REPS = 2000
+N = 5
+
+
+def _summ(x, label="x"):
+    """Summary arm of one simulated sample (the from_values path is checked against the
+    summary path exactly above; summaries keep the 2,000-rep loops fast)."""
+    return Arm(label, len(x), float(x.mean()), float(x.var(ddof=1)))
+
+
+def _null_mean_greater(rng):
+    x = rng.normal(0, 1, (2, N))
+    return mean_greater(_summ(x[0]), _summ(x[1]), alpha=ALPHA)
+
+
+def _null_mean_greater_unequal_sd(rng):
+    return mean_greater(_summ(rng.normal(0, 3, N)), _summ(rng.normal(0, 1, N)), alpha=ALPHA)
+
+
+def _null_mean_above(rng):
+    return mean_above(_summ(rng.normal(1, 1, N)), 1.0, alpha=ALPHA)
+
+
+def _null_equivalent(rng):  # true difference exactly at the margin
+    return equivalent(_summ(rng.normal(1, 1, N)), _summ(rng.normal(0, 1, N)), margin=1.0, alpha=ALPHA)
+
+
+def _null_variance_greater(rng):
+    x = rng.normal(0, 1, (2, N))
+    return variance_greater(_summ(x[0]), _summ(x[1]), alpha=ALPHA)
+
+
+def _null_trend(rng):  # needs raw values (Kendall)
+    x = rng.normal(0, 1, (3, N))
+    return trend([1, 2, 3], [Arm.from_values(str(i), x[i]) for i in range(3)],
+                 direction="increasing", alpha=ALPHA)
+
+
+def _null_diff_of_diffs(rng):
+    x = rng.normal(0, 1, (4, N))
+    return diff_of_diffs(*[_summ(r) for r in x], alpha=ALPHA)
+
+
+def _null_diff_of_diffs_log(rng):  # needs raw values; lognormal with equal ratios
+    x = np.exp(rng.normal(0, 0.3, (4, N)) + np.array([[1.0], [0.5], [2.0], [1.5]]))
+    return diff_of_diffs(*[Arm.from_values(str(i), r) for i, r in enumerate(x)], alpha=ALPHA, log=True)
+
+
+def _null_spread_greater(rng):  # same level profile in both families: no interaction
+    profile = np.array([0.0, 1.0, 3.0])[:, None]
+    xa, xb = profile + rng.normal(0, 1, (3, N)), profile + 0.5 + rng.normal(0, 1, (3, N))
+    return spread_greater([_summ(r) for r in xa], [_summ(r) for r in xb], alpha=ALPHA)
+
+
+NULLS = {"mean_greater": _null_mean_greater, "mean_greater_unequal_sd": _null_mean_greater_unequal_sd,
+         "mean_above": _null_mean_above, "equivalent_at_margin": _null_equivalent,
+         "variance_greater": _null_variance_greater, "trend": _null_trend,
+         "diff_of_diffs": _null_diff_of_diffs, "diff_of_diffs_log": _null_diff_of_diffs_log,
+         "spread_greater": _null_spread_greater}
+
+
+def null_false_positive_rate(name: str, reps: int = REPS, seed: int = 20240607) -> float:
+    rng = np.random.default_rng(seed)
+    f = NULLS[name]
+    return sum(f(rng).verdict == SUPPORTED for _ in range(reps)) / reps
+
+
+#: trend calls scipy's kendalltau (~1 ms each): fewer replicates keep the file under ~20 s
+NULL_REPS = {"trend": 1000}
+
+
+@pytest.mark.parametrize("name", list(NULLS))
+def test_null_false_positive_rate(name):
+    reps = NULL_REPS.get(name, REPS)
+    bound = ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / reps)
+    rate = null_false_positive_rate(name, reps=reps)
+    assert rate <= bound, f"{name}: false-positive rate {rate:.4f} > {bound:.4f} ({reps} reps)"
