@@ -1,0 +1,140 @@
+"""Run specs in, run records out: store lookup, training of the misses, store write.
+
+Knows nothing of claims. Several processes (pytest-xdist workers) may ask for overlapping
+specs at once: each takes a lease on a whole configuration (all its seeds) before training
+it, so no key is trained twice, and the biggest configurations are handed out first so the
+workers finish together.
+"""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Callable
+
+import pandas as pd
+import torch
+
+from harness import trainer
+from harness.data import Splits, load_splits
+from harness.runs import from_records
+from harness.spec import DataSpec, RunSpec
+from harness.store import RunStore
+
+POLL_S = 0.5
+
+
+def run_label(rec: dict) -> str:
+    spec = rec["spec"]
+    n, p = spec["net"], spec["protocol"]
+    shape = f"d{n['depth']} " if n["arch"] == "cnn" else ""
+    return (f"{n['arch']} {shape}{n['norm']} {n['block_order']} {n['activation']} "
+            f"b{p['batch_size']} seed {spec['seed']}")
+
+
+def estimated_cost(spec: RunSpec) -> float:
+    """Relative training cost, for scheduling only: steps x per-step work plus step latency."""
+    n = spec.data.train_size or 50_000
+    steps = spec.protocol.epochs * -(-n // spec.protocol.batch_size)
+    net = spec.net
+    px = net.image_size ** 2
+    work = spec.protocol.batch_size * px * net.width ** 2 * (net.depth + 1) if net.arch == "cnn" \
+        else spec.protocol.batch_size * net.image_size ** 2 * net.width * 8
+    latency = 2e6 * (net.depth + 2)  # per-step overhead, in the same made-up units
+    return steps * (work + latency)
+
+
+class Engine:
+    def __init__(self, store: RunStore, *, device: str = "cpu", data_root=None,
+                 download: bool = False, fresh_since: float | None = None,
+                 stacked: bool | None = None, progress: Callable[[str], None] | None = None):
+        self.store = store
+        self.device = torch.device(device)
+        self.data_root, self.download = data_root, download
+        # --fresh: records written before this session started count as missing.
+        self.fresh_since = fresh_since
+        # Stacking replicas pays on a GPU; on a CPU it is slower (docs/PERFORMANCE.md).
+        self.stacked = (self.device.type == "cuda") if stacked is None else stacked
+        self.progress = progress
+        self._splits: dict[DataSpec, Splits] = {}
+        self.trained = 0
+
+    def splits(self, data: DataSpec) -> Splits:
+        if data not in self._splits:
+            self._splits[data] = load_splits(data, root=self.data_root,
+                                             download=self.download).to(self.device)
+        return self._splits[data]
+
+    def _lookup(self, keys) -> dict[str, dict]:
+        found = self.store.get_many(keys)
+        if self.fresh_since is not None:
+            found = {k: r for k, r in found.items() if r.get("stored_at", 0) >= self.fresh_since}
+        return found
+
+    def ensure(self, specs: list[RunSpec]) -> dict[str, dict]:
+        """Every spec's record, training what the store lacks. Returns key -> record."""
+        by_key = {s.key(): s for s in specs}
+        have = self._lookup(by_key)
+        groups: dict[tuple, list[RunSpec]] = defaultdict(list)
+        for key, spec in by_key.items():
+            if key not in have:
+                groups[spec.config_key()].append(spec)
+        pending = sorted(groups.values(), key=lambda g: -sum(estimated_cost(s) for s in g))
+        while pending:
+            progressed = False
+            for group in list(pending):
+                keys = [s.key() for s in group]
+                have.update(self._lookup(keys))
+                todo = [s for s in group if s.key() not in have]
+                if not todo:
+                    pending.remove(group)
+                    progressed = True
+                    continue
+                mine = [s for s in todo if self._claim(s.key())]
+                if mine:
+                    for rec in self._train(mine):
+                        have[rec["key"]] = rec
+                    progressed = True
+            if pending and not progressed:
+                time.sleep(POLL_S)  # others hold the rest; wait for their records
+        return {k: have[k] for k in by_key}
+
+    def _claim(self, key: str) -> bool:
+        if self.fresh_since is not None and self.store.get(key) is not None:
+            rec = self.store.get(key)
+            if rec.get("stored_at", 0) < self.fresh_since:
+                self.store.delete([key])  # stale for --fresh: retrain it
+        return self.store.claim(key)
+
+    def _train(self, specs: list[RunSpec]) -> list[dict]:
+        """Train and store ``specs`` (leased by us). Each record is stored as soon as it
+        exists, so an interrupted session keeps what it finished."""
+        data = self.splits(specs[0].data)
+        done: list[dict] = []
+        try:
+            if self.stacked and len(specs) > 1:
+                from harness.fused import train_stacked
+                for rec in train_stacked(specs, data, self.device):
+                    done.append(self._store(rec))
+            else:
+                for spec in specs:
+                    done.append(self._store(trainer.train_run(spec, data, self.device)))
+        except BaseException:
+            for s in specs:
+                self.store.release(s.key())
+            raise
+        return done
+
+    def _store(self, rec: dict) -> dict:
+        rec["stored_at"] = time.time()
+        self.store.put(rec["key"], rec)
+        self.trained += 1
+        if self.progress:
+            status = f"diverged at epoch {rec['diverged_epoch']}" if rec["diverged_epoch"] else \
+                f"best {rec['best_test_acc']:.2f}% final {rec['final_test_acc']:.2f}%"
+            self.progress(f"trained {run_label(rec)}: {len(rec['test_acc'])} epochs, "
+                          f"{status} ({rec['wall_s']:.1f} s)")
+        return rec
+
+    def runs(self, specs: list[RunSpec], source: str = "fresh") -> pd.DataFrame:
+        records = self.ensure(specs)
+        return from_records(list(records.values()), source)

@@ -1,0 +1,166 @@
+"""Runs: one DataFrame row per run (config columns + metrics), from any source.
+
+Fresh training, the store, the seed's published numbers and an exported ``runs.csv`` all
+become the same table, so claims select their arms by column values and never care where the
+numbers came from. A row is either one run (``kind="run"``, ``value`` columns filled) or a
+published summary of several runs (``kind="summary"``: ``n``, ``mean``, ``std_pop``), which
+is all the seed printed for some tables.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from harness.stats import Arm
+
+REPO = Path(__file__).resolve().parent.parent
+SEED_CSV = REPO / "fixtures" / "published_results.csv"
+
+#: Columns that identify a configuration (what claims select on).
+CONFIG_COLUMNS = ["arch", "width", "depth", "block_order", "norm", "activation", "stem",
+                  "dataset", "image_size", "train_size", "epochs", "batch_size", "lr"]
+METRICS = ["best_test_acc", "final_test_acc", "grad_metric"]
+LIST_COLUMNS = ["test_acc", "train_loss", "train_acc", "grad_mean", "layer_grad_norm"]
+COLUMNS = (["key", "source", "kind", "seed"] + CONFIG_COLUMNS + METRICS
+           + ["n", "mean_best", "std_best", "mean_final", "std_final",
+              "diverged_epoch", "dropped_samples", "steps", "wall_s", "device", "engine"]
+           + LIST_COLUMNS)
+
+
+def record_to_row(rec: dict, source: str) -> dict:
+    spec = rec["spec"]
+    net, data, proto = spec["net"], spec["data"], spec["protocol"]
+    row = {"key": rec["key"], "source": source, "kind": "run", "seed": spec["seed"],
+           "arch": net["arch"], "width": net["width"], "depth": net["depth"],
+           "block_order": net["block_order"], "norm": net["norm"], "activation": net["activation"],
+           "stem": net["stem"], "dataset": data["name"],
+           "image_size": net["image_size"], "train_size": data["train_size"],
+           "epochs": proto["epochs"], "batch_size": proto["batch_size"], "lr": proto["lr"]}
+    for col in METRICS + ["diverged_epoch", "dropped_samples", "steps", "wall_s", "device", "engine"]:
+        row[col] = rec.get(col)
+    for col in LIST_COLUMNS:
+        row[col] = rec.get(col)
+    row["n"] = 1
+    return row
+
+
+def runs_frame(rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    for col in COLUMNS:
+        if col not in df.columns:
+            df[col] = None
+    return df[COLUMNS]
+
+
+def from_records(records: list[dict], source: str = "fresh") -> pd.DataFrame:
+    return runs_frame([record_to_row(r, source) for r in records])
+
+
+def to_csv(df: pd.DataFrame, path: str | Path) -> None:
+    """Export; list/dict columns travel as JSON so ``read_runs_csv`` restores them."""
+    out = df.copy()
+    for col in LIST_COLUMNS:
+        out[col] = out[col].map(lambda v: json.dumps(v) if v is not None and not _isna(v) else "")
+    tmp = Path(str(path) + ".tmp")
+    out.to_csv(tmp, index=False)
+    tmp.replace(path)
+
+
+def _isna(v) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def read_runs_csv(path: str | Path, source: str | None = None) -> pd.DataFrame:
+    path = Path(path)
+    try:
+        df = pd.read_csv(path)
+    except FileNotFoundError:
+        raise ValueError(f"--source {path}: no such file; give 'seed' or a runs.csv "
+                         f"exported by a previous run (reports/latest/runs.csv)") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--source {path}: not a readable CSV ({exc})") from None
+    missing = [c for c in ["arch", "norm", "activation", "block_order", "batch_size", "seed"] + METRICS
+               if c not in df.columns]
+    if missing:
+        raise ValueError(f"--source {path}: missing columns {', '.join(missing)}; "
+                         f"expected a runs.csv written by this suite's report")
+    for col in LIST_COLUMNS:
+        if col in df.columns:
+            df[col] = df[col].map(lambda s: json.loads(s) if isinstance(s, str) and s else None)
+    df["source"] = source or str(path)
+    return runs_frame(df.to_dict("records"))
+
+
+# -- the seed's published numbers -------------------------------------------------------------
+# published_results.csv spells the layer order as one string; split it into our columns.
+_SEED_ORDER = {
+    "conv-norm-act": ("norm-act", None), "conv-norm-relu": ("norm-act", "relu"),
+    "conv-relu-norm": ("act-norm", "relu"), "conv-leakyrelu-norm": ("act-norm", "leaky_relu"),
+    "linear-norm-relu": ("norm-act", "relu"), "linear-relu-norm": ("act-norm", "relu"),
+    "linear-leakyrelu-norm": ("act-norm", "leaky_relu"),
+}
+
+
+def seed_runs(path: str | Path = SEED_CSV) -> pd.DataFrame:
+    """The seed's published numbers as rows. Which tables are used (see fixtures/README.md):
+    Q4 'results' (one run per setting), Q5 'results' (mean +- population std of 5 runs),
+    Q6 'experiment2' (every run's value, CNN and MLP). Q5's 'printed_sweep' repeats one run of
+    the same grid and Q6's 'experiment1' a second, summary-only CNN batch; they are kept out
+    so that no run is counted twice."""
+    raw = pd.read_csv(path)
+    use = ((raw.question == "Q4") & (raw.table == "results")) | \
+          ((raw.question == "Q5") & (raw.table == "results")) | \
+          ((raw.question == "Q6") & (raw.table == "experiment2") & (raw.kind == "run"))
+    rows = []
+    for r in raw[use].itertuples():
+        order, act = _SEED_ORDER[r.order]
+        best = r.metric == "best_epoch_test_acc"
+        row = {"key": f"seed:{r.question}:{r.Index}", "source": "seed", "kind": r.kind,
+               "seed": r.run if r.kind == "run" else None, "arch": r.arch, "width": 64,
+               "depth": int(r.blocks) if r.arch == "cnn" else 0, "block_order": order,
+               "norm": r.norm, "activation": act or r.activation, "dataset": "cifar10",
+               "image_size": 32, "epochs": 10, "batch_size": int(r.batch_size), "lr": 1e-3,
+               "stem": "block" if r.question == "Q4" else "conv", "n": int(r.n)}
+        metric = "best_test_acc" if best else "final_test_acc"
+        if r.kind == "run":
+            row[metric] = r.value
+            row["grad_metric"] = r.grad_avg if pd.notna(r.grad_avg) else None
+        else:
+            suffix = "best" if best else "final"
+            row[f"mean_{suffix}"], row[f"std_{suffix}"] = r.mean, r.std_pop
+        rows.append(row)
+    return runs_frame(rows)
+
+
+# -- arms ---------------------------------------------------------------------------------------
+def select(df: pd.DataFrame, **where) -> pd.DataFrame:
+    mask = pd.Series(True, index=df.index)
+    for col, val in where.items():
+        mask &= df[col] == val
+    return df[mask]
+
+
+class MissingArm(LookupError):
+    """The source has no runs for an arm a claim needs (the claim is untestable there)."""
+
+
+def arm(df: pd.DataFrame, metric: str, label: str, **where) -> Arm:
+    """The arm of rows matching ``where``: raw values when runs exist, else the published
+    summary. Raises MissingArm when the source has neither."""
+    rows = select(df, **where)
+    runs = rows[(rows.kind == "run") & rows[metric].notna()]
+    if len(runs):
+        return Arm.from_values(label, runs[metric].astype(float).tolist())
+    suffix = {"best_test_acc": "best", "final_test_acc": "final"}.get(metric)
+    if suffix:
+        summ = rows[(rows.kind == "summary") & rows[f"mean_{suffix}"].notna()]
+        if len(summ):
+            s = summ.iloc[0]
+            return Arm.from_summary(label, float(s[f"mean_{suffix}"]), float(s[f"std_{suffix}"]), int(s["n"]))
+    where_text = ", ".join(f"{k}={v}" for k, v in where.items())
+    raise MissingArm(f"no {metric} for {label} ({where_text}) in this source")

@@ -1,0 +1,132 @@
+"""The trainer: the seed's protocol, deterministic on the CPU, divergence recorded."""
+import math
+
+import torch
+import torch.nn.functional as F
+
+from harness import trainer
+from harness.data import Splits
+from harness.spec import DataSpec, Protocol, RunSpec
+from models import NetConfig, q5_norm_net, q6_order_mlp
+
+
+def toy_data(n_train=64, n_test=40, size=6, seed=0) -> Splits:
+    g = torch.Generator().manual_seed(seed)
+    y_train = torch.arange(n_train) % 10
+    y_test = torch.arange(n_test) % 10
+    # Class-dependent means make the task learnable, so accuracy moves.
+    def images(y):
+        base = torch.randn(len(y), 1, size, size, generator=g) * 0.5
+        return (base + (y.float() / 10.0 - 0.5).view(-1, 1, 1, 1)).clamp(-1, 1)
+    return Splits("toy", images(y_train), y_train, images(y_test), y_test)
+
+
+def spec(net=None, epochs=2, batch=16, seed=0):
+    net = net or q5_norm_net("batch", width=4, in_channels=1, image_size=6)
+    return RunSpec(net, DataSpec("toy"), Protocol(epochs, batch), seed)
+
+
+def strip(rec):
+    return {k: v for k, v in rec.items() if k not in ("wall_s", "device")}
+
+
+def test_seeded_run_is_deterministic_on_cpu():
+    data = toy_data()
+    a = trainer.train_run(spec(), data)
+    b = trainer.train_run(spec(), data)
+    assert strip(a) == strip(b)
+
+
+def test_different_seeds_give_different_runs():
+    data = toy_data()
+    a = trainer.train_run(spec(seed=0), data)
+    b = trainer.train_run(spec(seed=1), data)
+    assert a["train_loss"] != b["train_loss"]
+
+
+def test_record_has_per_epoch_metrics_and_both_seed_metrics():
+    data = toy_data()
+    rec = trainer.train_run(spec(epochs=3), data)
+    for field in ("test_acc", "train_loss", "train_acc", "grad_mean"):
+        assert len(rec[field]) == 3
+    assert rec["best_test_acc"] == max(rec["test_acc"])
+    assert rec["final_test_acc"] == rec["test_acc"][-1]
+    assert rec["grad_metric"] == sum(rec["grad_mean"]) / 3
+    model = trainer.init_model(spec(), "cpu")
+    assert set(rec["layer_grad_norm"]) == {n for n, _ in model.named_parameters()}
+    assert all(len(v) == 3 for v in rec["layer_grad_norm"].values())
+    assert rec["steps"] == 3 * math.ceil(64 / 16)
+    assert rec["diverged_epoch"] is None
+    assert {"torch", "python"} <= set(rec["versions"])
+    assert rec["engine"] == "single" and rec["wall_s"] > 0
+
+
+def test_gradient_metric_is_the_seeds_definition():
+    """One step on one full batch: the recorded metric equals mean over parameter tensors of
+    mean |grad| computed by hand, and the L2 norms match per layer."""
+    data = toy_data(n_train=16)
+    s = spec(epochs=1, batch=16)
+    rec = trainer.train_run(s, data)
+    model = trainer.init_model(s, "cpu")
+    model.train()
+    perm = trainer.epoch_batches(16, 16, trainer.shuffle_generator(s.seed))[0]
+    F.cross_entropy(model(data.x_train[perm]), data.y_train[perm]).backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    expected = sum(g.abs().mean().item() for g in grads.values()) / len(grads)
+    assert math.isclose(rec["grad_mean"][0], expected, rel_tol=1e-5)
+    for name, g in grads.items():
+        assert math.isclose(rec["layer_grad_norm"][name][0], g.norm().item(), rel_tol=1e-5)
+
+
+def test_test_accuracy_is_measured_in_eval_mode():
+    """BatchNorm evaluates with running statistics: the recorded accuracy equals an eval-mode
+    pass of a model trained the same way, and the model is back in train mode afterwards."""
+    data = toy_data()
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.BatchNorm1d(36), torch.nn.Linear(36, 10))
+    model.train()
+    acc = trainer.evaluate(model, data.x_test, data.y_test)
+    assert model.training
+    model.eval()
+    expected = (model(data.x_test).argmax(1) == data.y_test).float().mean().item() * 100
+    assert math.isclose(acc, expected, rel_tol=1e-6)
+
+
+def test_nan_loss_is_recorded_as_divergence_not_raised():
+    data = toy_data()
+    data.x_train[0, 0, 0, 0] = float("nan")  # poisons the first batch that contains it
+    rec = trainer.train_run(spec(epochs=3), data)
+    assert rec["diverged_epoch"] == 1
+    assert len(rec["test_acc"]) == 1 and not math.isfinite(rec["train_loss"][0])
+
+
+def test_singleton_last_batch_is_dropped_for_batchnorm1d():
+    data = toy_data(n_train=33)
+    net = q6_order_mlp("norm-act", "relu", width=2, in_channels=1, image_size=6)
+    rec = trainer.train_run(spec(net, epochs=2, batch=16), data)
+    assert rec["dropped_samples"] == 2  # one per epoch
+    assert rec["steps"] == 4
+
+
+def test_ragged_last_batch_is_kept():
+    data = toy_data(n_train=40)
+    rec = trainer.train_run(spec(epochs=1, batch=16), data)
+    assert rec["steps"] == 3 and rec["dropped_samples"] == 0
+
+
+def test_each_epoch_reshuffles():
+    g = trainer.shuffle_generator(3)
+    a, b = trainer.epoch_batches(50, 10, g), trainer.epoch_batches(50, 10, g)
+    assert not torch.equal(torch.cat(a), torch.cat(b))
+    assert sorted(torch.cat(a).tolist()) == list(range(50))
+
+
+def test_adam_lr_is_the_protocols():
+    assert Protocol().lr == 1e-3 and Protocol().epochs == 10 and Protocol().batch_size == 128
+
+
+def test_width_and_depth_reach_the_network():
+    data = toy_data()
+    net = NetConfig(width=8, depth=3, in_channels=1, image_size=6)
+    rec = trainer.train_run(spec(net, epochs=1), data)
+    convs = [n for n in rec["layer_grad_norm"] if n.endswith("weight")]
+    assert len(convs) >= 4
