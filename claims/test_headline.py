@@ -1,0 +1,19 @@
+"""The seed's headline: best accuracy 80%+ with this custom CNN on CIFAR-10."""
+import pytest
+
+from harness import stats
+from harness.runs import MissingArm, arm
+
+pytestmark = pytest.mark.question("headline")
+
+
+@pytest.mark.claim(id="headline-80-percent", question="headline",
+                   sentence="The 8-block ReLU network reaches 80% best-epoch test accuracy on CIFAR-10.")
+def test_eight_block_relu_reaches_80_percent(judge):
+    def claim(runs, p):
+        if not (runs["dataset"] == "cifar10").any():
+            raise MissingArm("defined for CIFAR-10 only (this source has no CIFAR-10 runs)")
+        net = arm(runs, "best_test_acc", "relu depth 8", stem="block", activation="relu",
+                  depth=8, dataset="cifar10")
+        return stats.mean_above(net, p.headline_accuracy, alpha=p.alpha)
+    judge(claim)

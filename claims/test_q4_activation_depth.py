@@ -1,0 +1,60 @@
+"""Q4: ReLU vs Sigmoid over depth (the Q4 net: stem conv+BN+act, N blocks conv->BN->act).
+
+The seed's metric is the best test accuracy over the epochs; the report shows the final
+epoch's too. Depth levels come from the profile (the seed's: 1, 2, 4, 6, 8).
+"""
+import pytest
+
+from harness import stats
+from harness.runs import arm
+
+pytestmark = pytest.mark.question("Q4")
+
+
+def depth_arms(runs, profile, activation, metric="best_test_acc"):
+    return [arm(runs, metric, f"{activation} depth {d}", stem="block", activation=activation, depth=d)
+            for d in profile.q4_depths]
+
+
+@pytest.mark.claim(id="q4-relu-rises", question="Q4",
+                   sentence="ReLU accuracy improves as blocks are added.")
+def test_relu_accuracy_rises_with_depth(judge):
+    judge(lambda runs, p: stats.trend(p.q4_depths, depth_arms(runs, p, "relu"),
+                                      direction="increasing", alpha=p.alpha))
+
+
+@pytest.mark.claim(id="q4-sigmoid-falls", question="Q4",
+                   sentence="Sigmoid accuracy declines as blocks are added.")
+def test_sigmoid_accuracy_falls_with_depth(judge):
+    judge(lambda runs, p: stats.trend(p.q4_depths, depth_arms(runs, p, "sigmoid"),
+                                      direction="decreasing", alpha=p.alpha))
+
+
+@pytest.mark.claim(id="q4-gap-widens", question="Q4",
+                   sentence="At the deepest setting ReLU beats Sigmoid by more than at the shallowest.")
+def test_relu_sigmoid_gap_widens_with_depth(judge):
+    def claim(runs, p):
+        relu, sig = depth_arms(runs, p, "relu"), depth_arms(runs, p, "sigmoid")
+        # (ReLU - Sigmoid) at the deepest level minus the same at the shallowest.
+        return stats.diff_of_diffs(relu[-1], sig[-1], relu[0], sig[0], alpha=p.alpha)
+    judge(claim)
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.claim(id="q4-gradient-falls", question="Q4",
+                   sentence="The mean gradient magnitude falls with depth, for ReLU and for Sigmoid.")
+def test_gradient_metric_falls_with_depth(judge, activation):
+    judge(lambda runs, p: stats.trend(p.q4_depths, depth_arms(runs, p, activation, "grad_metric"),
+                                      direction="decreasing", alpha=p.alpha))
+
+
+@pytest.mark.claim(id="q4-sigmoid-gradient-falls-more", question="Q4",
+                   sentence="Sigmoid's gradient falls more with depth than ReLU's (relative reduction).")
+def test_sigmoid_gradient_falls_more_than_relu(judge):
+    def claim(runs, p):
+        relu = depth_arms(runs, p, "relu", "grad_metric")
+        sig = depth_arms(runs, p, "sigmoid", "grad_metric")
+        # Relative reduction 1 - g_deep/g_shallow compares as a difference of log ratios:
+        # log(gR_deep/gR_shallow) - log(gS_deep/gS_shallow) > 0 means Sigmoid fell more.
+        return stats.diff_of_diffs(relu[-1], relu[0], sig[-1], sig[0], alpha=p.alpha, log=True)
+    judge(claim)

@@ -1,0 +1,77 @@
+"""Q5: BatchNorm vs GroupNorm over batch size (the Q5 net: bare stem conv, 4 blocks
+conv->norm->ReLU; GroupNorm with 4 groups). Metric: best test accuracy over the epochs.
+
+Levels fixed in advance from the seed's table, never picked on our data: the smallest batch
+(2) and BatchNorm's peak (16); GroupNorm's best in the seed's table is its batch-2 mean.
+"""
+import pytest
+
+from harness import stats
+from harness.runs import arm
+
+pytestmark = pytest.mark.question("Q5")
+METRIC = "best_test_acc"
+
+
+def at(runs, norm, batch):
+    return arm(runs, METRIC, f"{'BN' if norm == 'batch' else 'GN'} b{batch}",
+               arch="cnn", stem="conv", norm=norm, batch_size=batch)
+
+
+def over_batches(runs, p, norm):
+    return [at(runs, norm, b) for b in p.q5_batch_sizes]
+
+
+@pytest.mark.claim(id="q5-bn-small-batch-worse", question="Q5",
+                   sentence="BatchNorm at the smallest batch is below BatchNorm at its peak batch (16).")
+def test_batchnorm_small_batch_below_peak(judge):
+    judge(lambda runs, p: stats.mean_greater(at(runs, "batch", p.q5_peak_batch),
+                                             at(runs, "batch", p.q5_small_batch), alpha=p.alpha))
+
+
+@pytest.mark.claim(id="q5-gn-beats-bn-small-batch", question="Q5",
+                   sentence="GroupNorm beats BatchNorm at the smallest batch size.")
+def test_groupnorm_beats_batchnorm_at_small_batch(judge):
+    judge(lambda runs, p: stats.mean_greater(at(runs, "group", p.q5_small_batch),
+                                             at(runs, "batch", p.q5_small_batch), alpha=p.alpha))
+
+
+@pytest.mark.claim(id="q5-gn-consistent", question="Q5",
+                   sentence="GroupNorm is consistent across batch sizes: its per-batch-size means "
+                            "spread less than BatchNorm's, and GN at the smallest batch equals GN at 16.")
+def test_groupnorm_consistent_across_batch_sizes(judge):
+    judge(lambda runs, p: stats.all_of([
+        stats.spread_greater(over_batches(runs, p, "batch"), over_batches(runs, p, "group"),
+                             alpha=p.alpha),
+        stats.equivalent(at(runs, "group", p.q5_small_batch), at(runs, "group", p.q5_peak_batch),
+                         margin=p.equivalence_margin, alpha=p.alpha),
+    ]))
+
+
+@pytest.mark.claim(id="q5-gn-lower-run-to-run-sd", question="Q5",
+                   sentence="GroupNorm's run-to-run standard deviation is lower than BatchNorm's.")
+def test_groupnorm_lower_run_to_run_sd(judge):
+    # Pooled within-configuration variance over all batch sizes, not the spread of the means
+    # (the seed's "1.55 vs 3.54" was the latter: see EXPERIMENTS.md).
+    judge(lambda runs, p: stats.variance_greater(over_batches(runs, p, "batch"),
+                                                 over_batches(runs, p, "group"), alpha=p.alpha))
+
+
+@pytest.mark.claim(id="q5-bn-best-beats-gn-best", question="Q5",
+                   sentence="BatchNorm at its best batch size beats GroupNorm at its best.")
+def test_batchnorm_best_beats_groupnorm_best(judge):
+    # The best levels are the seed's argmaxes (BN: 16, GN: 2), fixed before any data.
+    judge(lambda runs, p: stats.mean_greater(at(runs, "batch", p.q5_peak_batch),
+                                             at(runs, "group", p.q5_small_batch), alpha=p.alpha))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the seed's own table refutes it: at batch 16 BN 77.79 +- 0.54 vs GN 71.49 +- 0.54 "
+    "(a 6.30-point gap; 5.83 at batch 8), n=5 each"))
+@pytest.mark.claim(id="q5-bn-advantage-at-most-3", question="Q5",
+                   sentence="Where BatchNorm beats GroupNorm, it does so by no more than 3 points.")
+def test_batchnorm_advantage_at_most_three_points(judge):
+    # At BN's peak batch: H1 is GN - BN > -3, i.e. BN's advantage is below 3 points.
+    judge(lambda runs, p: stats.mean_greater(at(runs, "group", p.q5_peak_batch),
+                                             at(runs, "batch", p.q5_peak_batch),
+                                             margin=-3.0, alpha=p.alpha))

@@ -1,0 +1,59 @@
+"""Q6: order of activation and BatchNorm, in the 8-block CNN and in the MLP (only its first
+layer's order varies). Batch 128 in the seed; metric: the FINAL epoch's test accuracy.
+The seed's cases: case1 BN->ReLU, case2 ReLU->BN, case3 LeakyReLU->BN.
+"""
+import pytest
+
+from harness import stats
+from harness.runs import arm
+
+pytestmark = pytest.mark.question("Q6")
+METRIC = "final_test_acc"
+ORDERS = {"bn-relu": ("norm-act", "relu"), "relu-bn": ("act-norm", "relu"),
+          "leakyrelu-bn": ("act-norm", "leaky_relu")}
+
+
+def order(runs, arch, name):
+    block_order, activation = ORDERS[name]
+    return arm(runs, METRIC, f"{arch} {name}", arch=arch, stem="conv",
+               block_order=block_order, activation=activation)
+
+
+@pytest.mark.parametrize("act_first", ["relu-bn", "leakyrelu-bn"])
+@pytest.mark.claim(id="q6-cnn-act-first-beats-bn-first", question="Q6",
+                   sentence="In the CNN, activation-before-BN beats BN-before-activation.")
+def test_cnn_activation_first_beats_bn_first(judge, act_first):
+    judge(lambda runs, p: stats.mean_greater(order(runs, "cnn", act_first),
+                                             order(runs, "cnn", "bn-relu"), alpha=p.alpha))
+
+
+@pytest.mark.claim(id="q6-cnn-leakyrelu-bn-best", question="Q6",
+                   sentence="In the CNN, LeakyReLU->BN is the best of the three orders.")
+def test_cnn_leakyrelu_bn_is_best(judge):
+    judge(lambda runs, p: stats.all_of([
+        stats.mean_greater(order(runs, "cnn", "leakyrelu-bn"), order(runs, "cnn", other), alpha=p.alpha)
+        for other in ("relu-bn", "bn-relu")]))
+
+
+@pytest.mark.parametrize("act_first", ["relu-bn", "leakyrelu-bn"])
+@pytest.mark.claim(id="q6-cnn-bn-first-varies-more", question="Q6",
+                   sentence="In the CNN, BN->ReLU varies more from run to run than activation-first orders.")
+def test_cnn_bn_first_varies_more(judge, act_first):
+    judge(lambda runs, p: stats.variance_greater([order(runs, "cnn", "bn-relu")],
+                                                 [order(runs, "cnn", act_first)], alpha=p.alpha))
+
+
+@pytest.mark.claim(id="q6-mlp-orders-equivalent", question="Q6",
+                   sentence="In the MLP the order makes almost no difference.")
+def test_mlp_orders_equivalent(judge):
+    pairs = [("bn-relu", "relu-bn"), ("bn-relu", "leakyrelu-bn"), ("relu-bn", "leakyrelu-bn")]
+    judge(lambda runs, p: stats.all_of([
+        stats.equivalent(order(runs, "mlp", a), order(runs, "mlp", b),
+                         margin=p.equivalence_margin, alpha=p.alpha) for a, b in pairs]))
+
+
+@pytest.mark.claim(id="q6-order-matters-more-in-cnn", question="Q6",
+                   sentence="The order matters more in the CNN than in the MLP.")
+def test_order_matters_more_in_cnn_than_mlp(judge):
+    judge(lambda runs, p: stats.spread_greater([order(runs, "cnn", o) for o in ORDERS],
+                                               [order(runs, "mlp", o) for o in ORDERS], alpha=p.alpha))

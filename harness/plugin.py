@@ -1,0 +1,405 @@
+"""The pytest plugin: options, session settings, fixtures, evidence collection, the report.
+
+Only this module touches pytest hooks. Claim tests see three fixtures:
+``profile`` (the frozen Profile), ``runs_for(question)`` (the runs table of a question, from
+fresh training, the store, the seed's numbers or an exported CSV) and ``judge`` (evaluates a
+claim on the runs, records the evidence, asserts the verdict).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from harness.profiles import PROFILES, Profile, get_profile
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_STORE = REPO / ".runstore" / "runs.sqlite"
+DEFAULT_REPORTS = REPO / "reports"
+DEVICES = ("auto", "cpu", "cuda")
+CLAIM_PROP = "claim_result"
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("claims", "checking the seed's claims")
+    g.addoption("--profile", default=None,
+                help=f"size profile: {', '.join(PROFILES)} (default smoke; with --source, the source's)")
+    g.addoption("--dataset", default=None,
+                help="dataset: digits, fashion-mnist-subset, fashion-mnist, cifar10 (default: the profile's)")
+    g.addoption("--seeds", type=int, default=None, help="seeds per configuration (default: the profile's)")
+    g.addoption("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    g.addoption("--data-root", default=None, help="folder holding (or receiving) the datasets")
+    g.addoption("--download", action="store_true", help="download a missing dataset into --data-root")
+    g.addoption("--store", default=None, help=f"run store path (default {DEFAULT_STORE.relative_to(REPO)})")
+    g.addoption("--fresh", action="store_true", help="retrain every run instead of reusing the store")
+    g.addoption("--alpha", type=float, default=None, help="significance level (default: the profile's, 0.05)")
+    g.addoption("--source", default="fresh",
+                help="where runs come from: fresh (train/store), seed (the seed's published numbers), "
+                     "or PATH to a runs.csv exported by a report")
+    g.addoption("--reports-dir", default=str(DEFAULT_REPORTS), help="where evidence reports go")
+
+
+@dataclass
+class Settings:
+    profile: Profile
+    dataset: str
+    seeds: int
+    device: str
+    store_path: Path
+    source: str
+    data_root: str | None
+    download: bool
+    fresh: bool
+    reports_dir: Path
+    started: float = field(default_factory=time.time)
+    results: list = field(default_factory=list)
+    report_dir: Path | None = None
+
+
+def _resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise pytest.UsageError("--device cuda: no CUDA device is visible; use --device cpu or auto")
+    return name
+
+
+def _claims_in_scope(config) -> bool:
+    """Will this invocation run claim tests? (Decides whether the dataset must be present.)"""
+    claims_dir = (REPO / "claims").resolve()
+    args = [a.split("::")[0] for a in config.args] or ["."]
+    for a in args:
+        p = (Path(config.invocation_params.dir) / a).resolve()
+        if p == claims_dir or claims_dir in p.parents or p in claims_dir.parents:
+            return True
+    return False
+
+
+def _settings(config) -> Settings:
+    from harness.data import DATASETS
+
+    opt = config.getoption
+    source = opt("--source")
+    if source not in ("fresh", "seed") and not Path(source).is_file():
+        raise pytest.UsageError(f"--source: {source!r} is neither 'fresh', 'seed' nor an existing runs.csv")
+    name = opt("--profile")
+    if name is None:
+        # The seed's numbers are the full protocol's grid; an exported CSV carries its own.
+        name = {"fresh": "smoke", "seed": "full"}.get(source) or _profile_of_csv(source)
+    try:
+        profile = get_profile(name)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--profile: {exc}") from None
+    if opt("--alpha") is not None:
+        if not 0 < opt("--alpha") < 1:
+            raise pytest.UsageError(f"--alpha must be between 0 and 1, got {opt('--alpha')}")
+        profile = profile.replace(alpha=opt("--alpha"))
+    dataset = opt("--dataset") or profile.dataset
+    if dataset not in DATASETS:
+        raise pytest.UsageError(f"--dataset: unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
+    if opt("--device") not in DEVICES:
+        raise pytest.UsageError(f"--device: unknown device {opt('--device')!r}; valid: {', '.join(DEVICES)}")
+    seeds = opt("--seeds") or profile.seeds
+    if seeds < 2:
+        raise pytest.UsageError(f"--seeds must be at least 2 (got {seeds}); 5 or more is needed for p < 0.05")
+    return Settings(profile=profile, dataset=dataset, seeds=seeds,
+                    device=_resolve_device(opt("--device")),
+                    store_path=Path(opt("--store") or DEFAULT_STORE), source=source,
+                    data_root=opt("--data-root"), download=opt("--download"),
+                    fresh=opt("--fresh"), reports_dir=Path(opt("--reports-dir")))
+
+
+def _profile_of_csv(path: str) -> str:
+    """The profile whose grid an exported runs.csv was trained on (its width and levels)."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, usecols=["width", "depth", "batch_size", "stem"])
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise pytest.UsageError(f"--source {path}: not a runs.csv written by this suite ({exc})") from None
+    for name, p in PROFILES.items():
+        q4 = df[df.stem == "block"]
+        if set(df.width) == {p.width} and set(p.q4_depths) <= set(q4.depth) \
+                and set(p.q5_batch_sizes) <= set(df.batch_size):
+            return name
+    raise pytest.UsageError(f"--source {path}: its runs match no profile's grid; pass --profile NAME")
+
+
+def _pin_worker_resources(settings: Settings) -> None:
+    """Each xdist worker gets its share of the CPU threads and, on CUDA, one GPU (before CUDA
+    initialises). Two workers each using all cores made 15 ms steps take over a second."""
+    import torch
+
+    n_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    torch.set_num_threads(max(1, cores // n_workers))
+    if settings.device == "cuda" and n_workers > 1 and torch.cuda.device_count() > 1:
+        index = int(worker.removeprefix("gw") or 0) % torch.cuda.device_count()
+        settings.device = f"cuda:{index}"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "claim(id, question, sentence): a seed finding judged by this test")
+    config.addinivalue_line("markers", "question(name): the seed's question a claim module belongs to")
+    config.addinivalue_line("markers", "not_at_smoke_scale(reason): the smoke profile cannot show this "
+                            "claim; there it runs as a non-strict xfail and is never reported as verified")
+    settings = _settings(config)
+    config.stash[SETTINGS] = settings
+    if "workerinput" in getattr(config, "__dict__", {}):
+        settings.started = config.workerinput["claims_started"]
+    _pin_worker_resources(settings)
+    if settings.source == "fresh" and _claims_in_scope(config):
+        from harness.data import DatasetUnavailable, load_raw
+        from harness.store import RunStore, StoreError
+
+        try:
+            load_raw(settings.dataset, root=settings.data_root, download=settings.download)
+        except DatasetUnavailable as exc:
+            raise pytest.UsageError(str(exc)) from None
+        try:
+            RunStore(settings.store_path).close()
+        except StoreError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+
+SETTINGS = pytest.StashKey[Settings]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """xdist controller -> worker: one session start time, so --fresh means the same thing."""
+    node.workerinput["claims_started"] = node.config.stash[SETTINGS].started
+
+
+def pytest_report_header(config):
+    s = config.stash[SETTINGS]
+    where = s.source if s.source != "fresh" else f"fresh (store {s.store_path})"
+    return (f"claims: profile={s.profile.name} dataset={s.dataset} seeds={s.seeds} "
+            f"device={s.device} alpha={s.profile.alpha} source={where}")
+
+
+def pytest_collection_modifyitems(config, items):
+    s = config.stash[SETTINGS]
+    for item in items:
+        mark = item.get_closest_marker("not_at_smoke_scale")
+        if mark and s.profile.name != "full" and s.source == "fresh":
+            reason = mark.kwargs.get("reason") or (mark.args[0] if mark.args else "")
+            # Replaces any strict xfail: at smoke scale the outcome says nothing either way.
+            item.add_marker(pytest.mark.xfail(strict=False, reason=f"not shown at smoke scale: {reason}"))
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def claims_settings(pytestconfig) -> Settings:
+    return pytestconfig.stash[SETTINGS]
+
+
+@pytest.fixture(scope="session")
+def profile(claims_settings) -> Profile:
+    return claims_settings.profile
+
+
+def _progress(line: str) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    # Straight to the real stderr: visible live, outside pytest's capture, one line per run.
+    sys.__stderr__.write(f"[{worker}] {line}\n" if worker else f"  {line}\n")
+    sys.__stderr__.flush()
+
+
+@pytest.fixture(scope="session")
+def engine(claims_settings):
+    from harness.engine import Engine
+    from harness.store import RunStore
+
+    s = claims_settings
+    store = RunStore(s.store_path)
+    eng = Engine(store, device=s.device, data_root=s.data_root, download=s.download,
+                 fresh_since=s.started if s.fresh else None, progress=_progress)
+    yield eng
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def runs_for(request, claims_settings):
+    """question -> runs DataFrame for this session's source. Fresh runs are trained (or read
+    from the store) on first use; the first call trains every question this session needs,
+    biggest configurations first, so parallel workers share the whole grid."""
+    from harness import grids, runs as runs_mod
+
+    s = claims_settings
+    cache: dict[str, object] = {}
+
+    def get(question: str):
+        if question in cache:
+            return cache[question]
+        if s.source == "seed":
+            cache[question] = runs_mod.seed_runs()
+        elif s.source != "fresh":
+            cache[question] = runs_mod.read_runs_csv(s.source)
+        else:
+            eng = request.getfixturevalue("engine")
+            needed = request.session.stash.get(QUESTIONS_NEEDED, {question}) | {question}
+            specs = {q: grids.grid(q, s.profile, s.dataset, s.seeds) for q in sorted(needed)}
+            eng.ensure([sp for q in specs for sp in specs[q]])
+            for q, q_specs in specs.items():
+                cache[q] = eng.runs(q_specs)
+        return cache[question]
+
+    return get
+
+
+QUESTIONS_NEEDED = pytest.StashKey[set]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    qs = set()
+    for item in session.items:
+        mark = item.get_closest_marker("claim")
+        if mark and mark.kwargs.get("question") in ("Q4", "Q5", "Q6"):
+            qs.add(mark.kwargs["question"])
+    session.stash[QUESTIONS_NEEDED] = qs
+
+
+@pytest.fixture
+def judge(request, claims_settings, runs_for):
+    """judge(fn): fn(runs, profile) -> Evidence. Evaluates the claim on this session's runs
+    (and, for the report, on the seed's published numbers), records both, then asserts:
+    supported passes; refuted and inconclusive fail with the evidence; untestable skips."""
+    from harness import stats
+    from harness.runs import MissingArm, seed_runs
+
+    mark = request.node.get_closest_marker("claim")
+    if mark is None:
+        raise pytest.UsageError(f"{request.node.nodeid}: a claim test needs @pytest.mark.claim(...)")
+    s = claims_settings
+    question = mark.kwargs["question"]
+
+    def evaluate(fn, runs, profile):
+        try:
+            return fn(runs, profile)
+        except MissingArm as exc:
+            return stats.Evidence(verdict=stats.UNTESTABLE, test="none", effect=None, effect_label="",
+                                  ci=None, ci_level=0.95, p=None, n=(), alpha=profile.alpha,
+                                  note=str(exc))
+
+    def run(fn):
+        runs = runs_for(question) if question in ("Q4", "Q5", "Q6") else runs_for("Q4")
+        ev = evaluate(fn, runs, s.profile)
+        seed_ev = evaluate(fn, seed_runs(), PROFILES["full"].replace(alpha=s.profile.alpha))
+        result = {
+            "id": mark.kwargs["id"] + _param_suffix(request.node), "question": question,
+            "sentence": mark.kwargs["sentence"], "nodeid": request.node.nodeid,
+            "evidence": ev.to_dict(), "seed_evidence": seed_ev.to_dict(),
+            "run_keys": sorted(set(runs["key"].dropna())) if "key" in runs else [],
+            "smoke_unshowable": bool(request.node.get_closest_marker("not_at_smoke_scale"))
+            and s.profile.name != "full" and s.source == "fresh",
+            "profile": s.profile.name, "dataset": s.dataset if s.source == "fresh" else s.source,
+        }
+        request.node.user_properties.append((CLAIM_PROP, json.dumps(result, default=_json_default)))
+        for name, value in (("verdict", ev.verdict), ("p", ev.p), ("effect", ev.effect),
+                            ("ci", ev.ci), ("n", ev.n), ("test", ev.test),
+                            ("seed_verdict", seed_ev.verdict)):
+            request.node.user_properties.append((name, json.dumps(value, default=_json_default)))
+        if ev.verdict == stats.SUPPORTED:
+            return ev
+        if ev.verdict == stats.UNTESTABLE:
+            pytest.skip(f"untestable on this source: {ev.note}")
+        pytest.fail(f"{mark.kwargs['sentence']} -> {ev.summary()}", pytrace=False)
+
+    return run
+
+
+def _param_suffix(item) -> str:
+    callspec = getattr(item, "callspec", None)
+    return f"[{callspec.id}]" if callspec else ""
+
+
+def _json_default(o):
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    return str(o)
+
+
+# -- evidence collection and the report (controller side) ---------------------------------------
+def pytest_runtest_logreport(report):
+    props = dict(report.user_properties) if report.user_properties else {}
+    if CLAIM_PROP not in props or report.when != "call":
+        return
+    result = json.loads(props[CLAIM_PROP])
+    result["outcome"] = _outcome(report)
+    result["status_note"] = getattr(report, "wasxfail", "") or (
+        str(report.longrepr[-1]) if report.skipped and isinstance(report.longrepr, tuple) else "")
+    _RESULTS.append(result)
+
+
+_RESULTS: list[dict] = []
+
+
+def _outcome(report) -> str:
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed"
+    if report.failed and "XPASS(strict)" in str(report.longrepr):
+        return "xpassed-strict"  # the statement was expected to fail and did not: a failure
+    return report.outcome
+
+
+def pytest_sessionstart(session):
+    _RESULTS.clear()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    if "workerinput" in config.__dict__ or not _RESULTS:
+        return
+    s = config.stash[SETTINGS]
+    from harness import report, runs as runs_mod, stats
+
+    results = sorted(_RESULTS, key=lambda r: r["id"])
+    adjusted = stats.bh_adjust([(r["evidence"] or {}).get("p") for r in results])
+    for r, p_adj in zip(results, adjusted):
+        r["p_adjusted"] = p_adj
+    if s.source == "fresh":
+        from harness.store import RunStore
+
+        keys = sorted({k for r in results for k in r["run_keys"]})
+        with RunStore(s.store_path) as store:
+            runs = runs_mod.from_records(list(store.get_many(keys).values()))
+    elif s.source == "seed":
+        runs = runs_mod.seed_runs()
+    else:
+        runs = runs_mod.read_runs_csv(s.source)
+    from harness.trainer import versions
+
+    meta = {"profile": s.profile.name, "dataset": s.dataset if s.source == "fresh" else "(from source)",
+            "device": s.device, "source": s.source, "alpha": s.profile.alpha,
+            "seeds": s.seeds, "started": datetime.fromtimestamp(s.started, timezone.utc).isoformat(),
+            "wall_s": round(time.time() - s.started, 1), "versions": versions(),
+            "store": str(s.store_path), "command": " ".join(sys.argv),
+            "profile_settings": s.profile.to_dict()}
+    s.results = results
+    s.report_dir = report.write_report(s.reports_dir, results, runs, runs_mod.seed_runs(), meta)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    s = config.stash.get(SETTINGS, None)
+    if s is None or not s.results:
+        return
+    from harness import report
+
+    tr = terminalreporter
+    tr.section("claims")
+    for line in report.claims_table(s.results).splitlines():
+        tr.write_line(line)
+    tr.write_line(f"evidence report: {s.report_dir}/report.md  (latest: {s.reports_dir / 'latest'})")
