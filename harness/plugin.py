@@ -7,6 +7,7 @@ claim on the runs, records the evidence, asserts the verdict).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -208,22 +209,31 @@ def profile(claims_settings) -> Profile:
     return claims_settings.profile
 
 
-def _progress(line: str) -> None:
+def _progress_writer(config):
+    """One line per finished run, live, on the real stderr. pytest captures fd 2 while a test
+    runs (and xdist workers inherit the controller's stderr), so the write suspends capture
+    for its duration instead of landing in a test's captured output."""
+    capman = config.pluginmanager.getplugin("capturemanager")
     worker = os.environ.get("PYTEST_XDIST_WORKER")
-    # Straight to the real stderr: visible live, outside pytest's capture, one line per run.
-    sys.__stderr__.write(f"[{worker}] {line}\n" if worker else f"  {line}\n")
-    sys.__stderr__.flush()
+
+    def write(line: str) -> None:
+        with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
+            sys.stderr.write(f"[{worker}] {line}\n" if worker else f"  {line}\n")
+            sys.stderr.flush()
+
+    return write
 
 
 @pytest.fixture(scope="session")
-def engine(claims_settings):
+def engine(pytestconfig, claims_settings):
     from harness.engine import Engine
     from harness.store import RunStore
 
     s = claims_settings
     store = RunStore(s.store_path)
     eng = Engine(store, device=s.device, data_root=s.data_root, download=s.download,
-                 fresh_since=s.started if s.fresh else None, progress=_progress)
+                 fresh_since=s.started if s.fresh else None,
+                 progress=_progress_writer(pytestconfig))
     yield eng
     store.close()
 

@@ -1,0 +1,127 @@
+"""The pytest plugin end to end: options, usage errors, store reuse, --fresh, sources,
+xdist, the report and junit properties. Each test runs pytest in a subprocess on the repo's
+own claims with the `tiny` profile (seconds) and private store/report folders."""
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_pytest(*args, timeout=300):
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    return proc
+
+
+def tiny(tmp_path, *args):
+    return run_pytest("claims", "--profile", "tiny", "--store", str(tmp_path / "store.sqlite"),
+                      "--reports-dir", str(tmp_path / "reports"), *args)
+
+
+def latest_report(tmp_path) -> dict:
+    return json.loads((tmp_path / "reports" / "latest" / "report.json").read_text())
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--profile", "nope"], "valid: smoke, tiny, full"),
+    (["--dataset", "nope"], "valid: digits, fashion-mnist-subset, fashion-mnist, cifar10"),
+    (["--device", "tpu"], "valid: auto, cpu, cuda"),
+    (["--seeds", "1"], "--seeds must be at least 2"),
+    (["--alpha", "2"], "--alpha must be between 0 and 1"),
+    (["--source", "no/such/runs.csv"], "neither 'fresh', 'seed' nor an existing runs.csv"),
+])
+def test_bad_option_is_one_clear_usage_error(args, expected):
+    proc = run_pytest("claims", "--collect-only", "-q", *args)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and expected in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_dataset_stops_the_run_at_start(tmp_path):
+    proc = tiny(tmp_path, "--dataset", "cifar10", "--data-root", str(tmp_path / "nothing"))
+    assert proc.returncode == 4
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR")]
+    assert "dataset 'cifar10' is not available" in line and "searched:" in line
+    assert "--download" in line
+    assert "Traceback" not in proc.stderr and not (tmp_path / "store.sqlite").exists()
+
+
+def test_engine_tests_do_not_need_the_claims_dataset():
+    proc = run_pytest("tests/test_stats.py", "--collect-only", "-q", "--dataset", "cifar10")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_unwritable_store_is_one_clear_usage_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    proc = run_pytest("claims", "--profile", "tiny", "--store", str(blocker / "s.sqlite"))
+    assert proc.returncode == 4
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR")]
+    assert "cannot open the run store" in line and "--store PATH" in line
+    assert blocker.read_text() == "x"
+
+
+def test_header_names_profile_dataset_device_store(tmp_path):
+    proc = run_pytest("claims", "--collect-only", "-q", "--profile", "tiny",
+                      "--store", str(tmp_path / "s.sqlite"))
+    header = [ln for ln in proc.stdout.splitlines() if ln.startswith("claims:")]
+    assert header, proc.stdout
+    assert "profile=tiny" in header[0] and "dataset=digits" in header[0]
+    assert "device=" in header[0] and str(tmp_path / "s.sqlite") in header[0]
+
+
+def test_store_reuse_fresh_xdist_report_and_csv_source(tmp_path):
+    """One tiny Q6 session under xdist trains each run once; a second session trains
+    nothing and reaches the same verdicts; --fresh retrains; the exported runs.csv
+    re-judges to the same verdicts without training."""
+    junit = tmp_path / "junit.xml"
+    first = tiny(tmp_path, "-k", "q6", "-n", "2", f"--junitxml={junit}")
+    assert first.returncode in (0, 1), first.stdout + first.stderr
+    trained = [ln for ln in first.stderr.splitlines() if "trained " in ln]
+    assert len(trained) == 30, "6 Q6 configurations x 5 seeds, each trained exactly once"
+    assert len({ln.split("] ", 1)[1].split(":")[0] for ln in trained}) == 30
+    report = latest_report(tmp_path)
+    verdicts = {r["id"]: r["evidence"]["verdict"] for r in report["results"]}
+    assert set(verdicts) >= {"q6-mlp-orders-equivalent", "q6-order-matters-more-in-cnn"}
+    for r in report["results"]:
+        ev = r["evidence"]
+        assert {"effect", "ci", "p", "n"} <= set(ev) and r["seed_evidence"]["verdict"]
+    assert "claims" in first.stdout and "evidence report:" in first.stdout
+    # junit carries each claim's statistics as properties
+    props = {p.get("name") for p in ET.parse(junit).iter("property")}
+    assert {"verdict", "p", "effect", "ci", "n", "claim_result"} <= props
+
+    second = tiny(tmp_path, "-k", "q6")
+    assert not [ln for ln in second.stderr.splitlines() if "trained " in ln]
+    again = {r["id"]: r["evidence"]["verdict"] for r in latest_report(tmp_path)["results"]}
+    assert again == verdicts
+
+    csv = tmp_path / "reports" / "latest" / "runs.csv"
+    from_csv = run_pytest("claims", "-k", "q6", "--source", str(csv),
+                          "--reports-dir", str(tmp_path / "reports"))
+    assert "profile=tiny" in from_csv.stdout
+    assert not [ln for ln in from_csv.stderr.splitlines() if "trained " in ln]
+    rejudged = {r["id"]: r["evidence"]["verdict"] for r in latest_report(tmp_path)["results"]}
+    assert rejudged == verdicts
+
+    fresh = tiny(tmp_path, "-k", "mlp_orders", "--fresh")
+    assert len([ln for ln in fresh.stderr.splitlines() if "trained " in ln]) == 30
+
+
+def test_seed_source_judges_without_training(tmp_path):
+    proc = run_pytest("claims", "--source", "seed", "--reports-dir", str(tmp_path / "reports"))
+    assert proc.returncode == 1  # some of the seed's own claims are inconclusive: a result
+    assert "profile=full" in proc.stdout
+    report = latest_report(tmp_path)
+    by_id = {r["id"]: r for r in report["results"]}
+    assert by_id["q5-bn-small-batch-worse"]["evidence"]["verdict"] == "supported"
+    assert by_id["q5-bn-advantage-at-most-3"]["outcome"] == "xfailed"
+    assert by_id["q4-gap-widens"]["outcome"] == "skipped"  # one published run per depth
+    assert all(r["p_adjusted"] is None or r["p_adjusted"] >= r["evidence"]["p"]
+               for r in report["results"])
