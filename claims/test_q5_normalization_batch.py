@@ -10,6 +10,14 @@ from harness import stats
 from harness.runs import arm
 
 pytestmark = pytest.mark.question("Q5")
+
+# At smoke scale (1,000 images, 4 epochs) no configuration is trained far: the batch-2 runs
+# take 8x the steps of the batch-16 ones in the same epochs and come out AHEAD (BN 45.2 vs
+# 42.1%; GN 43.9 vs 32.3%), the opposite of the seed's converged regime. Showing BatchNorm's
+# small-batch penalty needs the full protocol (10 epochs of 50,000 images).
+SMOKE_Q5 = pytest.mark.not_at_smoke_scale(reason=(
+    "Q5 needs trained-to-convergence runs; at smoke scale batch 2 leads because it takes 8x "
+    "the steps (BN best 45.2% at b2 vs 42.1% at b16, GN 43.9% vs 32.3%)"))
 METRIC = "best_test_acc"
 
 
@@ -22,6 +30,7 @@ def over_batches(runs, p, norm):
     return [at(runs, norm, b) for b in p.q5_batch_sizes]
 
 
+@SMOKE_Q5
 @pytest.mark.claim(id="q5-bn-small-batch-worse", question="Q5",
                    sentence="BatchNorm at the smallest batch is below BatchNorm at its peak batch (16).")
 def test_batchnorm_small_batch_below_peak(judge):
@@ -29,6 +38,7 @@ def test_batchnorm_small_batch_below_peak(judge):
                                              at(runs, "batch", p.q5_small_batch), alpha=p.alpha))
 
 
+@SMOKE_Q5
 @pytest.mark.claim(id="q5-gn-beats-bn-small-batch", question="Q5",
                    sentence="GroupNorm beats BatchNorm at the smallest batch size.")
 def test_groupnorm_beats_batchnorm_at_small_batch(judge):
@@ -36,6 +46,7 @@ def test_groupnorm_beats_batchnorm_at_small_batch(judge):
                                              at(runs, "batch", p.q5_small_batch), alpha=p.alpha))
 
 
+@SMOKE_Q5
 @pytest.mark.claim(id="q5-gn-consistent", question="Q5",
                    sentence="GroupNorm is consistent across batch sizes: its per-batch-size means "
                             "spread less than BatchNorm's, and GN at the smallest batch equals GN at 16.")
@@ -48,6 +59,7 @@ def test_groupnorm_consistent_across_batch_sizes(judge):
     ]))
 
 
+@SMOKE_Q5
 @pytest.mark.claim(id="q5-gn-lower-run-to-run-sd", question="Q5",
                    sentence="GroupNorm's run-to-run standard deviation is lower than BatchNorm's.")
 def test_groupnorm_lower_run_to_run_sd(judge):
@@ -57,6 +69,7 @@ def test_groupnorm_lower_run_to_run_sd(judge):
                                                  over_batches(runs, p, "group"), alpha=p.alpha))
 
 
+@SMOKE_Q5
 @pytest.mark.claim(id="q5-bn-best-beats-gn-best", question="Q5",
                    sentence="BatchNorm at its best batch size beats GroupNorm at its best.")
 def test_batchnorm_best_beats_groupnorm_best(judge):
