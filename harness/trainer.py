@@ -78,7 +78,9 @@ def layer_names(model: torch.nn.Module) -> list[str]:
 def new_record(spec: RunSpec, names: list[str]) -> dict:
     return {"key": spec.key(), "spec": spec.to_dict(), "test_acc": [], "train_loss": [],
             "train_acc": [], "grad_mean": [], "layer_grad_norm": {n: [] for n in names},
-            "diverged_epoch": None, "dropped_samples": 0, "steps": 0}
+            "diverged_epoch": None, "dropped_samples": 0, "steps": 0,
+            # How the stacked trainer ran (harness.fused); the single-model path does neither.
+            "cuda_graph": False, "bf16": False}
 
 
 def finish_record(rec: dict, device, wall_s: float, engine: str) -> dict:

@@ -1,0 +1,46 @@
+"""Print a markdown verdict table from one or two report.json files (docs/RESULTS.md uses it).
+
+    python3 benchmarks/results_table.py reports/latest/report.json
+The seed's own verdict (judged on its published numbers) is in every report beside the run's.
+"""
+import json
+import sys
+
+
+def _fmt(ev):
+    if not ev or ev["verdict"] == "untestable":
+        return "untestable", "—", "—"
+    e, ci, p = ev["effect"], ev["ci"], ev["p"]
+    eff = "—" if e is None else f"{e:+.3g}" + (f" [{ci[0]:+.3g}, {ci[1]:+.3g}]" if ci else "")
+    if ev.get("ci_level") == 0.9 and ci:
+        eff += " (90%)"
+    return ev["verdict"], eff, "—" if p is None else f"{p:.2g}"
+
+
+def _n(ev):
+    n = (ev or {}).get("n") or []
+    if not n:
+        return "—"
+    return f"{len(n)}x{n[0]}" if len(set(n)) == 1 and len(n) > 2 else "/".join(map(str, n))
+
+
+def table(report: dict) -> str:
+    lines = ["| claim | seed's numbers | this run: verdict | effect [95% CI] | p | p (BH) | n | pytest |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in sorted(report["results"], key=lambda r: r["id"]):
+        seed = _fmt(r.get("seed_evidence"))
+        verdict, eff, p = _fmt(r.get("evidence"))
+        pa = r.get("p_adjusted")
+        out = r.get("outcome", "") + (" (not at smoke scale)" if r.get("smoke_unshowable") else "")
+        lines.append(f"| `{r['id']}` | {seed[0]} (p {seed[2]}) | {verdict} | {eff} | {p} | "
+                     f"{'—' if pa is None else f'{pa:.2g}'} | {_n(r.get('evidence'))} | {out} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    for path in sys.argv[1:]:
+        rep = json.load(open(path))
+        m = rep["meta"]
+        print(f"profile {m.get('profile')}, dataset {m.get('dataset')}, device {m.get('device')}, "
+              f"wall {m.get('wall_s')} s, started {m.get('started')}\n")
+        print(table(rep))

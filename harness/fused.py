@@ -1,0 +1,390 @@
+"""Train the K seeds of one configuration as ONE stacked model (replica fusion).
+
+``train_stacked(specs, data, device)`` gives the same records as calling
+``trainer.train_run(spec, data, device)`` for each spec, up to floating-point rounding
+(tests/test_fused.py: float64, K = 3, agreement to 1e-6 relative; measured ~1e-12).
+
+How K replicas become one model. Replica k owns block k of every channel/feature axis:
+
+* the input is the K replicas' own batches concatenated along channels, (B, K*C, H, W);
+* Conv(C->W) becomes Conv(K*C -> K*W, groups=K): block k of the output sees only block k
+  of the input, through replica k's weights (the stacked weight is the K standalone weights
+  concatenated along dim 0);
+* BatchNorm2d(K*W) is exactly K BatchNorm2d(W) (statistics are per channel), running
+  statistics included; GroupNorm(K*G, K*W) is exactly K GroupNorm(G, W) (groups are
+  contiguous channel blocks); activations and average pooling are per element / channel;
+* after pooling the features are split into (B, K, W) and each Linear becomes a batched
+  matmul with weight (K, out, in) and bias (K, out); the MLP's BatchNorm1d(h) becomes
+  BatchNorm1d(K*h) over the (B, K*h) layout;
+* the loss is the SUM over replicas of each replica's mean cross-entropy, so each replica's
+  parameters get exactly their standalone gradient; Adam is elementwise, so one Adam over
+  the stacked tensors is K Adams.
+
+The stacked network is derived module by module from the standalone one
+(``models.build_network``), at the same Sequential indices, so every stacked parameter has
+its standalone parameter's name and ``param.reshape(K, -1)[k]`` is replica k's copy of it.
+
+Each replica starts from the weights ``trainer.init_model(spec)`` gives its standalone model,
+sees the batches ``trainer.epoch_batches(n, B, trainer.shuffle_generator(seed))`` gives,
+and is evaluated in eval mode with its own running statistics.
+
+Divergence: a replica whose epoch train loss is not finite gets ``diverged_epoch`` and its
+record stops there, exactly as ``train_run`` stops. Its tensors stay in the stack (NaN) until
+every replica has stopped: the replicas share no arithmetic (grouped convolutions, per-channel
+norms, per-replica head and loss terms, elementwise Adam), so a NaN replica cannot reach the
+others; its later metrics are computed and discarded.
+
+``wall_s`` in each record is the stack's wall time divided by K.
+
+GPU path (``device.type == "cuda"`` only): data resident on the device, batches by indexing,
+metrics accumulated on the device and read once per epoch, ``Adam(fused=True,
+capturable=True)``, and by default the whole step (gather, forward, backward, metrics, Adam)
+captured in one CUDA graph for the full-size batches; the ragged last batch of an epoch is run
+eagerly (so the seed's drop_last=False semantics are kept). Records say ``cuda_graph``.
+Options: ``channels_last`` (off by default), ``bf16`` autocast (off by default; recorded).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.data import Splits
+from harness.spec import RunSpec
+from harness.trainer import (EVAL_BATCH, ProgressFn, epoch_batches, finish_record, init_model,
+                             new_record, shuffle_generator)
+
+#: Eager full-size steps run on a side stream before the CUDA graph is captured (they are real
+#: training steps, in order; warm-up initialises Adam's state and the library workspaces).
+GRAPH_WARMUP_STEPS = 3
+
+
+# --- stacked modules ----------------------------------------------------------------------
+
+class SplitReplicas(nn.Module):
+    """(B, K*C, ...) -> (B, K, C*...): replica k's channel block becomes row k."""
+
+    def __init__(self, k: int):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], self.k, -1)
+
+
+class StackedLinear(nn.Module):
+    """K independent Linear(in, out) on (B, K, in): weight (K, out, in), bias (K, out)."""
+
+    def __init__(self, k: int, in_features: int, out_features: int, bias: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(k, out_features, in_features))
+        self.bias = nn.Parameter(torch.empty(k, out_features)) if bias else None
+
+    def forward(self, x):
+        if self.weight.shape[0] == 1:  # one replica: a plain Linear (addmm is faster than bmm)
+            return F.linear(x, self.weight.squeeze(0), None if self.bias is None else self.bias.squeeze(0))
+        xk = x.transpose(0, 1)  # (K, B, in)
+        wt = self.weight.transpose(1, 2)  # (K, in, out)
+        out = torch.bmm(xk, wt) if self.bias is None else torch.baddbmm(self.bias.unsqueeze(1), xk, wt)
+        return out.transpose(0, 1)
+
+
+class StackedBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d(K*h) applied to (B, K, h): exactly K BatchNorm1d(h)."""
+
+    def forward(self, x):
+        b, k, h = x.shape
+        return super().forward(x.reshape(b, k * h)).view(b, k, h)
+
+
+_ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Identity, nn.AdaptiveAvgPool2d)
+
+
+def _stack_module(m: nn.Module, k: int) -> nn.Module:
+    """The K-replica counterpart of one standalone module (built on the meta device)."""
+    if isinstance(m, nn.Conv2d):
+        return nn.Conv2d(k * m.in_channels, k * m.out_channels, m.kernel_size, stride=m.stride,
+                         padding=m.padding, dilation=m.dilation, groups=k * m.groups,
+                         bias=m.bias is not None, padding_mode=m.padding_mode)
+    if isinstance(m, nn.BatchNorm2d):
+        return nn.BatchNorm2d(k * m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
+    if isinstance(m, nn.BatchNorm1d):
+        return StackedBatchNorm1d(k * m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
+    if isinstance(m, nn.GroupNorm):
+        return nn.GroupNorm(k * m.num_groups, k * m.num_channels, m.eps, m.affine)
+    if isinstance(m, nn.Linear):
+        return StackedLinear(k, m.in_features, m.out_features, m.bias is not None)
+    if isinstance(m, nn.Flatten):
+        # Flatten appears first (MLP: images -> vectors) or after pooling (CNN: (B, K*W, 1, 1));
+        # either way replica k's block becomes row k of (B, K, features).
+        return SplitReplicas(k)
+    if isinstance(m, _ELEMENTWISE):
+        return copy.deepcopy(m)  # no parameters: acts per element / per channel
+    raise NotImplementedError(f"harness.fused cannot stack {type(m).__name__}")
+
+
+def stack_models(models: list[nn.Module]) -> nn.Sequential:
+    """One module holding K standalone ``nn.Sequential`` models (same structure) as replicas.
+
+    Input (B, K*C, H, W) (replica k's images in channel block k), output (B, K, classes).
+    Parameters and buffers keep the standalone names; the result lives on the models' device
+    and dtype and holds copies of their weights and buffers.
+    """
+    k = len(models)
+    with torch.device("meta"):
+        stacked = nn.Sequential(*[_stack_module(m, k) for m in models[0]])
+    state = {}
+    for name, meta in stacked.state_dict().items():
+        parts = [m.state_dict()[name] for m in models]
+        # num_batches_tracked is a 0-d counter; it is the same for all replicas.
+        state[name] = parts[0].clone() if meta.dim() == 0 else torch.stack(parts).reshape(meta.shape)
+    stacked.load_state_dict(state, assign=True)
+    return stacked
+
+
+@torch.no_grad()
+def unstack_into(stacked: nn.Module, models: list[nn.Module]) -> list[nn.Module]:
+    """Copy the stack's parameters and buffers back into the K standalone models."""
+    k = len(models)
+    source = stacked.state_dict()
+    for i, model in enumerate(models):
+        for name, t in model.state_dict().items():
+            s = source[name]
+            t.copy_(s if s.dim() == 0 else s.reshape(k, *t.shape)[i])
+    return models
+
+
+# --- the stacked trainer ------------------------------------------------------------------
+
+def _check_specs(specs: list[RunSpec]) -> None:
+    if not specs:
+        raise ValueError("train_stacked needs at least one spec")
+    key = specs[0].config_key()
+    for s in specs[1:]:
+        if s.config_key() != key:
+            raise ValueError("train_stacked: specs must differ only in seed; "
+                             f"{s.label()} differs from {specs[0].label()}")
+
+
+class Stack:
+    """K replicas of one configuration: the stacked model, its Adam, data and metrics.
+
+    ``train_epoch`` runs one epoch of the seed's protocol for all replicas and returns the
+    per-replica metrics; ``evaluate`` gives per-replica test accuracy; ``unstack`` gives the K
+    trained standalone models. ``train_stacked`` is built from these; so is the benchmark.
+    """
+
+    def __init__(self, specs: list[RunSpec], data: Splits, device, *, dtype=torch.float32,
+                 channels_last: bool = False, bf16: bool = False, cuda_graph: bool | None = None,
+                 fused_adam: bool = True, static_grads: bool | None = None):
+        _check_specs(specs)
+        self.specs, self.k = specs, len(specs)
+        self.device, self.dtype = torch.device(device), dtype
+        self.cuda = self.device.type == "cuda"
+        self.bf16, self.channels_last = bf16, channels_last
+        self.use_graph = self.cuda if cuda_graph is None else (cuda_graph and self.cuda)
+        self.models = [init_model(s, self.device, dtype) for s in specs]
+        self.names = [n for n, _ in self.models[0].named_parameters()]
+        self.model = stack_models(self.models)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model.train()
+        self.params = list(self.model.parameters())
+        # With a CUDA graph the gradients live in fixed tensors (zeroed, never set to None) that
+        # the captured and the eager steps share. Elsewhere they are set to None each step, as
+        # in train_run: accumulating into a zeroed tensor costs an extra pass on the CPU.
+        # (``static_grads`` forces either; the CPU tests use it to check the graph's variant.)
+        self._grads_to_none = not (self.use_graph if static_grads is None else static_grads)
+        if not self._grads_to_none:
+            for p in self.params:
+                p.grad = torch.zeros_like(p)
+        self._numel = torch.tensor([[p.numel() // self.k] for p in self.params], dtype=dtype,
+                                   device=self.device)  # (P, 1): one replica's elements
+        # One Adam over the stacked tensors is K Adams. The fused kernel (CPU and CUDA) is the
+        # same arithmetic as the default one up to rounding; capturable for CUDA graphs.
+        opt_kw = {"fused": True, "capturable": True} if self.cuda else {"fused": fused_adam}
+        self.opt = torch.optim.Adam(self.params, lr=specs[0].protocol.lr, **opt_kw)
+        self.x_train, self.y_train = data.x_train.to(self.device, dtype), data.y_train.to(self.device)
+        self.x_test, self.y_test = data.x_test.to(self.device, dtype), data.y_test.to(self.device)
+        self.gens = [shuffle_generator(s.seed) for s in specs]
+        self.batch_size = specs[0].protocol.batch_size
+        z = lambda *shape, dt=torch.float64: torch.zeros(shape, dtype=dt, device=self.device)
+        # Per-replica accumulators, updated in place (a captured graph writes into them).
+        self.loss_sum, self.grad_sum = z(self.k), z(self.k)
+        self.correct = z(self.k, dt=torch.long)
+        self.norm_sum = z(len(self.params), self.k)
+        self._graph, self._static_idx, self._warmup_left = None, None, GRAPH_WARMUP_STEPS
+
+    # The one training step, shared by the CPU, eager CUDA and captured CUDA paths.
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16,
+                              cache_enabled=False)  # the cache must be off under graph capture
+
+    def _inputs(self, idx: torch.Tensor):
+        """idx (B, K): row b holds each replica's b-th sample. -> x (B, K*C, H, W), y (B, K)."""
+        b, k = idx.shape
+        flat = idx.reshape(-1)
+        x = self.x_train.index_select(0, flat)  # (B*K, C, H, W), replica-minor: a pure view
+        x = x.view(b, k * x.shape[1], *x.shape[2:])
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, self.y_train.index_select(0, flat).view(b, k)
+
+    def step(self, idx: torch.Tensor) -> None:
+        x, y = self._inputs(idx)
+        with self._autocast():
+            out = self.model(x)  # (B, K, classes)
+        out = out.to(self.dtype)
+        losses = F.cross_entropy(out.transpose(1, 2), y, reduction="none").mean(0)  # (K,)
+        self.opt.zero_grad(set_to_none=self._grads_to_none)
+        losses.sum().backward()  # each replica's parameters get their standalone gradient
+        # Replica k's gradient of each parameter: slice k of the stacked gradient.
+        views = [v for p in self.params for v in p.grad.unflatten(0, (self.k, -1))]
+        shape = (len(self.params), self.k)
+        l1 = torch.stack(torch._foreach_norm(views, 1)).view(shape)
+        l2 = torch.stack(torch._foreach_norm(views, 2)).view(shape)
+        # The seed's metric per replica: mean over parameter tensors of mean |grad|.
+        self.grad_sum += (l1 / self._numel).mean(0).double()
+        self.norm_sum += l2.double()
+        self.opt.step()
+        self.loss_sum += losses.detach().double() * y.shape[0]
+        self.correct += (out.detach().argmax(-1) == y).sum(0)
+
+    def _graph_step(self, idx: torch.Tensor) -> None:
+        """CUDA only: a full-size step, replayed from one captured graph after a warm-up."""
+        if self._graph is not None:
+            self._static_idx.copy_(idx)
+            self._graph.replay()
+            return
+        if self._warmup_left > 0:
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                self.step(idx)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            self._warmup_left -= 1
+            return
+        self._static_idx = idx.clone()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self.step(self._static_idx)
+        self._graph = graph
+        graph.replay()  # capture records but does not run: run this batch's step now
+
+    def train_batch(self, idx: torch.Tensor) -> None:
+        """One step on batch ``idx`` (B, K): from the CUDA graph when full-size, else eager."""
+        if self.use_graph and idx.shape[0] == self.batch_size:
+            self._graph_step(idx)
+        else:
+            self.step(idx)
+
+    @property
+    def graph_captured(self) -> bool:
+        return self._graph is not None
+
+    def epoch_indices(self) -> tuple[torch.Tensor, list[int], int]:
+        """This epoch's batches for every replica: (n_used, K) indices on the device, sizes."""
+        per = [epoch_batches(len(self.x_train), self.batch_size, g) for g in self.gens]
+        sizes = [len(b) for b in per[0]]
+        for p in per[1:]:
+            assert [len(b) for b in p] == sizes  # same n and B: same batch sizes
+        idx = torch.stack([torch.cat(p) for p in per], dim=1).to(self.device)
+        return idx, sizes, len(self.x_train) - sum(sizes)
+
+    def train_epoch(self) -> dict:
+        """One epoch for all replicas. Per-replica lists; read from the device once."""
+        idx, sizes, dropped = self.epoch_indices()
+        for acc in (self.loss_sum, self.grad_sum, self.correct, self.norm_sum):
+            acc.zero_()
+        off = 0
+        for size in sizes:
+            self.train_batch(idx[off:off + size])
+            off += size
+        seen, steps = off, len(sizes)
+        loss, grad, correct = self.loss_sum.tolist(), self.grad_sum.tolist(), self.correct.tolist()
+        norms = (self.norm_sum / steps).tolist()  # [param][replica]
+        return {"steps": steps, "dropped": dropped,
+                "train_loss": [v / seen for v in loss],
+                "train_acc": [100.0 * c / seen for c in correct],
+                "grad_mean": [v / steps for v in grad],
+                "layer_grad_norm": [{n: norms[j][r] for j, n in enumerate(self.names)}
+                                    for r in range(self.k)]}
+
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor | None = None, y: torch.Tensor | None = None) -> list[float]:
+        """Per-replica accuracy in percent, eval mode (own running statistics)."""
+        x = self.x_test if x is None else x.to(self.device, self.dtype)
+        y = self.y_test if y is None else y.to(self.device)
+        self.model.eval()
+        correct = torch.zeros(self.k, dtype=torch.long, device=self.device)
+        for i in range(0, len(x), EVAL_BATCH):
+            xb = x[i:i + EVAL_BATCH].repeat(1, self.k, 1, 1)  # every replica sees the images
+            if self.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with self._autocast():
+                out = self.model(xb)
+            correct += (out.argmax(-1) == y[i:i + EVAL_BATCH, None]).sum(0)
+        self.model.train()
+        return [100.0 * c / len(x) for c in correct.tolist()]
+
+    def unstack(self) -> list[nn.Module]:
+        """The K standalone models holding the trained weights and running statistics."""
+        return unstack_into(self.model, self.models)
+
+
+def train_stacked(specs: list[RunSpec], data: Splits, device="cpu", *, dtype=torch.float32,
+                  progress: ProgressFn | None = None, channels_last: bool = False,
+                  bf16: bool = False, cuda_graph: bool | None = None,
+                  return_models: bool = False):
+    """Train the specs (same config, different seeds) as one stack; one record per spec.
+
+    Records have ``train_run``'s keys plus ``cuda_graph`` (whether full-size steps were
+    replayed from a CUDA graph) and ``bf16``; ``engine`` is ``"stacked"``; ``wall_s`` is the
+    stack's wall time / K. With ``return_models`` returns ``(records, models)``, the models
+    being the K trained standalone networks.
+    """
+    t0 = time.perf_counter()
+    stack = Stack(specs, data, device, dtype=dtype, channels_last=channels_last, bf16=bf16,
+                  cuda_graph=cuda_graph)
+    recs = [new_record(s, stack.names) for s in specs]
+    active = [True] * stack.k
+    epochs = specs[0].protocol.epochs
+    for epoch in range(epochs):
+        m = stack.train_epoch()
+        acc = stack.evaluate()
+        for r, rec in enumerate(recs):
+            if not active[r]:
+                continue
+            rec["steps"] += m["steps"]
+            rec["dropped_samples"] += m["dropped"]
+            rec["train_loss"].append(m["train_loss"][r])
+            rec["train_acc"].append(m["train_acc"][r])
+            rec["grad_mean"].append(m["grad_mean"][r])
+            for name, v in m["layer_grad_norm"][r].items():
+                rec["layer_grad_norm"][name].append(v)
+            rec["test_acc"].append(acc[r])
+            if not math.isfinite(m["train_loss"][r]):
+                rec["diverged_epoch"] = epoch + 1  # recorded, not raised, as in train_run
+                active[r] = False
+        if progress:
+            accs = ", ".join(f"{a:.2f}" for a in acc)
+            progress(f"{specs[0].label().rsplit(' seed ', 1)[0]} x{stack.k} seeds: "
+                     f"epoch {epoch + 1}/{epochs} test [{accs}]%")
+        if not any(active):
+            break
+    wall = (time.perf_counter() - t0) / stack.k
+    used_graph = stack.graph_captured
+    for rec in recs:
+        finish_record(rec, device, wall, engine="stacked")
+        rec.update(cuda_graph=used_graph, bf16=bf16)
+    if return_models:
+        return recs, stack.unstack()
+    return recs
+
+
+__all__ = ["train_stacked", "Stack", "stack_models", "unstack_into", "StackedLinear",
+           "StackedBatchNorm1d", "SplitReplicas", "GRAPH_WARMUP_STEPS"]
