@@ -85,7 +85,7 @@ def _claims_in_scope(config) -> bool:
 
 
 def _settings(config) -> Settings:
-    from harness.data import DATASETS
+    from harness.profiles import DATASETS
 
     opt = config.getoption
     source = opt("--source")
@@ -112,7 +112,8 @@ def _settings(config) -> Settings:
     if seeds < 2:
         raise pytest.UsageError(f"--seeds must be at least 2 (got {seeds}); 5 or more is needed for p < 0.05")
     return Settings(profile=profile, dataset=dataset, seeds=seeds,
-                    device=_resolve_device(opt("--device")),
+                    # Judging a source trains nothing: no need to import torch for a device.
+                    device=_resolve_device(opt("--device")) if source == "fresh" else "none",
                     store_path=Path(opt("--store") or DEFAULT_STORE), source=source,
                     data_root=opt("--data-root"), download=opt("--download"),
                     fresh=opt("--fresh"), reports_dir=Path(opt("--reports-dir")))
@@ -126,10 +127,11 @@ def _profile_of_csv(path: str) -> str:
         df = pd.read_csv(path, usecols=["width", "depth", "batch_size", "stem"])
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise pytest.UsageError(f"--source {path}: not a runs.csv written by this suite ({exc})") from None
+    # Width tells the profiles apart; the levels present must be among the profile's.
+    q4_depths = set(df[df.stem == "block"].depth)
     for name, p in PROFILES.items():
-        q4 = df[df.stem == "block"]
-        if set(df.width) == {p.width} and set(p.q4_depths) <= set(q4.depth) \
-                and set(p.q5_batch_sizes) <= set(df.batch_size):
+        if set(df.width) == {p.width} and q4_depths <= set(p.q4_depths) \
+                and set(df.batch_size) <= set(p.q5_batch_sizes) | {p.q4_batch_size, p.q6_batch_size}:
             return name
     raise pytest.UsageError(f"--source {path}: its runs match no profile's grid; pass --profile NAME")
 
@@ -157,7 +159,8 @@ def pytest_configure(config):
     config.stash[SETTINGS] = settings
     if "workerinput" in getattr(config, "__dict__", {}):
         settings.started = config.workerinput["claims_started"]
-    _pin_worker_resources(settings)
+    if settings.source == "fresh":
+        _pin_worker_resources(settings)
     if settings.source == "fresh" and _claims_in_scope(config):
         from harness.data import DatasetUnavailable, load_raw
         from harness.store import RunStore, StoreError
@@ -243,7 +246,7 @@ def runs_for(request, claims_settings):
     """question -> runs DataFrame for this session's source. Fresh runs are trained (or read
     from the store) on first use; the first call trains every question this session needs,
     biggest configurations first, so parallel workers share the whole grid."""
-    from harness import grids, runs as runs_mod
+    from harness import runs as runs_mod
 
     s = claims_settings
     cache: dict[str, object] = {}
@@ -256,6 +259,8 @@ def runs_for(request, claims_settings):
         elif s.source != "fresh":
             cache[question] = runs_mod.read_runs_csv(s.source)
         else:
+            from harness import grids  # imports torch: only a fresh source needs it
+
             eng = request.getfixturevalue("engine")
             needed = request.session.stash.get(QUESTIONS_NEEDED, {question}) | {question}
             specs = {q: grids.grid(q, s.profile, s.dataset, s.seeds) for q in sorted(needed)}
@@ -305,7 +310,8 @@ def judge(request, claims_settings, runs_for):
     def run(fn):
         runs = runs_for(question) if question in ("Q4", "Q5", "Q6") else runs_for("Q4")
         ev = evaluate(fn, runs, s.profile)
-        seed_ev = evaluate(fn, seed_runs(), PROFILES["full"].replace(alpha=s.profile.alpha))
+        seed_ev = ev if s.source == "seed" else \
+            evaluate(fn, seed_runs(), PROFILES["full"].replace(alpha=s.profile.alpha))
         result = {
             "id": mark.kwargs["id"] + _param_suffix(request.node), "question": question,
             "sentence": mark.kwargs["sentence"], "nodeid": request.node.nodeid,
@@ -390,7 +396,16 @@ def pytest_sessionfinish(session, exitstatus):
         runs = runs_mod.seed_runs()
     else:
         runs = runs_mod.read_runs_csv(s.source)
-    from harness.trainer import versions
+    from importlib.metadata import PackageNotFoundError, version
+
+    def versions() -> dict:  # without importing torch, which a source-only run never loads
+        out = {"python": sys.version.split()[0]}
+        for pkg in ("torch", "torchvision", "scipy", "pandas"):
+            try:
+                out[pkg] = version(pkg)
+            except PackageNotFoundError:
+                out[pkg] = "not installed"
+        return out
 
     meta = {"profile": s.profile.name, "dataset": s.dataset if s.source == "fresh" else "(from source)",
             "device": s.device, "source": s.source, "alpha": s.profile.alpha,

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+#: Dataset names (loaders in harness.data, which imports torch; this list does not).
+DATASETS = ("digits", "fashion-mnist-subset", "fashion-mnist", "cifar10")
+
 
 @dataclass(frozen=True)
 class Profile:

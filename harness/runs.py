@@ -8,6 +8,7 @@ is all the seed printed for some tables.
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -107,6 +108,12 @@ _SEED_ORDER = {
 
 
 def seed_runs(path: str | Path = SEED_CSV) -> pd.DataFrame:
+    """The seed's published numbers (read once per process; treat the frame as read-only)."""
+    return _seed_runs(str(path))
+
+
+@functools.lru_cache(maxsize=4)
+def _seed_runs(path: str) -> pd.DataFrame:
     """The seed's published numbers as rows. Which tables are used (see fixtures/README.md):
     Q4 'results' (one run per setting), Q5 'results' (mean +- population std of 5 runs),
     Q6 'experiment2' (every run's value, CNN and MLP). Q5's 'printed_sweep' repeats one run of

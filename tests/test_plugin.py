@@ -68,7 +68,7 @@ def test_unwritable_store_is_one_clear_usage_error(tmp_path):
 
 
 def test_header_names_profile_dataset_device_store(tmp_path):
-    proc = run_pytest("claims", "--collect-only", "-q", "--profile", "tiny",
+    proc = run_pytest("claims", "--collect-only", "--profile", "tiny",
                       "--store", str(tmp_path / "s.sqlite"))
     header = [ln for ln in proc.stdout.splitlines() if ln.startswith("claims:")]
     assert header, proc.stdout
