@@ -92,7 +92,9 @@ class Engine:
                     pending.remove(group)
                     progressed = True
                     continue
-                mine = [s for s in todo if self._claim(s.key())]
+                self._drop_stale([s.key() for s in todo])
+                claimed = set(self.store.claim_many([s.key() for s in todo]))
+                mine = [s for s in todo if s.key() in claimed]
                 if mine:
                     for rec in self._train(mine):
                         have[rec["key"]] = rec
@@ -101,12 +103,14 @@ class Engine:
                 time.sleep(POLL_S)  # others hold the rest; wait for their records
         return {k: have[k] for k in by_key}
 
-    def _claim(self, key: str) -> bool:
-        if self.fresh_since is not None and self.store.get(key) is not None:
-            rec = self.store.get(key)
-            if rec.get("stored_at", 0) < self.fresh_since:
-                self.store.delete([key])  # stale for --fresh: retrain it
-        return self.store.claim(key)
+    def _drop_stale(self, keys: list[str]) -> None:
+        """--fresh: records stored before this session started are deleted, to be retrained."""
+        if self.fresh_since is None:
+            return
+        stale = [k for k, r in self.store.get_many(keys).items()
+                 if r.get("stored_at", 0) < self.fresh_since]
+        if stale:
+            self.store.delete(stale)
 
     def _train(self, specs: list[RunSpec]) -> list[dict]:
         """Train and store ``specs`` (leased by us). Each record is stored as soon as it

@@ -109,15 +109,24 @@ class RunStore:
     def claim(self, key: str) -> bool:
         """Take the lease to train ``key``. False if another live process holds it or the
         record already exists."""
+        return bool(self.claim_many([key]))
+
+    def claim_many(self, keys: list[str]) -> list[str]:
+        """Take the leases of every free key in ``keys`` in ONE transaction and return them.
+        A configuration's seeds are claimed together so two workers never split a stack:
+        a stacked run's float rounding depends on how many replicas share it."""
         now = time.time()
+        mine = []
         with self._txn():
-            if self._db.execute("SELECT 1 FROM runs WHERE key = ?", (key,)).fetchone():
-                return False
-            row = self._db.execute("SELECT owner, taken FROM leases WHERE key = ?", (key,)).fetchone()
-            if row and row[0] != _owner() and _owner_alive(row[0]) and now - row[1] < LEASE_TTL_S:
-                return False
-            self._db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)", (key, _owner(), now))
-            return True
+            for key in keys:
+                if self._db.execute("SELECT 1 FROM runs WHERE key = ?", (key,)).fetchone():
+                    continue
+                row = self._db.execute("SELECT owner, taken FROM leases WHERE key = ?", (key,)).fetchone()
+                if row and row[0] != _owner() and _owner_alive(row[0]) and now - row[1] < LEASE_TTL_S:
+                    continue
+                self._db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)", (key, _owner(), now))
+                mine.append(key)
+        return mine
 
     def release(self, key: str) -> None:
         with self._txn():

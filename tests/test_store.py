@@ -168,3 +168,34 @@ def test_corrupt_store_file_gives_clear_error(tmp_path):
     with pytest.raises(StoreError, match="cannot open the run store"):
         RunStore(bad)
     assert bad.read_bytes().startswith(b"this is not a database")  # nothing overwritten
+
+
+def _claim_group(path, keys, start, out):
+    from harness.store import RunStore
+
+    with RunStore(path) as st:
+        while time.time() < start:
+            time.sleep(0.001)
+        out.put(len(st.claim_many(keys)))
+        time.sleep(1.0)  # stay alive so the lease stays live while the others try
+
+
+def test_a_configuration_is_claimed_whole_never_split():
+    """Four workers race for one configuration's five seeds: one gets all five, the others
+    none (a split stack would change the runs' float rounding)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "s.sqlite"
+        RunStore(path).close()
+        keys = [f"seed{i}" for i in range(5)]
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        start = time.time() + 3.0
+        procs = [ctx.Process(target=_claim_group, args=(path, keys, start, q)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        got = sorted(q.get(timeout=60) for _ in procs)
+        for p in procs:
+            p.join(30)
+        assert got == [0, 0, 0, 5]
