@@ -13,7 +13,7 @@ def test_eight_block_relu_reaches_80_percent(judge):
     def claim(runs, p):
         if not (runs["dataset"] == "cifar10").any():
             raise MissingArm("defined for CIFAR-10 only (this source has no CIFAR-10 runs)")
-        net = arm(runs, "best_test_acc", "relu depth 8", stem="block", activation="relu",
-                  depth=8, dataset="cifar10")
+        net = arm(runs, "best_test_acc", "relu depth 8", arch="cnn", stem="block", activation="relu",
+                  depth=8, dataset="cifar10", batch_size=p.q4_batch_size)
         return stats.mean_above(net, p.headline_accuracy, alpha=p.alpha)
     judge(claim)

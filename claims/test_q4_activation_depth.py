@@ -12,7 +12,9 @@ pytestmark = pytest.mark.question("Q4")
 
 
 def depth_arms(runs, profile, activation, metric="best_test_acc"):
-    return [arm(runs, metric, f"{activation} depth {d}", stem="block", activation=activation, depth=d)
+    # Every column that tells the Q4 net apart (the runs table may hold all questions).
+    return [arm(runs, metric, f"{activation} depth {d}", arch="cnn", stem="block", norm="batch",
+                activation=activation, depth=d, batch_size=profile.q4_batch_size)
             for d in profile.q4_depths]
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from harness import stats
 from harness.runs import arm
+from models import q5_norm_net
 
 pytestmark = pytest.mark.question("Q5")
 
@@ -19,11 +20,14 @@ SMOKE_Q5 = pytest.mark.not_at_smoke_scale(reason=(
     "Q5 needs trained-to-convergence runs; at smoke scale batch 2 leads because it takes 8x "
     "the steps (BN best 45.9% at b2 vs 41.7% at b16, GN 44.9% vs 32.1%; n=5)"))
 METRIC = "best_test_acc"
+Q5_DEPTH = q5_norm_net("batch").depth  # the seed's 4 blocks: tells the Q5 net from Q6's
 
 
 def at(runs, norm, batch):
-    return arm(runs, METRIC, f"{'BN' if norm == 'batch' else 'GN'} b{batch}",
-               arch="cnn", stem="conv", norm=norm, batch_size=batch)
+    # Every column that tells the Q5 net apart (the runs table may hold all questions).
+    return arm(runs, METRIC, f"{'BN' if norm == 'batch' else 'GN'} b{batch}", arch="cnn",
+               stem="conv", depth=Q5_DEPTH, block_order="norm-act", activation="relu",
+               norm=norm, batch_size=batch)
 
 
 def over_batches(runs, p, norm):

@@ -13,18 +13,20 @@ ORDERS = {"bn-relu": ("norm-act", "relu"), "relu-bn": ("act-norm", "relu"),
           "leakyrelu-bn": ("act-norm", "leaky_relu")}
 
 
-def order(runs, arch, name):
+def order(runs, p, arch, name):
+    # Every column that tells the Q6 nets apart (the runs table may hold all questions).
     block_order, activation = ORDERS[name]
-    return arm(runs, METRIC, f"{arch} {name}", arch=arch, stem="conv",
-               block_order=block_order, activation=activation)
+    depth = p.q6_depth if arch == "cnn" else 0
+    return arm(runs, METRIC, f"{arch} {name}", arch=arch, stem="conv", norm="batch", depth=depth,
+               block_order=block_order, activation=activation, batch_size=p.q6_batch_size)
 
 
 @pytest.mark.parametrize("act_first", ["relu-bn", "leakyrelu-bn"])
 @pytest.mark.claim(id="q6-cnn-act-first-beats-bn-first", question="Q6",
                    sentence="In the CNN, activation-before-BN beats BN-before-activation.")
 def test_cnn_activation_first_beats_bn_first(judge, act_first):
-    judge(lambda runs, p: stats.mean_greater(order(runs, "cnn", act_first),
-                                             order(runs, "cnn", "bn-relu"), alpha=p.alpha))
+    judge(lambda runs, p: stats.mean_greater(order(runs, p, "cnn", act_first),
+                                             order(runs, p, "cnn", "bn-relu"), alpha=p.alpha))
 
 
 @pytest.mark.not_at_smoke_scale(reason=(
@@ -34,7 +36,7 @@ def test_cnn_activation_first_beats_bn_first(judge, act_first):
                    sentence="In the CNN, LeakyReLU->BN is the best of the three orders.")
 def test_cnn_leakyrelu_bn_is_best(judge):
     judge(lambda runs, p: stats.all_of([
-        stats.mean_greater(order(runs, "cnn", "leakyrelu-bn"), order(runs, "cnn", other), alpha=p.alpha)
+        stats.mean_greater(order(runs, p, "cnn", "leakyrelu-bn"), order(runs, p, "cnn", other), alpha=p.alpha)
         for other in ("relu-bn", "bn-relu")]))
 
 
@@ -45,8 +47,8 @@ def test_cnn_leakyrelu_bn_is_best(judge):
 @pytest.mark.claim(id="q6-cnn-bn-first-varies-more", question="Q6",
                    sentence="In the CNN, BN->ReLU varies more from run to run than activation-first orders.")
 def test_cnn_bn_first_varies_more(judge, act_first):
-    judge(lambda runs, p: stats.variance_greater([order(runs, "cnn", "bn-relu")],
-                                                 [order(runs, "cnn", act_first)], alpha=p.alpha))
+    judge(lambda runs, p: stats.variance_greater([order(runs, p, "cnn", "bn-relu")],
+                                                 [order(runs, p, "cnn", act_first)], alpha=p.alpha))
 
 
 @pytest.mark.not_at_smoke_scale(reason=(
@@ -57,7 +59,7 @@ def test_cnn_bn_first_varies_more(judge, act_first):
 def test_mlp_orders_equivalent(judge):
     pairs = [("bn-relu", "relu-bn"), ("bn-relu", "leakyrelu-bn"), ("relu-bn", "leakyrelu-bn")]
     judge(lambda runs, p: stats.all_of([
-        stats.equivalent(order(runs, "mlp", a), order(runs, "mlp", b),
+        stats.equivalent(order(runs, p, "mlp", a), order(runs, p, "mlp", b),
                          margin=p.equivalence_margin, alpha=p.alpha) for a, b in pairs]))
 
 
@@ -67,5 +69,5 @@ def test_mlp_orders_equivalent(judge):
 @pytest.mark.claim(id="q6-order-matters-more-in-cnn", question="Q6",
                    sentence="The order matters more in the CNN than in the MLP.")
 def test_order_matters_more_in_cnn_than_mlp(judge):
-    judge(lambda runs, p: stats.spread_greater([order(runs, "cnn", o) for o in ORDERS],
-                                               [order(runs, "mlp", o) for o in ORDERS], alpha=p.alpha))
+    judge(lambda runs, p: stats.spread_greater([order(runs, p, "cnn", o) for o in ORDERS],
+                                               [order(runs, p, "mlp", o) for o in ORDERS], alpha=p.alpha))

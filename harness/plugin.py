@@ -195,7 +195,7 @@ def pytest_collection_modifyitems(config, items):
     s = config.stash[SETTINGS]
     for item in items:
         mark = item.get_closest_marker("not_at_smoke_scale")
-        if mark and s.profile.name != "full" and s.source == "fresh":
+        if mark and s.profile.name != "full":  # any source holding smoke-scale runs
             reason = mark.kwargs.get("reason") or (mark.args[0] if mark.args else "")
             # Replaces any strict xfail: at smoke scale the outcome says nothing either way.
             item.add_marker(pytest.mark.xfail(strict=False, reason=f"not shown at smoke scale: {reason}"))
@@ -318,7 +318,7 @@ def judge(request, claims_settings, runs_for):
             "evidence": ev.to_dict(), "seed_evidence": seed_ev.to_dict(),
             "run_keys": sorted(set(runs["key"].dropna())) if "key" in runs else [],
             "smoke_unshowable": bool(request.node.get_closest_marker("not_at_smoke_scale"))
-            and s.profile.name != "full" and s.source == "fresh",
+            and s.profile.name != "full",
             "profile": s.profile.name, "dataset": s.dataset if s.source == "fresh" else s.source,
         }
         request.node.user_properties.append((CLAIM_PROP, json.dumps(result, default=_json_default)))
