@@ -4,7 +4,6 @@ import pytest
 from harness import stats
 from harness.runs import MissingArm, arm
 
-pytestmark = pytest.mark.question("headline")
 
 
 @pytest.mark.claim(id="headline-80-percent", question="headline",

@@ -8,7 +8,6 @@ import pytest
 from harness import stats
 from harness.runs import arm
 
-pytestmark = pytest.mark.question("Q4")
 
 
 def depth_arms(runs, profile, activation, metric="best_test_acc"):

@@ -10,7 +10,6 @@ from harness import stats
 from harness.runs import arm
 from models import q5_norm_net
 
-pytestmark = pytest.mark.question("Q5")
 
 # At smoke scale (1,000 images, 4 epochs) no configuration is trained far: the batch-2 runs
 # take 8x the steps of the batch-16 ones in the same epochs and come out AHEAD (BN 45.9 vs

@@ -7,7 +7,6 @@ import pytest
 from harness import stats
 from harness.runs import arm
 
-pytestmark = pytest.mark.question("Q6")
 METRIC = "final_test_acc"
 ORDERS = {"bn-relu": ("norm-act", "relu"), "relu-bn": ("act-norm", "relu"),
           "leakyrelu-bn": ("act-norm", "leaky_relu")}

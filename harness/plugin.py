@@ -152,7 +152,6 @@ def _pin_worker_resources(settings: Settings) -> None:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "claim(id, question, sentence): a seed finding judged by this test")
-    config.addinivalue_line("markers", "question(name): the seed's question a claim module belongs to")
     config.addinivalue_line("markers", "not_at_smoke_scale(reason): the smoke profile cannot show this "
                             "claim; there it runs as a non-strict xfail and is never reported as verified")
     settings = _settings(config)
