@@ -46,7 +46,8 @@ def estimated_cost(spec: RunSpec) -> float:
 class Engine:
     def __init__(self, store: RunStore, *, device: str = "cpu", data_root=None,
                  download: bool = False, fresh_since: float | None = None,
-                 stacked: bool | None = None, progress: Callable[[str], None] | None = None):
+                 stacked: bool | None = None, progress: Callable[[str], None] | None = None,
+                 epoch_progress: Callable[[str], None] | None = None):
         self.store = store
         self.device = torch.device(device)
         self.data_root, self.download = data_root, download
@@ -57,7 +58,8 @@ class Engine:
         # 1.6x at batch 128 and 3.3x on the MLP at smoke scale (about 1x at full scale); on
         # a GPU it is the point of the engine.
         self.stacked = True if stacked is None else stacked
-        self.progress = progress
+        self.progress = progress  # one line per finished run
+        self.epoch_progress = epoch_progress  # one line per epoch (pytest -v), for long runs
         self._splits: dict[DataSpec, Splits] = {}
         self.trained = 0
 
@@ -120,11 +122,12 @@ class Engine:
         try:
             if self.stacked and len(specs) > 1:
                 from harness.fused import train_stacked
-                for rec in train_stacked(specs, data, self.device):
+                for rec in train_stacked(specs, data, self.device, progress=self.epoch_progress):
                     done.append(self._store(rec))
             else:
                 for spec in specs:
-                    done.append(self._store(trainer.train_run(spec, data, self.device)))
+                    done.append(self._store(trainer.train_run(spec, data, self.device,
+                                                              progress=self.epoch_progress)))
         except BaseException:
             for s in specs:
                 self.store.release(s.key())

@@ -235,7 +235,8 @@ def engine(pytestconfig, claims_settings):
     store = RunStore(s.store_path)
     eng = Engine(store, device=s.device, data_root=s.data_root, download=s.download,
                  fresh_since=s.started if s.fresh else None,
-                 progress=_progress_writer(pytestconfig))
+                 progress=_progress_writer(pytestconfig),
+                 epoch_progress=_progress_writer(pytestconfig) if pytestconfig.option.verbose > 0 else None)
     yield eng
     store.close()
 
