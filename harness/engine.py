@@ -17,18 +17,18 @@ import torch
 from harness import trainer
 from harness.data import Splits, load_splits
 from harness.runs import from_records
-from harness.spec import DataSpec, RunSpec
+from harness.spec import DataSpec, Protocol, RunSpec
+from models import NetConfig
 from harness.store import RunStore
 
 POLL_S = 0.5
 
 
 def run_label(rec: dict) -> str:
-    spec = rec["spec"]
-    n, p = spec["net"], spec["protocol"]
-    shape = f"d{n['depth']} " if n["arch"] == "cnn" else ""
-    return (f"{n['arch']} {shape}{n['norm']} {n['block_order']} {n['activation']} "
-            f"b{p['batch_size']} seed {spec['seed']}")
+    """RunSpec.label() of a stored record (one label format, defined in harness.spec)."""
+    d = rec["spec"]
+    return RunSpec(NetConfig(**d["net"]), DataSpec(**d["data"]), Protocol(**d["protocol"]),
+                   d["seed"]).label()
 
 
 def estimated_cost(spec: RunSpec) -> float:
