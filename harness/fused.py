@@ -320,16 +320,23 @@ class Stack:
         x = self.x_test if x is None else x.to(self.device, self.dtype)
         y = self.y_test if y is None else y.to(self.device)
         self.model.eval()
-        correct = torch.zeros(self.k, dtype=torch.long, device=self.device)
-        for i in range(0, len(x), EVAL_BATCH):
+        # Correct predictions per replica on the even and the odd test positions: the two
+        # fixed halves of the test set (trainer.split_halves_acc); their sum is the whole.
+        halves = torch.zeros(2, self.k, dtype=torch.long, device=self.device)
+        for i in range(0, len(x), EVAL_BATCH):  # EVAL_BATCH is even: parity is global
             xb = x[i:i + EVAL_BATCH].repeat(1, self.k, 1, 1)  # every replica sees the images
             if self.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with self._autocast():
                 out = self.model(xb)
-            correct += (out.argmax(-1) == y[i:i + EVAL_BATCH, None]).sum(0)
+            hit = out.argmax(-1) == y[i:i + EVAL_BATCH, None]  # (b, K)
+            halves[0] += hit[0::2].sum(0)
+            halves[1] += hit[1::2].sum(0)
         self.model.train()
-        return [100.0 * c / len(x) for c in correct.tolist()]
+        n_a, n_b = (len(x) + 1) // 2, len(x) // 2
+        a, b = halves.tolist()
+        self.last_halves = [[100.0 * a[r] / n_a, 100.0 * b[r] / max(n_b, 1)] for r in range(self.k)]
+        return [100.0 * (a[r] + b[r]) / len(x) for r in range(self.k)]
 
     def unstack(self) -> list[nn.Module]:
         """The K standalone models holding the trained weights and running statistics."""
@@ -367,6 +374,8 @@ def train_stacked(specs: list[RunSpec], data: Splits, device="cpu", *, dtype=tor
             for name, v in m["layer_grad_norm"][r].items():
                 rec["layer_grad_norm"][name].append(v)
             rec["test_acc"].append(acc[r])
+            rec["test_acc_a"].append(stack.last_halves[r][0])
+            rec["test_acc_b"].append(stack.last_halves[r][1])
             if not math.isfinite(m["train_loss"][r]):
                 rec["diverged_epoch"] = epoch + 1  # recorded, not raised, as in train_run
                 active[r] = False

@@ -23,8 +23,10 @@ SEED_CSV = REPO / "fixtures" / "published_results.csv"
 CONFIG_COLUMNS = ["arch", "width", "depth", "block_order", "norm", "activation", "stem",
                   "dataset", "image_size", "train_size", "epochs", "batch_size", "lr"]
 METRICS = ["best_test_acc", "final_test_acc", "grad_metric"]
-LIST_COLUMNS = ["test_acc", "train_loss", "train_acc", "grad_mean", "layer_grad_norm"]
-COLUMNS = (["key", "source", "kind", "seed"] + CONFIG_COLUMNS + METRICS
+#: Optional metrics: present in this suite's own runs, absent from the seed's table.
+EXTRA_METRICS = ["heldout_best_test_acc"]
+LIST_COLUMNS = ["test_acc", "test_acc_a", "test_acc_b", "train_loss", "train_acc", "grad_mean", "layer_grad_norm"]
+COLUMNS = (["key", "source", "kind", "seed"] + CONFIG_COLUMNS + METRICS + EXTRA_METRICS
            + ["n", "mean_best", "std_best", "mean_final", "std_final",
               "diverged_epoch", "dropped_samples", "steps", "wall_s", "device", "engine"]
            + LIST_COLUMNS)
@@ -39,7 +41,7 @@ def record_to_row(rec: dict, source: str) -> dict:
            "stem": net["stem"], "dataset": data["name"],
            "image_size": net["image_size"], "train_size": data["train_size"],
            "epochs": proto["epochs"], "batch_size": proto["batch_size"], "lr": proto["lr"]}
-    for col in METRICS + ["diverged_epoch", "dropped_samples", "steps", "wall_s", "device", "engine"]:
+    for col in METRICS + EXTRA_METRICS + ["diverged_epoch", "dropped_samples", "steps", "wall_s", "device", "engine"]:
         row[col] = rec.get(col)
     for col in LIST_COLUMNS:
         row[col] = rec.get(col)

@@ -60,9 +60,9 @@ class RunSpec:
 
 # Files whose content can change a run's numbers. Editing any of them changes every key, so
 # stale runs are never reused; editing claims, stats or reports does not retrain anything.
-# harness/fused.py is left out on purpose: the stacked trainer is tested to reproduce the
-# single-model trainer run for run (tests/test_fused.py), so both write the same run.
-_RESULT_CODE = ("models/__init__.py", "harness/data.py", "harness/trainer.py", "harness/spec.py")
+# The stacked trainer (harness/fused.py) produces every stored number, so it is covered too.
+_RESULT_CODE = ("models/__init__.py", "harness/data.py", "harness/trainer.py", "harness/fused.py",
+                "harness/spec.py")
 _fingerprint: str | None = None
 
 

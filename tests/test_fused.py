@@ -82,11 +82,11 @@ def assert_same_run(fused_rec: dict, fused_model, single_rec: dict, single_model
             assert torch.equal(got, ref), name
     for key in ("steps", "dropped_samples", "diverged_epoch"):
         assert fused_rec[key] == single_rec[key], key
-    for key in ("test_acc", "train_loss", "train_acc", "grad_mean"):
+    for key in ("test_acc", "test_acc_a", "test_acc_b", "train_loss", "train_acc", "grad_mean"):
         assert len(fused_rec[key]) == len(single_rec[key]), key
         assert all(close(a, b) for a, b in zip(fused_rec[key], single_rec[key])), (
             key, fused_rec[key], single_rec[key])
-    for key in ("best_test_acc", "final_test_acc", "grad_metric"):
+    for key in ("best_test_acc", "final_test_acc", "heldout_best_test_acc", "grad_metric"):
         assert close(fused_rec[key], single_rec[key]), (key, fused_rec[key], single_rec[key])
     # Per-layer norms are compared relative to the epoch's largest layer norm: the norm of a
     # conv bias that feeds a norm layer is pure rounding noise (~1e-17), see the docstring.
@@ -153,7 +153,7 @@ def test_record_schema_matches_train_run():
         assert rec["cuda_graph"] is False and rec["bf16"] is False
         assert rec["engine"] == "stacked" and single["engine"] == "single"
         assert rec["layer_grad_norm"].keys() == single["layer_grad_norm"].keys()
-        for key in ("test_acc", "train_loss", "train_acc", "grad_mean"):
+        for key in ("test_acc", "test_acc_a", "test_acc_b", "train_loss", "train_acc", "grad_mean"):
             assert type(rec[key]) is list and all(type(v) is float for v in rec[key]), key
 
 

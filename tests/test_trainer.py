@@ -130,3 +130,22 @@ def test_width_and_depth_reach_the_network():
     rec = trainer.train_run(spec(net, epochs=1), data)
     convs = [n for n in rec["layer_grad_norm"] if n.endswith("weight")]
     assert len(convs) >= 4
+
+
+def test_test_set_halves_make_the_whole_and_give_a_heldout_best_epoch():
+    """The unbiased best-epoch metric: epoch chosen on half A, reported on half B."""
+    from harness.data import load_splits
+    from harness.spec import DataSpec, Protocol, RunSpec
+    from harness.trainer import train_run
+    from models import q5_norm_net
+
+    data = DataSpec("digits", 400, 301)  # odd test size: half A has one more image
+    splits = load_splits(data)
+    spec = RunSpec(q5_norm_net("batch", width=4, in_channels=1, image_size=8), data,
+                   Protocol(3, 32), seed=1)
+    rec = train_run(spec, splits)
+    n_a, n_b = 151, 150
+    for whole, a, b in zip(rec["test_acc"], rec["test_acc_a"], rec["test_acc_b"]):
+        assert abs(whole * 301 - (a * n_a + b * n_b)) < 1e-6
+    best_a = max(range(3), key=lambda e: (rec["test_acc_a"][e], -e))
+    assert rec["heldout_best_test_acc"] == rec["test_acc_b"][best_a]
