@@ -44,4 +44,6 @@ def grid(question: str, profile: Profile, dataset: str | None = None,
             nets += [(cnn, data, proto), (q6_order_mlp(order, act, **shape), data, proto)]
     else:
         raise ValueError(f"unknown question {question!r}; valid: {', '.join(QUESTIONS)}")
-    return [RunSpec(net, d, proto, seed) for net, d, proto in nets for seed in range(seeds)]
+    first = profile.first_seed  # 0 for confirmatory sessions; pilots start at 1000
+    return [RunSpec(net, d, proto, seed) for net, d, proto in nets
+            for seed in range(first, first + seeds)]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.profiles import PROFILES, Profile, get_profile
+from harness.profiles import PROFILES, Profile, ProfileError, resolve_profile
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_STORE = REPO / ".runstore" / "runs.sqlite"
@@ -30,7 +30,10 @@ CLAIM_PROP = "claim_result"
 def pytest_addoption(parser):
     g = parser.getgroup("claims", "checking the seed's claims")
     g.addoption("--profile", default=None,
-                help=f"size profile: {', '.join(PROFILES)} (default smoke; with --source, the source's)")
+                help=f"size profile: {', '.join(PROFILES)} or a .toml file of profile keys "
+                     f"(default smoke; with --source, the source's)")
+    g.addoption("--set", action="append", default=[], metavar="KEY=VALUE", dest="profile_set",
+                help="override one profile key, e.g. --set q5_epochs=6 --set q4_depths=[1,2,4] (repeatable)")
     g.addoption("--dataset", default=None,
                 help="dataset: digits, fashion-mnist-subset, fashion-mnist, cifar10 (default: the profile's)")
     g.addoption("--seeds", type=int, default=None, help="seeds per configuration (default: the profile's)")
@@ -96,9 +99,9 @@ def _settings(config) -> Settings:
         # The seed's numbers are the full protocol's grid; an exported CSV carries its own.
         name = {"fresh": "smoke", "seed": "full"}.get(source) or _profile_of_csv(source)
     try:
-        profile = get_profile(name)
-    except ValueError as exc:
-        raise pytest.UsageError(f"--profile: {exc}") from None
+        profile = resolve_profile(name, opt("profile_set"))
+    except ProfileError as exc:
+        raise pytest.UsageError(str(exc)) from None
     if opt("--alpha") is not None:
         if not 0 < opt("--alpha") < 1:
             raise pytest.UsageError(f"--alpha must be between 0 and 1, got {opt('--alpha')}")
@@ -194,7 +197,7 @@ def pytest_collection_modifyitems(config, items):
     s = config.stash[SETTINGS]
     for item in items:
         mark = item.get_closest_marker("not_at_smoke_scale")
-        if mark and s.profile.name != "full":  # any source holding smoke-scale runs
+        if mark and s.profile.smoke_scale:  # any source holding smoke-scale runs
             reason = mark.kwargs.get("reason") or (mark.args[0] if mark.args else "")
             # Replaces any strict xfail: at smoke scale the outcome says nothing either way.
             item.add_marker(pytest.mark.xfail(strict=False, reason=f"not shown at smoke scale: {reason}"))
@@ -318,7 +321,7 @@ def judge(request, claims_settings, runs_for):
             "evidence": ev.to_dict(), "seed_evidence": seed_ev.to_dict(),
             "run_keys": sorted(set(runs["key"].dropna())) if "key" in runs else [],
             "smoke_unshowable": bool(request.node.get_closest_marker("not_at_smoke_scale"))
-            and s.profile.name != "full",
+            and s.profile.smoke_scale,
             "profile": s.profile.name, "dataset": s.dataset if s.source == "fresh" else s.source,
         }
         request.node.user_properties.append((CLAIM_PROP, json.dumps(result, default=_json_default)))

@@ -1,0 +1,108 @@
+"""Profiles as data: the named table, a .toml file and --set overrides, each validated with
+one error naming the key."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import grids
+from harness.profiles import (PROFILES, ProfileError, load_profile_file, override, parse_set,
+                              resolve_profile)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_every_named_profile_is_valid_and_named_for_its_key():
+    for name, p in PROFILES.items():
+        assert p.name == name
+        assert override(p, {}, name) == p
+
+
+def test_set_overrides_parse_toml_values_and_bare_words():
+    p = resolve_profile("smoke", ["width=16", "q4_depths=[1, 2, 4]", "dataset=fashion-mnist",
+                                  "alpha=0.01", "q5_train_size=none", "smoke_scale=false"])
+    assert (p.width, p.q4_depths, p.dataset, p.alpha) == (16, (1, 2, 4), "fashion-mnist", 0.01)
+    assert p.q5_train_size is None and p.smoke_scale is False
+    assert parse_set(["name=\"my run\""]) == {"name": "my run"}
+
+
+@pytest.mark.parametrize("item, message", [
+    ("widht=16", "unknown key 'widht'"),
+    ("width=abc", "width must be an integer"),
+    ("width=0", "width must be at least 1"),
+    ("seeds=1", "seeds must be at least 2"),
+    ("alpha=1.5", "alpha must be between 0 and 1"),
+    ("q4_depths=[4]", "q4_depths needs at least two depths"),
+    ("q4_depths=[1, 1]", "q4_depths must be distinct"),
+    ("q4_depths=3", "q4_depths must be a non-empty list"),
+    ("q5_peak_batch=64", "q5_peak_batch (64) must be one of q5_batch_sizes"),
+    ("dataset=mnist", "dataset is 'mnist'"),
+    ("smoke_scale=1", "smoke_scale must be true or false"),
+    ("first_seed=-1", "first_seed must be >= 0"),
+    ("width", "expected key=value"),
+])
+def test_a_bad_override_is_one_error_naming_the_key(item, message):
+    with pytest.raises(ProfileError) as err:
+        resolve_profile("smoke", [item])
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_profile_file_from_a_base_and_standalone(tmp_path):
+    f = tmp_path / "mine.toml"
+    f.write_text('base = "smoke"\nwidth = 12\nq5_batch_sizes = [4, 16, 128]\nq5_small_batch = 4\n')
+    p = load_profile_file(f)
+    assert (p.name, p.width, p.q5_batch_sizes, p.q4_epochs) == ("mine", 12, (4, 16, 128),
+                                                                 PROFILES["smoke"].q4_epochs)
+    full = PROFILES["tiny"].to_dict()
+    full.pop("name")
+    lines = []
+    for k, v in full.items():
+        if v is None:
+            continue
+        lines.append(f"{k} = {list(v) if isinstance(v, tuple) else v!r}".replace("'", '"')
+                     .replace("True", "true").replace("False", "false"))
+    g = tmp_path / "copy.toml"
+    g.write_text("\n".join(lines) + "\n")
+    q = load_profile_file(g)
+    assert q.replace(name="tiny") == PROFILES["tiny"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ('base = "smoke"\nwdth = 3\n', "unknown key 'wdth'"),
+    ('base = "smoke"\nq6_epochs = "four"\n', "q6_epochs must be an integer"),
+    ('base = "nope"\n', "base 'nope' is not a profile"),
+    ('width = 8\n', "missing key"),
+    ('width = = 8\n', "not valid TOML"),
+])
+def test_a_bad_profile_file_is_one_error(tmp_path, text, message):
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    with pytest.raises(ProfileError) as err:
+        load_profile_file(f)
+    assert message in str(err.value) and str(f) in str(err.value)
+
+
+def test_first_seed_moves_every_grid_to_disjoint_seeds():
+    pilot = PROFILES["tiny"].replace(first_seed=1000)
+    for q in grids.QUESTIONS:
+        confirm = {s.seed for s in grids.grid(q, PROFILES["tiny"])}
+        pilots = {s.seed for s in grids.grid(q, pilot)}
+        assert confirm == set(range(5)) and pilots == set(range(1000, 1005))
+        assert {s.key() for s in grids.grid(q, pilot)}.isdisjoint(
+            {s.key() for s in grids.grid(q, PROFILES["tiny"])})
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--profile", "tiny", "--set", "q6_epochs=0"], "--set: q6_epochs must be at least 1"),
+    (["--profile", "no/such.toml"], "--profile no/such.toml: cannot read it"),
+    (["--profile", "tiny", "--set", "colour=red"], "--set: unknown key 'colour'"),
+])
+def test_bad_profile_options_stop_pytest_with_one_line(args, message):
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "claims",
+                           "--collect-only", "-q", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR")]
+    assert len(errors) == 1 and message in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
