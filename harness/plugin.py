@@ -18,7 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from harness import threads
 from harness.profiles import PROFILES, Profile, ProfileError, resolve_profile
+
+# Before torch is imported anywhere in this process (and in xdist workers, which inherit the
+# environment): OpenMP threads that wait must sleep, not spin (harness/threads.py).
+threads.quiet_waiting()
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_STORE = REPO / ".runstore" / "runs.sqlite"
@@ -146,8 +151,10 @@ def _pin_worker_resources(settings: Settings) -> None:
 
     n_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    torch.set_num_threads(max(1, cores // n_workers))
+    # The cores free now, shared among this session's workers: a second session on a busy
+    # machine takes what is left instead of doubling the threads (harness/threads.py).
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(threads.threads_for(n_workers))
     if settings.device == "cuda" and n_workers > 1 and torch.cuda.device_count() > 1:
         index = int(worker.removeprefix("gw") or 0) % torch.cuda.device_count()
         settings.device = f"cuda:{index}"
