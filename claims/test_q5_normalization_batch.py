@@ -81,7 +81,7 @@ def test_batchnorm_best_beats_groupnorm_best(judge):
                                              at(runs, "group", p.q5_small_batch), alpha=p.alpha))
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.refuted_by_paper(reason=(
     "the seed's own table refutes it: at batch 16 BN 77.79 +- 0.54 vs GN 71.49 +- 0.54 "
     "(a 6.30-point gap; 5.83 at batch 8), n=5 each"))
 @pytest.mark.claim(id="q5-bn-advantage-at-most-3", question="Q5",

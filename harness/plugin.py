@@ -164,6 +164,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "claim(id, question, sentence): a seed finding judged by this test")
     config.addinivalue_line("markers", "not_at_smoke_scale(reason): the smoke profile cannot show this "
                             "claim; there it runs as a non-strict xfail and is never reported as verified")
+    config.addinivalue_line("markers", "refuted_by_paper(reason): the paper's own table refutes this "
+                            "statement; judged on that table or at smoke scale it is a strict xfail, on "
+                            "an evidence profile (cpu, full) its verdict stands as measured")
     settings = _settings(config)
     config.stash[SETTINGS] = settings
     if "workerinput" in getattr(config, "__dict__", {}):
@@ -203,6 +206,9 @@ def pytest_report_header(config):
 def pytest_collection_modifyitems(config, items):
     s = config.stash[SETTINGS]
     for item in items:
+        refuted = item.get_closest_marker("refuted_by_paper")
+        if refuted and (s.source == "seed" or s.profile.smoke_scale):
+            item.add_marker(pytest.mark.xfail(strict=True, reason=refuted.kwargs.get("reason", "")))
         mark = item.get_closest_marker("not_at_smoke_scale")
         if mark and s.profile.smoke_scale:  # any source holding smoke-scale runs
             reason = mark.kwargs.get("reason") or (mark.args[0] if mark.args else "")

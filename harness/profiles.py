@@ -86,6 +86,19 @@ PROFILES: dict[str, Profile] = {
         q5_train_size=None,
         q6_depth=2, q6_batch_size=32, q6_epochs=1, smoke_scale=True,
     ),
+    "cpu": Profile(
+        # The evidence tier for machines without a GPU: trained into the paper's regime (each
+        # question's best CNN above 80% on Fashion-MNIST) in under an hour on 2 CPU cores.
+        # Sized by pilot runs on seeds 1000+ (docs/RESULTS.md, docs/pilots/), then frozen.
+        name="cpu",
+        description="CPU evidence run: Fashion-MNIST (20k train / 5k test), 14x14, width 16",
+        dataset="fashion-mnist",
+        train_size=20000, test_size=5000, image_size=14, width=16, seeds=5,
+        q4_depths=(1, 2, 4, 8), q4_batch_size=128, q4_epochs=4,
+        q5_batch_sizes=(2, 16, 128), q5_small_batch=2, q5_peak_batch=16, q5_epochs=6,
+        q5_train_size=16000,
+        q6_depth=8, q6_batch_size=128, q6_epochs=6,
+    ),
     "full": Profile(
         name="full",
         description="the seed's protocol exactly: width 64, 10 epochs, 5 seeds, every level",

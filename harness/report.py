@@ -69,6 +69,7 @@ FIGURES = {
     "q4_accuracy_vs_depth.png": "Q4",
     "q4_gradient_vs_depth.png": "Q4",
     "q5_accuracy_vs_batch.png": "Q5",
+    "q5_learning_curves.png": "Q5",
     "q6_orders.png": "Q6",
 }
 
@@ -407,6 +408,7 @@ def write_report(reports_dir: Path, results: list[dict], runs: pd.DataFrame,
     for name, fn in (("q4_accuracy_vs_depth.png", _fig_q4_accuracy),
                      ("q4_gradient_vs_depth.png", _fig_q4_gradient),
                      ("q5_accuracy_vs_batch.png", _fig_q5),
+                     ("q5_learning_curves.png", _fig_q5_curves),
                      ("q6_orders.png", _fig_q6)):
         fig = fn(ctx)
         figures[name] = fig is not None
@@ -696,6 +698,52 @@ def _fig_q5(ctx: _Context):
                  f"{ctx.run_note()}", fontsize=10.5)
     ax.grid(True, alpha=0.3)
     _legend_below(fig, _handles(series, "mean ± sd, n=5", rax is not ax), ncol=2)
+    return fig
+
+
+_BATCH_STYLES = ("-", "--", ":", "-.")
+
+
+def _fig_q5_curves(ctx: _Context):
+    """Q5 learning curves: mean test accuracy per epoch (left) and per optimizer step (right,
+    log scale) for each norm and batch size. At equal epochs batch 2 takes 64x the steps of
+    batch 128; the right panel shows whether a small batch leads only because it has taken
+    more steps (its curve sits on the others at equal steps) or at convergence too."""
+    runs = ctx.of("Q5")
+    if not len(runs) or "test_acc" not in runs:
+        return None
+    curves = []
+    for (norm, batch), g in runs.groupby(["norm", "batch_size"], sort=True):
+        accs = [a for a in g["test_acc"] if isinstance(a, list) and a]
+        if not accs or norm not in _NORM_COLORS:
+            continue
+        n_ep = min(len(a) for a in accs)
+        mean = np.mean([a[:n_ep] for a in accs], axis=0)
+        steps = _float(g["steps"].iloc[0])
+        per_epoch = steps / len(accs[0]) if steps else None
+        curves.append((norm, int(batch), mean, per_epoch, len(accs)))
+    if not curves:
+        return None
+    fig, (ax_e, ax_s) = _new_fig(w=11.0, h=5.0, ncols=2)
+    batches = sorted({c[1] for c in curves})
+    for norm, batch, mean, per_epoch, n in curves:
+        name, color = _NORM_COLORS[norm]
+        style = _BATCH_STYLES[batches.index(batch) % len(_BATCH_STYLES)]
+        epochs = np.arange(1, len(mean) + 1)
+        label = f"{name}, batch {batch} (n={n})"
+        ax_e.plot(epochs, mean, style, color=color, marker="o", ms=3, label=label)
+        if per_epoch:
+            ax_s.plot(epochs * per_epoch, mean, style, color=color, marker="o", ms=3, label=label)
+    ax_e.set_xlabel("epoch")
+    ax_s.set_xlabel("optimizer steps (log scale)")
+    ax_s.set_xscale("log")
+    for ax in (ax_e, ax_s):
+        ax.set_ylabel("mean test accuracy (%)")
+        ax.grid(True, alpha=0.3)
+    ax_e.set_title(f"Q5 learning curves by epoch ({ctx.dataset}, {ctx.profile} profile)", fontsize=10.5)
+    ax_s.set_title("the same curves by optimizer step", fontsize=10.5)
+    handles, labels = ax_e.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels)), fontsize=8.5)
     return fig
 
 

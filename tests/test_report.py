@@ -23,7 +23,7 @@ from harness.stats import Arm, mean_greater
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ALL_FIGURES = ["q4_accuracy_vs_depth.png", "q4_gradient_vs_depth.png",
-               "q5_accuracy_vs_batch.png", "q6_orders.png"]
+               "q5_accuracy_vs_batch.png", "q5_learning_curves.png", "q6_orders.png"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,6 +244,7 @@ def test_figures_of_present_questions(written):
     for name in ("q4_accuracy_vs_depth.png", "q4_gradient_vs_depth.png", "q6_orders.png"):
         _check_png(folder / name)
     assert not (folder / "q5_accuracy_vs_batch.png").exists()
+    assert not (folder / "q5_learning_curves.png").exists()
 
 
 def test_all_figures_when_all_questions_present(tmp_path, seed):
@@ -267,7 +268,9 @@ def test_seed_as_source(tmp_path, seed):
     """source=seed: the runs table is the seed itself (summary rows for Q5)."""
     folder = write_report(tmp_path, [], seed, seed, {"source": "seed", "dataset": "(from source)"})
     for name in ALL_FIGURES:
-        _check_png(folder / name)
+        if name != "q5_learning_curves.png":
+            _check_png(folder / name)
+    assert not (folder / "q5_learning_curves.png").exists()  # the paper published no curves
     md = (folder / "report.md").read_text()
     assert "pop. sd" in md and "dataset `cifar10`" in md
     assert "this run is on" not in md  # same dataset as the seed: one shared axis
