@@ -100,11 +100,17 @@ def _settings(config) -> Settings:
     if source not in ("fresh", "seed") and not Path(source).is_file():
         raise pytest.UsageError(f"--source: {source!r} is neither 'fresh', 'seed' nor an existing runs.csv")
     name = opt("--profile")
-    if name is None:
+    if name is None and (source in ("fresh", "seed") or _recorded_profile(source) is None):
         # The seed's numbers are the full protocol's grid; an exported CSV carries its own.
         name = {"fresh": "smoke", "seed": "full"}.get(source) or _profile_of_csv(source)
+    recorded = _recorded_profile(source) if source not in ("fresh", "seed") and \
+        opt("--profile") is None else None
     try:
-        profile = resolve_profile(name, opt("profile_set"))
+        # A report's runs.csv is judged with the profile its report recorded (levels included).
+        profile = recorded or resolve_profile(name, [])
+        if opt("profile_set"):
+            from harness.profiles import override, parse_set
+            profile = override(profile, parse_set(opt("profile_set")), "--set")
     except ProfileError as exc:
         raise pytest.UsageError(str(exc)) from None
     if opt("--alpha") is not None:
@@ -125,6 +131,20 @@ def _settings(config) -> Settings:
                     store_path=Path(opt("--store") or DEFAULT_STORE), source=source,
                     data_root=opt("--data-root"), download=opt("--download"),
                     fresh=opt("--fresh"), reports_dir=Path(opt("--reports-dir")))
+
+
+def _recorded_profile(path: str) -> Profile | None:
+    """The exact profile a report recorded beside its runs.csv (report.json's
+    ``meta.profile_settings``), or None when there is no such report."""
+    from harness.profiles import override
+
+    report = Path(path).parent / "report.json"
+    try:
+        settings = json.loads(report.read_text())["meta"]["profile_settings"]
+        base = PROFILES.get(settings.get("name"), PROFILES["smoke"])
+        return override(base, settings, f"--source {path}: {report.name}")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _profile_of_csv(path: str) -> str:
