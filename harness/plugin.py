@@ -219,7 +219,9 @@ def pytest_configure_node(node):
 def pytest_report_header(config):
     s = config.stash[SETTINGS]
     where = s.source if s.source != "fresh" else f"fresh (store {s.store_path})"
-    return (f"claims: profile={s.profile.name} dataset={s.dataset} seeds={s.seeds} "
+    seeds = s.seeds if not s.profile.first_seed else \
+        f"{s.seeds} (from seed {s.profile.first_seed}: a pilot)"
+    return (f"claims: profile={s.profile.name} dataset={s.dataset} seeds={seeds} "
             f"device={s.device} alpha={s.profile.alpha} source={where}")
 
 
