@@ -37,7 +37,42 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
+def _main_side_by_side(args: list[str]) -> None:
+    """--side-by-side NAME=report.json ...: one table, a column per report."""
+    named = []
+    for a in args:
+        name, _, path = a.partition("=")
+        named.append((name, json.load(open(path))))
+    print(side_by_side(named))
+
+
+def side_by_side(named_reports: list[tuple[str, dict]]) -> str:
+    """One row per claim: the paper's verdict, then each report's verdict (p, effect [CI], n)."""
+    ids = sorted({r["id"] for _, rep in named_reports for r in rep["results"]})
+    first = named_reports[0][1]
+    paper = {r["id"]: r.get("seed_evidence") for r in first["results"]}
+    head = ["claim", "the paper's numbers"] + [name for name, _ in named_reports]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cid in ids:
+        cells = [f"`{cid}`"]
+        v, _, p = _fmt(paper.get(cid))
+        cells.append(f"{v} (p {p})")
+        for _, rep in named_reports:
+            r = next((x for x in rep["results"] if x["id"] == cid), None)
+            if r is None:
+                cells.append("—")
+                continue
+            v, eff, p = _fmt(r.get("evidence"))
+            tag = " (not at smoke scale)" if r.get("smoke_unshowable") else ""
+            cells.append(f"{v}{tag}: {eff}, p {p}, n {_n(r.get('evidence'))}" if v != "untestable"
+                         else "untestable")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--side-by-side"]:
+    _main_side_by_side(sys.argv[2:])
+elif __name__ == "__main__":
     for path in sys.argv[1:]:
         rep = json.load(open(path))
         m = rep["meta"]
