@@ -89,7 +89,8 @@ PROFILES: dict[str, Profile] = {
     "cpu": Profile(
         # The evidence tier for machines without a GPU: trained into the paper's regime (each
         # question's best CNN above 80% on Fashion-MNIST) in under an hour on 2 CPU cores.
-        # Sized by pilot runs on seeds 1000+ (docs/RESULTS.md, docs/pilots/), then frozen.
+        # Sized by pilot runs on seeds 1000+ (docs/RESULTS.md, docs/pilots/), then frozen
+        # (2026-11-28) before the one confirmatory session on seeds 0-4.
         name="cpu",
         description="CPU evidence run: Fashion-MNIST (20k train / 5k test), 14x14, width 16",
         dataset="fashion-mnist",
