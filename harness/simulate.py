@@ -150,14 +150,14 @@ def kendall_p(levels: Sequence[float], arms: Sequence[np.ndarray], increasing: b
 def trend_p(levels: Sequence[float], arms: Sequence[np.ndarray], increasing: bool = True
             ) -> tuple[np.ndarray, np.ndarray]:
     """The ``trend`` rule on raw values: claim p = max(p_tau, p_contrast) (intersection-
-    union); refutation p = 2 * min of the two mirror p's, capped at 1 (Bonferroni)."""
+    union); refutation p = max of the two mirror p's (the same rule for the opposite trend)."""
     order = np.argsort(levels)
     levels = [levels[k] for k in order]
     arms = [arms[k] for k in order]
     p_tau, p_tau_opp = kendall_p(levels, arms, increasing)
     hi, lo = (arms[-1], arms[0]) if increasing else (arms[0], arms[-1])
     p_c, p_c_opp = welch_p(hi, lo)
-    return np.maximum(p_tau, p_c), np.minimum(1.0, 2 * np.minimum(p_tau_opp, p_c_opp))
+    return np.maximum(p_tau, p_c), np.maximum(p_tau_opp, p_c_opp)
 
 
 # ---------------------------------------------------------------- spread of level means

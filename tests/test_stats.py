@@ -1,5 +1,5 @@
 """Tests of harness.stats: exact agreement with scipy, invariance properties, verdict logic
-and false-positive rates under the null at n = 5 per arm."""
+(null rates: tests/test_calibration.py)."""
 from __future__ import annotations
 
 import json
@@ -324,7 +324,7 @@ def test_spread_greater_matches_linear_model_unbalanced():
     assert close(es.p, e.p)
     # reversed families -> refuted, same F
     r = spread_greater(fb, fa, alpha=ALPHA)
-    assert r.verdict == REFUTED and close(r.p, e.p)
+    assert r.verdict == REFUTED and close(r.details["p_refuted"], e.p)
     # Cohen's f: CI inverts the noncentral F (Steiger 2004), point estimate inside
     N = sum(len(x) for x in cells_a + cells_b)
     lam_lo, lam_hi = (e.ci[0] ** 2 * N, e.ci[1] ** 2 * N)
@@ -578,82 +578,5 @@ def test_programming_errors_raise():
         all_of([])
 
 
-# ------------------------------------------------------------------------------- null simulation
-
-REPS = 2000
-N = 5
-
-
-def _summ(x, label="x"):
-    """Summary arm of one simulated sample (the from_values path is checked against the
-    summary path exactly above; summaries keep the 2,000-rep loops fast)."""
-    return Arm(label, len(x), float(x.mean()), float(x.var(ddof=1)))
-
-
-def _null_mean_greater(rng):
-    x = rng.normal(0, 1, (2, N))
-    return mean_greater(_summ(x[0]), _summ(x[1]), alpha=ALPHA)
-
-
-def _null_mean_greater_unequal_sd(rng):
-    return mean_greater(_summ(rng.normal(0, 3, N)), _summ(rng.normal(0, 1, N)), alpha=ALPHA)
-
-
-def _null_mean_above(rng):
-    return mean_above(_summ(rng.normal(1, 1, N)), 1.0, alpha=ALPHA)
-
-
-def _null_equivalent(rng):  # true difference exactly at the margin
-    return equivalent(_summ(rng.normal(1, 1, N)), _summ(rng.normal(0, 1, N)), margin=1.0, alpha=ALPHA)
-
-
-def _null_variance_greater(rng):
-    x = rng.normal(0, 1, (2, N))
-    return variance_greater(_summ(x[0]), _summ(x[1]), alpha=ALPHA)
-
-
-def _null_trend(rng):  # needs raw values (Kendall)
-    x = rng.normal(0, 1, (3, N))
-    return trend([1, 2, 3], [Arm.from_values(str(i), x[i]) for i in range(3)],
-                 direction="increasing", alpha=ALPHA)
-
-
-def _null_diff_of_diffs(rng):
-    x = rng.normal(0, 1, (4, N))
-    return diff_of_diffs(*[_summ(r) for r in x], alpha=ALPHA)
-
-
-def _null_diff_of_diffs_log(rng):  # needs raw values; lognormal with equal ratios
-    x = np.exp(rng.normal(0, 0.3, (4, N)) + np.array([[1.0], [0.5], [2.0], [1.5]]))
-    return diff_of_diffs(*[Arm.from_values(str(i), r) for i, r in enumerate(x)], alpha=ALPHA, log=True)
-
-
-def _null_spread_greater(rng):  # same level profile in both families: no interaction
-    profile = np.array([0.0, 1.0, 3.0])[:, None]
-    xa, xb = profile + rng.normal(0, 1, (3, N)), profile + 0.5 + rng.normal(0, 1, (3, N))
-    return spread_greater([_summ(r) for r in xa], [_summ(r) for r in xb], alpha=ALPHA)
-
-
-NULLS = {"mean_greater": _null_mean_greater, "mean_greater_unequal_sd": _null_mean_greater_unequal_sd,
-         "mean_above": _null_mean_above, "equivalent_at_margin": _null_equivalent,
-         "variance_greater": _null_variance_greater, "trend": _null_trend,
-         "diff_of_diffs": _null_diff_of_diffs, "diff_of_diffs_log": _null_diff_of_diffs_log,
-         "spread_greater": _null_spread_greater}
-
-
-def null_false_positive_rate(name: str, reps: int = REPS, seed: int = 20240607) -> float:
-    rng = np.random.default_rng(seed)
-    f = NULLS[name]
-    return sum(f(rng).verdict == SUPPORTED for _ in range(reps)) / reps
-
-
-#: trend calls scipy's kendalltau (~1 ms each): fewer replicates keep the file under ~20 s
-NULL_REPS = {"trend": 1000}
-
-
-@pytest.mark.parametrize("name", list(NULLS))
-def test_null_false_positive_rate(name):
-    reps = NULL_REPS.get(name, REPS)
-    bound = ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / reps)
-    rate = null_false_positive_rate(name, reps=reps)
-    assert rate <= bound, f"{name}: false-positive rate {rate:.4f} > {bound:.4f} ({reps} reps)"
+# The null-rate simulations moved to tests/test_calibration.py (issue 9: unequal variances,
+# unequal n and t(3) noise for every rule, each with a naive variant that must be flagged).
