@@ -40,6 +40,9 @@ class Profile:
     alpha: float = 0.05
     equivalence_margin: float = 2.0  # accuracy points; see docs/STATISTICS.md
     headline_accuracy: float = 80.0  # the seed's "80%+" on CIFAR-10
+    # issue 9: the error rate the pytest outcome controls across a session's claims:
+    # "holm" (family-wise), "bonferroni", "bh" (false discovery) or "none" (harness/multiplicity.py)
+    multiplicity: str = "holm"
 
     def replace(self, **changes) -> "Profile":
         return replace(self, **changes)
