@@ -229,7 +229,7 @@ def _spread_scenarios():
                                     [_A(f"b{i}", x) for i, x in enumerate(fb)], alpha=ALPHA)
     crossed = [(0, .5, 5), (1, .5, 5), (2, .5, 5), (2, .5, 5), (1, .5, 5), (0, .5, 5)]
     weak = {"unequal_noise": (
-        "the interaction F pools the within-cell variance of both families; with one family 3x "
+        "The interaction F pools the within-cell variance of both families; with one family 3x "
         "noisier it fires too often, and the spread ratio then follows the noise. A Welch-type "
         "(heteroscedastic) interaction F measured 0.06 too (k = 7 levels, 4 df per cell), so "
         "it was not adopted")}
