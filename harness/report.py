@@ -826,8 +826,8 @@ alpha = {alpha} (declared in the profile before any data). The verdict is one of
 
 Effects are signed so that **positive = as the seed claims** (except ratios, which are
 unsigned). Intervals are 95% two-sided t-intervals unless marked ({tost_pct} CI for TOST).
-"p" is the test's own p-value; "p (BH)" is Benjamini-Hochberg adjusted over all claims of
-this run. "seed's verdict" is the same test applied to the seed's published CIFAR-10 numbers.
+"p" is the test's own p-value; "p (adjusted)" is adjusted over all claims of this run by the
+profile's multiplicity rule (Holm unless the profile says otherwise). "seed's verdict" is the same test applied to the seed's published CIFAR-10 numbers.
 """
 
 
