@@ -508,8 +508,11 @@ def trend(levels: Sequence[float], arms: Sequence[Arm], *, direction: str, alpha
     if contrast.details["se"] > 0:
         from harness import simulate
 
-        mde = simulate.trend_mde(lv, [a.n for a in arms_s], [a.sd for a in arms_s], alpha,
-                                 MDE_POWER)
+        # middle arms with one run have no SD: give them the typical SD of the others
+        sds = [a.sd for a in arms_s]
+        typical = float(np.sqrt(np.nanmean(np.square(sds))))
+        sds = [sd if math.isfinite(sd) else typical for sd in sds]
+        mde = simulate.trend_mde(lv, [a.n for a in arms_s], sds, alpha, MDE_POWER)
     return Evidence(v, test, contrast.effect, c_label, contrast.ci, 0.95, max(p_tau, p_c), n,
                     alpha, mde, arms_s, details, contrast.note)
 

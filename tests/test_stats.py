@@ -580,3 +580,45 @@ def test_programming_errors_raise():
 
 # The null-rate simulations moved to tests/test_calibration.py (issue 9: unequal variances,
 # unequal n and t(3) noise for every rule, each with a naive variant that must be flagged).
+
+
+# ------------------------------------------------------------------------------- refutation (issue 9)
+
+def _ev_ref(verdict, p, p_ref):
+    return Evidence(verdict, "t", 1.0, "d", None, 0.95, p, (5, 5), ALPHA, None,
+                    details={"p_refuted": p_ref})
+
+
+def test_all_of_refutes_at_alpha_over_m():
+    # two parts: a part refuted at 0.04 (< alpha, > alpha/2) does not refute the intersection
+    e = all_of([_ev_ref(REFUTED, 0.96, 0.04), _ev_ref(SUPPORTED, 0.01, 0.99)])
+    assert e.verdict == INCONCLUSIVE and e.details["p_refuted"] == pytest.approx(0.08)
+    e = all_of([_ev_ref(REFUTED, 0.99, 0.02), _ev_ref(SUPPORTED, 0.01, 0.99)])
+    assert e.verdict == REFUTED
+    assert e.mde is None  # several parts: no single detectable effect
+    one = all_of([mean_greater(arm("A", XA), arm("B", XB), alpha=ALPHA)])
+    assert one.mde is not None
+
+
+def test_every_rule_reports_its_refutation_p():
+    a, b = arm("A", XA), arm("B", XB)
+    evs = [mean_greater(a, b, alpha=ALPHA), mean_above(a, 70, alpha=ALPHA),
+           equivalent(a, b, margin=1, alpha=ALPHA), variance_greater(a, b, alpha=ALPHA),
+           diff_of_diffs(a, b, b, a, alpha=ALPHA), trend([1, 2], [b, a], direction="increasing", alpha=ALPHA),
+           spread_greater([a, b], [b, b], alpha=ALPHA)]
+    for e in evs:
+        p_ref = e.details["p_refuted"]
+        assert 0 <= p_ref <= 1
+        assert (e.verdict == REFUTED) == (p_ref < ALPHA), (e.test, e.verdict, p_ref)
+    # equivalence: the difference (2.4) lies beyond a margin of 1: refuted, p_refuted small
+    eq = equivalent(a, b, margin=1, alpha=ALPHA)
+    assert eq.verdict == REFUTED and eq.details["p_refuted"] < ALPHA
+
+
+def test_trend_refutes_only_when_both_parts_point_against():
+    levels = [1, 2, 3]
+    down = [arm("x", np.add(XA, 10)), arm("y", np.add(XA, 5)), arm("z", XA)]
+    e = trend(levels, down, direction="increasing", alpha=ALPHA)
+    assert e.verdict == REFUTED
+    assert e.details["p_refuted"] == pytest.approx(max(e.details["p_tau_opposite"],
+                                                       e.details["p_contrast_opposite"]))
