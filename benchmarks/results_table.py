@@ -25,7 +25,7 @@ def _n(ev):
 
 
 def table(report: dict) -> str:
-    lines = ["| claim | seed's numbers | this run: verdict | effect [95% CI] | p | p (BH) | n | pytest |",
+    lines = ["| claim | seed's numbers | this run: verdict | effect [95% CI] | p | p (adjusted) | n | pytest |",
              "|---|---|---|---|---|---|---|---|"]
     for r in sorted(report["results"], key=lambda r: r["id"]):
         seed = _fmt(r.get("seed_evidence"))

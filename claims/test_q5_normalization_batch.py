@@ -19,6 +19,10 @@ SMOKE_Q5 = pytest.mark.not_at_smoke_scale(reason=(
     "Q5 needs trained-to-convergence runs; at smoke scale batch 2 leads because it takes 8x "
     "the steps (BN best 45.9% at b2 vs 41.7% at b16, GN 44.9% vs 32.1%; n=5)"))
 METRIC = "best_test_acc"
+# issue 9: BN's peak batch (16) and GN's best (2) are argmaxes of the seed's own table; fine
+# for fresh runs, biased when these claims are judged on that table (the report marks them).
+FROM_SEED_TABLE = pytest.mark.levels_from_seed_table(
+    reason="BN's peak batch 16 and GN's best batch 2 are argmaxes of the seed's table")
 Q5_DEPTH = q5_norm_net("batch").depth  # the seed's 4 blocks: tells the Q5 net from Q6's
 
 
@@ -34,6 +38,7 @@ def over_batches(runs, p, norm):
 
 
 @SMOKE_Q5
+@FROM_SEED_TABLE
 @pytest.mark.claim(id="q5-bn-small-batch-worse", question="Q5",
                    sentence="BatchNorm at the smallest batch is below BatchNorm at its peak batch (16).")
 def test_batchnorm_small_batch_below_peak(judge):
@@ -50,6 +55,7 @@ def test_groupnorm_beats_batchnorm_at_small_batch(judge):
 
 
 @SMOKE_Q5
+@FROM_SEED_TABLE
 @pytest.mark.claim(id="q5-gn-consistent", question="Q5",
                    sentence="GroupNorm is consistent across batch sizes: its per-batch-size means "
                             "spread less than BatchNorm's, and GN at the smallest batch equals GN at 16.")
@@ -73,6 +79,7 @@ def test_groupnorm_lower_run_to_run_sd(judge):
 
 
 @SMOKE_Q5
+@FROM_SEED_TABLE
 @pytest.mark.claim(id="q5-bn-best-beats-gn-best", question="Q5",
                    sentence="BatchNorm at its best batch size beats GroupNorm at its best.")
 def test_batchnorm_best_beats_groupnorm_best(judge):
@@ -84,6 +91,7 @@ def test_batchnorm_best_beats_groupnorm_best(judge):
 @pytest.mark.refuted_by_paper(reason=(
     "the seed's own table refutes it: at batch 16 BN 77.79 +- 0.54 vs GN 71.49 +- 0.54 "
     "(a 6.30-point gap; 5.83 at batch 8), n=5 each"))
+@FROM_SEED_TABLE
 @pytest.mark.claim(id="q5-bn-advantage-at-most-3", question="Q5",
                    sentence="Where BatchNorm beats GroupNorm, it does so by no more than 3 points.")
 def test_batchnorm_advantage_at_most_three_points(judge):

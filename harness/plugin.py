@@ -122,6 +122,11 @@ def _settings(config) -> Settings:
         raise pytest.UsageError(f"--dataset: unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
     if opt("--device") not in DEVICES:
         raise pytest.UsageError(f"--device: unknown device {opt('--device')!r}; valid: {', '.join(DEVICES)}")
+    from harness.multiplicity import RULES  # issue 9
+
+    if profile.multiplicity not in RULES:
+        raise pytest.UsageError(f"profile {profile.name}: unknown multiplicity rule {profile.multiplicity!r}; "
+                                f"use one of {', '.join(RULES)}")
     seeds = opt("--seeds") or profile.seeds
     if seeds < 2:
         raise pytest.UsageError(f"--seeds must be at least 2 (got {seeds}); 5 or more is needed for p < 0.05")
@@ -187,6 +192,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "refuted_by_paper(reason): the paper's own table refutes this "
                             "statement; judged on that table or at smoke scale it is a strict xfail, on "
                             "an evidence profile (cpu, full) its verdict stands as measured")
+    # issue 9: the report marks verdicts on the seed's table whose levels were argmaxes of it
+    config.addinivalue_line("markers", "levels_from_seed_table(reason): the claim's levels were chosen "
+                            "from the seed's own table (biased when judged on that table)")
     settings = _settings(config)
     config.stash[SETTINGS] = settings
     if "workerinput" in getattr(config, "__dict__", {}):
@@ -311,6 +319,7 @@ def runs_for(request, claims_settings):
 
 
 QUESTIONS_NEEDED = pytest.StashKey[set]()
+N_CLAIMS = pytest.StashKey[int]()  # claims collected: m of the multiplicity rule (issue 9)
 
 
 @pytest.hookimpl(trylast=True)
@@ -321,6 +330,7 @@ def pytest_collection_finish(session):
         if mark and mark.kwargs.get("question") in ("Q4", "Q5", "Q6"):
             qs.add(mark.kwargs["question"])
     session.stash[QUESTIONS_NEEDED] = qs
+    session.stash[N_CLAIMS] = sum(1 for it in session.items if it.get_closest_marker("claim"))
 
 
 @pytest.fixture
@@ -346,10 +356,20 @@ def judge(request, claims_settings, runs_for):
                                   note=str(exc))
 
     def run(fn):
+        from harness import epoch_check, multiplicity
+
         runs = runs_for(question) if question in ("Q4", "Q5", "Q6") else runs_for("Q4")
         ev = evaluate(fn, runs, s.profile)
         seed_ev = ev if s.source == "seed" else \
             evaluate(fn, seed_runs(), PROFILES["full"].replace(alpha=s.profile.alpha))
+        # issue 9: the outcome is judged at the per-claim level of the declared multiplicity
+        # rule (alpha/m, m = claims collected; harness/multiplicity.py says why)
+        m = request.session.stash.get(N_CLAIMS, 1)
+        outcome_alpha = multiplicity.per_claim_alpha(s.profile.multiplicity, s.profile.alpha, m)
+        out_ev = ev if outcome_alpha == s.profile.alpha else \
+            evaluate(fn, runs, s.profile.replace(alpha=outcome_alpha))
+        heldout = epoch_check.rejudge(lambda r: evaluate(fn, r, s.profile), runs, ev)
+        seed_levels = request.node.get_closest_marker("levels_from_seed_table")
         result = {
             "id": mark.kwargs["id"] + _param_suffix(request.node), "question": question,
             "sentence": mark.kwargs["sentence"], "nodeid": request.node.nodeid,
@@ -358,17 +378,22 @@ def judge(request, claims_settings, runs_for):
             "smoke_unshowable": bool(request.node.get_closest_marker("not_at_smoke_scale"))
             and s.profile.smoke_scale,
             "profile": s.profile.name, "dataset": s.dataset if s.source == "fresh" else s.source,
+            "multiplicity": s.profile.multiplicity, "claims_m": m, "outcome_alpha": outcome_alpha,
+            "outcome_verdict": out_ev.verdict, "heldout": heldout,
+            "levels_from_seed_table": (seed_levels.kwargs.get("reason", "") or "yes") if seed_levels else "",
         }
         request.node.user_properties.append((CLAIM_PROP, json.dumps(result, default=_json_default)))
         for name, value in (("verdict", ev.verdict), ("p", ev.p), ("effect", ev.effect),
                             ("ci", ev.ci), ("n", ev.n), ("test", ev.test),
                             ("seed_verdict", seed_ev.verdict)):
             request.node.user_properties.append((name, json.dumps(value, default=_json_default)))
-        if ev.verdict == stats.SUPPORTED:
+        if out_ev.verdict == stats.SUPPORTED:
             return ev
-        if ev.verdict == stats.UNTESTABLE:
+        if out_ev.verdict == stats.UNTESTABLE:
             pytest.skip(f"untestable on this source: {ev.note}")
-        pytest.fail(f"{mark.kwargs['sentence']} -> {ev.summary()}", pytrace=False)
+        level = "" if outcome_alpha == s.profile.alpha else \
+            f" [outcome judged at alpha/m = {outcome_alpha:.4g}, {s.profile.multiplicity}, m={m}: {out_ev.verdict}]"
+        pytest.fail(f"{mark.kwargs['sentence']} -> {ev.summary()}{level}", pytrace=False)
 
     return run
 
@@ -421,9 +446,16 @@ def pytest_sessionfinish(session, exitstatus):
     from harness import report, runs as runs_mod, stats
 
     results = sorted(_RESULTS, key=lambda r: r["id"])
-    adjusted = stats.bh_adjust([(r["evidence"] or {}).get("p") for r in results])
-    for r, p_adj in zip(results, adjusted):
+    from harness import multiplicity
+
+    rule = s.profile.multiplicity  # issue 9: the declared rule, not always BH
+    evs = [r["evidence"] or {} for r in results]
+    adjusted = multiplicity.adjust([e.get("p") for e in evs], rule)
+    adjusted_ref = multiplicity.adjust([(e.get("details") or {}).get("p_refuted") for e in evs], rule)
+    for r, e, p_adj, p_ref in zip(results, evs, adjusted, adjusted_ref):
         r["p_adjusted"] = p_adj
+        r["verdict_adjusted"] = multiplicity.adjusted_verdict(e.get("verdict"), p_adj, p_ref,
+                                                              s.profile.alpha)
     if s.source == "fresh":
         from harness.store import RunStore
 
@@ -445,12 +477,16 @@ def pytest_sessionfinish(session, exitstatus):
                 out[pkg] = "not installed"
         return out
 
+    m_claims = max(r.get("claims_m") or 1 for r in results)
     meta = {"profile": s.profile.name, "dataset": s.dataset if s.source == "fresh" else "(from source)",
             "device": s.device, "source": s.source, "alpha": s.profile.alpha,
             "seeds": s.seeds, "started": datetime.fromtimestamp(s.started, timezone.utc).isoformat(),
             "wall_s": round(time.time() - s.started, 1), "versions": versions(),
             "store": str(s.store_path), "command": " ".join(sys.argv),
-            "profile_settings": s.profile.to_dict()}
+            "profile_settings": s.profile.to_dict(),
+            "multiplicity": f"{rule}: controls the {multiplicity.CONTROLS[rule]} at alpha across the "
+                            f"{m_claims} claims collected; each pytest outcome is judged at "
+                            f"{multiplicity.per_claim_alpha(rule, s.profile.alpha, m_claims):.4g}"}
     s.results = results
     s.report_dir = report.write_report(s.reports_dir, results, runs, runs_mod.seed_runs(), meta)
 

@@ -51,6 +51,9 @@ class Profile:
     # True where the networks are too small or too briefly trained to show some claims: there
     # the claims marked ``not_at_smoke_scale`` run as non-strict xfails (never "verified").
     smoke_scale: bool = False
+    # issue 9: the error rate the pytest outcome controls across a session's claims:
+    # "holm" (family-wise), "bonferroni", "bh" (false discovery) or "none" (harness/multiplicity.py)
+    multiplicity: str = "holm"
 
     def replace(self, **changes) -> "Profile":
         return validate(replace(self, **changes))
@@ -187,6 +190,8 @@ def validate(p: Profile, where: str = "profile") -> Profile:
             bad(key, f"({getattr(p, key)}) must be one of q5_batch_sizes {list(p.q5_batch_sizes)}")
     if not (0 < p.alpha < 1) or math.isnan(p.alpha):
         bad("alpha", f"must be between 0 and 1, got {p.alpha}")
+    if p.multiplicity not in ("holm", "bonferroni", "bh", "none"):
+        bad("multiplicity", f"is {p.multiplicity!r}; valid: holm, bonferroni, bh, none")
     if not p.equivalence_margin > 0:
         bad("equivalence_margin", f"must be > 0 accuracy points, got {p.equivalence_margin}")
     if not 0 < p.headline_accuracy <= 100:

@@ -874,8 +874,8 @@ alpha = {alpha} (declared in the profile before any data). The verdict is one of
 
 Effects are signed so that **positive = as the seed claims** (except ratios, which are
 unsigned). Intervals are 95% two-sided t-intervals unless marked ({tost_pct} CI for TOST).
-"p" is the test's own p-value; "p (BH)" is Benjamini-Hochberg adjusted over all claims of
-this run. "seed's verdict" is the same test applied to the seed's published CIFAR-10 numbers.
+"p" is the test's own p-value; "p (adjusted)" is adjusted over all claims of this run by the
+profile's multiplicity rule (Holm unless the profile says otherwise). "seed's verdict" is the same test applied to the seed's published CIFAR-10 numbers.
 """
 
 
@@ -902,7 +902,26 @@ def _seed_verdict(result: Mapping) -> str:
         return DASH
     v = sev.get("verdict") or DASH
     p = _float(sev.get("p"))
-    return f"{v} (p={_fmt_p(p)})" if p is not None else v
+    out = f"{v} (p={_fmt_p(p)})" if p is not None else v
+    # issue 9: levels that are argmaxes of the seed's own table bias a verdict on that table
+    return out + " ‡" if result.get("levels_from_seed_table") else out
+
+
+def _adjusted_cell(result: Mapping) -> str:
+    """issue 9: the session-end verdict under the profile's multiplicity rule."""
+    v = _str(result.get("verdict_adjusted"))
+    return f"{v} ({result.get('multiplicity')})" if v and result.get("multiplicity") else DASH
+
+
+def _heldout_cell(result: Mapping) -> str:
+    """issue 9: the verdict with the epoch chosen on test half A and scored on half B."""
+    h = result.get("heldout")
+    if not isinstance(h, Mapping):
+        return DASH
+    if h.get("status") != "judged":
+        return _str(h.get("status")) or DASH
+    cell = f"{h.get('verdict')} ({_fmt_p(_float(h.get('p')))})"
+    return _bold("changes: " + cell) if h.get("changed") else "same: " + cell
 
 
 def _question_key(result: Mapping) -> str:
@@ -968,7 +987,8 @@ def _markdown(ctx: _Context, results: list[dict], figures: dict[str, bool],
     L.append("## Claims")
     L.append("")
     header = ["id", "the seed's sentence", "seed's verdict (p)", "this run: arms (mean±sd)",
-              "effect [95% CI]", "test", "p", "p (BH)", "verdict", "n", "pytest"]
+              "effect [95% CI]", "test", "p", "p (adjusted)", "verdict", "verdict (adjusted)",
+              "held-out epoch", "n", "pytest"]
     rows = []
     for r in results:
         ev = _ev(r)
@@ -976,13 +996,15 @@ def _markdown(ctx: _Context, results: list[dict], figures: dict[str, bool],
             f"`{r.get('id', '?')}`", r.get("sentence", ""), _seed_verdict(r), _arms_compact(ev),
             _effect_ci(ev, with_label=True), (ev or {}).get("test", DASH),
             _fmt_p((ev or {}).get("p")), _fmt_p(r.get("p_adjusted")),
-            _bold(_verdict_text(r, ev)), _fmt_n((ev or {}).get("n")), r.get("outcome", DASH),
+            _bold(_verdict_text(r, ev)), _adjusted_cell(r), _heldout_cell(r),
+            _fmt_n((ev or {}).get("n")), r.get("outcome", DASH),
         ])
     if rows:
-        L += _md_table(header, rows, align="llllllrrlrl")
+        L += _md_table(header, rows, align="llllllrrlllrl")
     else:
         L.append("No claims were run.")
     L.append("")
+    L += _issue9_notes(results)
 
     # ---- sections
     by_q: dict[str, list[dict]] = {}
@@ -995,6 +1017,24 @@ def _markdown(ctx: _Context, results: list[dict], figures: dict[str, bool],
         L.append("")
         L += _claim_notes(by_q["other"])
     return "\n".join(L).rstrip() + "\n"
+
+
+def _issue9_notes(results: list[dict]) -> list[str]:
+    """Footnotes for the columns added by the statistics audit (issue 9)."""
+    L = ["- **p (adjusted)**, **verdict (adjusted)**: under the profile's multiplicity rule "
+         "(harness/multiplicity.py), across this session's claims. Each pytest outcome is judged "
+         "at alpha/m (m = claims collected), the first step of Holm and BH, so a passing test is "
+         "supported under the rule; the step-down/step-up verdict here can support more."]
+    L.append("- **held-out epoch**: the verdict when `best_test_acc` (epoch chosen on the test set, "
+             "the seed's protocol) is replaced by `heldout_best_test_acc` (epoch chosen on test half A, "
+             "accuracy on half B). *not used*: the claim does not read that metric; *n/a*: the source "
+             "lacks it (the seed's table, runs trained before it was recorded).")
+    marked = [r for r in results if r.get("levels_from_seed_table")]
+    if marked:
+        L.append("- **‡** on the seed's verdict: the claim's levels were chosen from the seed's own "
+                 "table (" + "; ".join(f"`{r.get('id')}`: {r['levels_from_seed_table']}" for r in marked)
+                 + "). Valid for fresh runs; on that table the verdict is biased toward support.")
+    return L + [""]
 
 
 def _claim_notes(results: list[dict]) -> list[str]:

@@ -291,8 +291,9 @@ ZERO_VAR_NOTE = "zero variance in every arm: the difference is exact, p is 0 or 
 def mean_greater(a: Arm, b: Arm, *, margin: float = 0.0, alpha: float, unit: str = "") -> Evidence:
     """Welch's t test, one-sided, H1: mean_a - mean_b > margin.
 
-    Effect = mean_a - mean_b with its 95% two-sided Welch CI; ``mde`` is the true difference
-    (margin included) detectable with 80% power. details: t, df, se, hedges_g
+    Effect = mean_a - mean_b with its 95% two-sided Welch CI; ``mde`` is how far beyond the
+    margin the true difference must lie to be detected with 80% power (>= 0; the true
+    difference itself is details["mde_difference"] = margin + mde). details: t, df, se, hedges_g
     (bias-corrected, pooled SD), p_superiority (Mann-Whitney U/(n*m), raw values only),
     p_opposite (H1: mean_a - mean_b < margin), margin.
     """
@@ -318,7 +319,7 @@ def _welch_greater(a: Arm, b: Arm, margin: float, alpha: float, test: str, label
         t = math.inf if shift > 0 else -math.inf
         p, p_opp = (0.0, 1.0) if shift > 0 else (1.0, 0.0)
         ci = (diff, diff)
-        mde = margin
+        mde = 0.0
         note = ZERO_VAR_NOTE
     else:
         if use_scipy and a.values is not None and b.values is not None:
@@ -335,7 +336,10 @@ def _welch_greater(a: Arm, b: Arm, margin: float, alpha: float, test: str, label
         p_opp = _t_cdf(t, df)
         h = _t_ppf(0.975, df) * se
         ci = (diff - h, diff + h)
-        mde = margin + minimum_detectable_difference(se, df, alpha)
+        # mde = how far beyond the margin the true difference must lie (>= 0; issue 9: a
+        # negative margin used to print a negative mde); the true difference itself is in
+        # details["mde_difference"].
+        mde = minimum_detectable_difference(se, df, alpha)
     pooled_df = a.n + b.n - 2
     sp2 = ((a.n - 1) * a.var + (b.n - 1) * b.var) / pooled_df
     g = diff / math.sqrt(sp2) * _hedges_j(pooled_df) if sp2 > 0 else None
@@ -345,7 +349,8 @@ def _welch_greater(a: Arm, b: Arm, margin: float, alpha: float, test: str, label
         # Mann-Whitney U of sample a (ties count 1/2), divided by n*m
         p_sup = float(((va > vb).sum() + 0.5 * (va == vb).sum()) / (a.n * b.n))
     details = {"t": t, "df": df, "se": se, "hedges_g": g, "p_superiority": p_sup,
-               "p_opposite": p_opp, "margin": margin}
+               "p_opposite": p_opp, "p_refuted": p_opp, "margin": margin,
+               "mde_difference": margin + mde}
     return Evidence(_verdict(p, p_opp, alpha), test, diff, label, ci, 0.95, p, (a.n, b.n),
                     alpha, mde, (a, b), details, note)
 
@@ -387,7 +392,7 @@ def mean_above(a: Arm, threshold: float, *, alpha: float, unit: str = "") -> Evi
         mde = minimum_detectable_difference(se, df, alpha)
         g = diff / a.sd * _hedges_j(df) if df >= 2 else None
     details = {"t": t, "df": float(df), "se": se, "hedges_g": g, "threshold": threshold,
-               "p_opposite": p_opp}
+               "p_opposite": p_opp, "p_refuted": p_opp}
     return Evidence(_verdict(p, p_opp, alpha), test, diff, label, ci, 0.95, p, (a.n,), alpha,
                     mde, (a,), details, note)
 
@@ -401,7 +406,15 @@ def trend(levels: Sequence[float], arms: Sequence[Arm], *, direction: str, alpha
     """Monotone trend of the metric over ``levels`` (e.g. width 16, 32, 64).
 
     Two parts, combined by intersection-union (supported iff both are significant in the
-    claimed direction; p = max of the parts; refuted if either is significant against it):
+    claimed direction; p = max of the parts). Refuted iff BOTH parts are significant against
+    the claim: the same intersection-union rule for the opposite trend, ``details["p_refuted"]``
+    = the larger mirror p. Issue 9: refuting when EITHER part was significant against the
+    claim gave a refutation rate of 0.059-0.095 under the null; a Bonferroni union (either
+    part at alpha/2) still gave 0.063 with unequal spreads across levels, because Kendall's
+    tau alone is not calibrated then (0.074-0.083: a rank test of location assumes equal
+    spreads), while the Welch contrast is. ``mde`` = the end-to-end difference at which the
+    whole rule (both parts) says supported with 80% power, when the means rise in equal steps
+    over the levels and each arm keeps its observed SD (``harness.simulate.trend_mde``).
 
     * Kendall's tau-b of value vs level over every individual run (one-sided
       ``scipy.stats.kendalltau``); needs raw values.
@@ -413,8 +426,7 @@ def trend(levels: Sequence[float], arms: Sequence[Arm], *, direction: str, alpha
     only -> contrast only) the verdict rests on it and ``note`` says so. Arms are sorted by
     level. Effect = the contrast difference in the claimed direction (positive = as claimed)
     with its 95% CI; without a contrast, the signed tau. details: tau, p_tau, p_contrast,
-    their opposite-direction p's (``p_tau_opposite`` is None when tau lies on the claimed
-    side, where it is >= 0.5 and cannot refute), contrast t/df and hedges_g.
+    their opposite-direction p's, contrast t/df and hedges_g.
     """
     alpha = _check_alpha(alpha)
     if direction not in ("increasing", "decreasing"):
@@ -449,10 +461,7 @@ def trend(levels: Sequence[float], arms: Sequence[Arm], *, direction: str, alpha
         else:
             r = stats.kendalltau(x, y, alternative="greater" if inc else "less")
             tau, p_tau = float(r.statistic), float(r.pvalue)
-            # The opposite one-sided p is >= 0.5 unless tau points against the claim (the null
-            # distribution of tau is symmetric), so it is only computed then (saves a call).
-            if (tau < 0) if inc else (tau > 0):
-                p_tau_opp = float(stats.kendalltau(x, y, alternative="less" if inc else "greater").pvalue)
+            p_tau_opp = float(stats.kendalltau(x, y, alternative="less" if inc else "greater").pvalue)
 
     # --- contrast part
     hi, lo = (arms_s[-1], arms_s[0]) if inc else (arms_s[0], arms_s[-1])
@@ -476,23 +485,36 @@ def trend(levels: Sequence[float], arms: Sequence[Arm], *, direction: str, alpha
     if tau is None and contrast is None:
         return _untestable(test, c_label, arms_s, alpha, f"{tau_note}; {c_note}", details=details)
     if contrast is None:
-        v = _verdict(p_tau, 1.0 if p_tau_opp is None else p_tau_opp, alpha)
+        details["p_refuted"] = 1.0 if p_tau_opp is None else p_tau_opp
+        v = _verdict(p_tau, details["p_refuted"], alpha)
         return Evidence(v, "Kendall tau (one-sided)", tau if inc else -tau,
                         "Kendall tau (signed: + = as claimed)", None, 0.95, p_tau, n, alpha, None,
                         arms_s, details, f"verdict rests on Kendall tau alone: {c_note}")
     if tau is None:
+        details["p_refuted"] = contrast.details["p_opposite"]
         return Evidence(contrast.verdict, "Welch t last-vs-first (one-sided)", contrast.effect,
                         c_label, contrast.ci, 0.95, contrast.p, n, alpha, contrast.mde, arms_s,
                         details, f"verdict rests on the contrast alone: {tau_note}")
     p_c, p_c_opp = contrast.p, contrast.details["p_opposite"]
-    if (p_tau_opp is not None and p_tau_opp < alpha) or p_c_opp < alpha:
-        v = REFUTED
-    elif p_tau < alpha and p_c < alpha:
+    p_ref = max(1.0 if p_tau_opp is None else p_tau_opp, p_c_opp)
+    details["p_refuted"] = p_ref
+    if p_tau < alpha and p_c < alpha:
         v = SUPPORTED
+    elif p_ref < alpha:
+        v = REFUTED
     else:
         v = INCONCLUSIVE
+    mde = contrast.mde
+    if contrast.details["se"] > 0:
+        from harness import simulate
+
+        # middle arms with one run have no SD: give them the typical SD of the others
+        sds = [a.sd for a in arms_s]
+        typical = float(np.sqrt(np.nanmean(np.square(sds))))
+        sds = [sd if math.isfinite(sd) else typical for sd in sds]
+        mde = simulate.trend_mde(lv, [a.n for a in arms_s], sds, alpha, MDE_POWER)
     return Evidence(v, test, contrast.effect, c_label, contrast.ci, 0.95, max(p_tau, p_c), n,
-                    alpha, contrast.mde, arms_s, details, contrast.note)
+                    alpha, mde, arms_s, details, contrast.note)
 
 
 # --------------------------------------------------------------------------------------
@@ -505,55 +527,88 @@ def _as_arms(x: Arm | Sequence[Arm]) -> tuple[Arm, ...]:
 
 def variance_greater(a_arms: Arm | Sequence[Arm], b_arms: Arm | Sequence[Arm], *,
                      alpha: float) -> Evidence:
-    """One-sided F test, H1: sigma_a^2 > sigma_b^2 (run-to-run, i.e. seed-to-seed, variance).
+    """H1: the runs of side A vary more from seed to seed than those of side B.
 
-    Each side pools its within-arm variances, sum (n_i-1) s_i^2 / sum (n_i-1), so several
-    configurations can contribute; arms with n < 2 carry no within-arm information and are
-    skipped. The F test assumes normally distributed runs and is sensitive to heavy tails /
-    outlier seeds (it is not robust like Levene's test, but Levene has almost no power at
-    n = 5). Effect = sd_a / sd_b with the 95% F-based CI of the variance ratio, square-rooted;
-    ``mde`` = the SD ratio detectable with 80% power (exact, from F quantiles).
+    Test (issue 9): a one-sided Brown-Forsythe-type test. Each arm's runs become scores
+    |x - median(arm)|^(1/3), the structural smallest deviation dropped, divided by their
+    normal-theory mean for that n (``harness.simulate.bf_scores``); the mean score of side A
+    is compared with side B's by a Welch t whose SE is built arm by arm (stratified) with
+    Satterthwaite df. Centering each arm on its own median removes the configuration means,
+    so several configurations can share a side; arms with n < 3 carry too little and are
+    skipped. Why not the F test of pooled variances (the old rule): it assumes normal runs
+    and one variance per side; with t(3) noise, or arms of unequal spread pooled on one
+    side, its null rate was 0.11-0.19 at nominal 0.05 (docs/STATISTICS.md, section 4). The
+    price is power: at 5 runs per side the F test's 80%-power SD ratio is 4, this test's is
+    about 9 (``mde``, by simulation of this rule).
+
+    The quantity compared is the side's typical run-to-run SD, (mean over runs of
+    sigma_i^(1/3))^3; with one arm per side, simply sigma_A vs sigma_B.
+    Effect = SD ratio A/B estimated as (mean score A / mean score B)^3, with a 95% CI from
+    the delta method on the log of the ratio of mean scores (Welch df), cubed. details also
+    keep the pooled-variance F and its p (``F``, ``p_F``: the old, uncalibrated rule, for
+    comparison only).
     """
+    from harness import simulate
+
     alpha = _check_alpha(alpha)
     A, B = _as_arms(a_arms), _as_arms(b_arms)
     if not A or not B:
         raise ValueError("variance_greater needs at least one arm on each side")
-    test = "F test of variances (one-sided, pooled within-arm)"
+    test = "Brown-Forsythe test of spread (|x - median|^(1/3), stratified Welch, one-sided)"
     label = "SD ratio (A/B)"
     arms = A + B
-    for arm in arms:
-        if arm.n >= 2 and _var_problem(arm):
-            return _untestable(test, label, arms, alpha, _var_problem(arm))
-
-    def pool(side: tuple[Arm, ...]) -> tuple[float, int]:
-        use = [x for x in side if x.n >= 2]
-        df = sum(x.n - 1 for x in use)
-        return (sum((x.n - 1) * x.var for x in use) / df if df else math.nan), df
-
-    (va, dfa), (vb, dfb) = pool(A), pool(B)
-    if dfa == 0 or dfb == 0:
-        side = "A" if dfa == 0 else "B"
+    for x in arms:
+        if x.n >= 2 and _var_problem(x):
+            return _untestable(test, label, arms, alpha, _var_problem(x))
+    use_a = [x for x in A if x.n >= 3]
+    use_b = [x for x in B if x.n >= 3]
+    if not use_a or not use_b:
+        side = "A" if not use_a else "B"
         return _untestable(test, label, arms, alpha,
-                           f"side {side} has no arm with n >= 2: no run-to-run variance to pool")
+                           f"side {side} has no arm with n >= 3: too few runs to judge spread")
+    if any(x.values is None for x in use_a + use_b):
+        return _untestable(test, label, arms, alpha,
+                           "the spread test needs the raw run values; only summaries are known")
+
+    def pool(side: list[Arm]) -> tuple[float, int]:
+        df = sum(x.n - 1 for x in side)
+        return sum((x.n - 1) * x.var for x in side) / df, df
+
+    (va, dfa), (vb, dfb) = pool(use_a), pool(use_b)
     details = {"var_a": va, "var_b": vb, "sd_a": math.sqrt(va), "sd_b": math.sqrt(vb),
                "df1": dfa, "df2": dfb}
-    mde = math.sqrt(special.fdtri(dfa, dfb, 1 - alpha) / special.fdtri(dfa, dfb, 1 - MDE_POWER))
+    details["F"] = va / vb if vb > 0 else (math.inf if va > 0 else math.nan)
+    details["p_F"] = float(special.fdtrc(dfa, dfb, details["F"])) if vb > 0 else None
+    p_arr, p_opp_arr, parts = simulate.variance_p(
+        [np.asarray(x.values, dtype=float)[None, :] for x in use_a],
+        [np.asarray(x.values, dtype=float)[None, :] for x in use_b])
+    ma, mb = float(parts["mean_a"][0]), float(parts["mean_b"][0])
+    se, df = float(parts["se"][0]), float(parts["df"][0])
+    mde = simulate.variance_mde(tuple(x.n for x in use_a), tuple(x.n for x in use_b), alpha,
+                                MDE_POWER)
     note = ""
-    if vb == 0:
-        if va == 0:
-            return _untestable(test, label, arms, alpha, "zero variance on both sides (F = 0/0)",
+    if se == 0 or not math.isfinite(se):
+        if ma == mb:
+            return _untestable(test, label, arms, alpha,
+                               "the runs of every arm are identical after centering (0/0)",
                                details=details)
-        F, p, p_opp = math.inf, 0.0, 1.0
-        ratio, ci = math.inf, (math.inf, math.inf)
-        note = "zero variance on side B: any spread on side A is decisive"
+        p, p_opp = (0.0, 1.0) if ma > mb else (1.0, 0.0)
+        t = math.inf if ma > mb else -math.inf
+        ratio = (ma / mb) ** 3 if mb > 0 else math.inf
+        ci = (ratio, ratio)
+        note = ZERO_VAR_NOTE
     else:
-        F = va / vb
-        p = float(special.fdtrc(dfa, dfb, F))
-        p_opp = float(special.fdtr(dfa, dfb, F))
-        ratio = math.sqrt(F)
-        ci = (math.sqrt(F / special.fdtri(dfa, dfb, 0.975)),
-              math.sqrt(F / special.fdtri(dfa, dfb, 0.025)))
-    details.update({"F": F, "p_opposite": p_opp})
+        p, p_opp, t = float(p_arr[0]), float(p_opp_arr[0]), float(parts["t"][0])
+        if mb > 0 and ma > 0:
+            ratio = (ma / mb) ** 3
+            se_log = math.sqrt(float(parts["var_a"][0]) / ma ** 2 + float(parts["var_b"][0]) / mb ** 2)
+            h = _t_ppf(0.975, df) * se_log
+            ci = (ratio * math.exp(-3 * h), ratio * math.exp(3 * h))
+        else:
+            ratio = math.inf if ma > 0 else 0.0
+            ci = None
+    details.update({"t": t, "df": df, "score_a": ma, "score_b": mb, "p_opposite": p_opp,
+                    "p_refuted": p_opp})
     return Evidence(_verdict(p, p_opp, alpha), test, ratio, label, ci, 0.95, p,
                     tuple(x.n for x in arms), alpha, mde, arms, details, note)
 
@@ -601,6 +656,12 @@ def equivalent(a: Arm, b: Arm, *, margin: float, alpha: float, unit: str = "") -
         ci = (diff - h, diff + h)
         mde = minimum_detectable_difference(se, df, alpha, power=1 - (1 - MDE_POWER) / 2)
     p = max(p_lo, p_hi)
+    # refuted = the difference lies beyond the margin on one side: one-sided tests of
+    # diff > margin and diff < -margin; at most one can be near significance under the null
+    if se == 0:
+        p_ref = 0.0 if abs(diff) > margin else 1.0
+    else:
+        p_ref = min(_t_sf((diff - margin) / se, df), _t_cdf((diff + margin) / se, df))
     if p < alpha:
         v = SUPPORTED
     elif ci[0] > margin or ci[1] < -margin:
@@ -608,7 +669,7 @@ def equivalent(a: Arm, b: Arm, *, margin: float, alpha: float, unit: str = "") -
     else:
         v = INCONCLUSIVE
     details = {"margin": margin, "t_lower": t_lo, "t_upper": t_hi, "p_lower": p_lo,
-               "p_upper": p_hi, "df": df, "se": se}
+               "p_upper": p_hi, "df": df, "se": se, "p_refuted": p_ref}
     return Evidence(v, test, diff, label, ci, level, p, (a.n, b.n), alpha, mde, (a, b), details, note)
 
 
@@ -668,7 +729,7 @@ def diff_of_diffs(a1: Arm, b1: Arm, a2: Arm, b2: Arm, *, alpha: float, log: bool
         ci = (c - h, c + h)
         mde = minimum_detectable_difference(se, df, alpha)
     details = {"t": t, "df": df, "se": se, "diff_1": d1, "diff_2": d2, "p_opposite": p_opp,
-               "log": log}
+               "p_refuted": p_opp, "log": log}
     if log:
         details.update({"ratio_1": math.exp(d1), "ratio_2": math.exp(d2),
                         "ratio_of_ratios": math.exp(c)})
@@ -786,8 +847,15 @@ def spread_greater(family_a: Sequence[Arm], family_b: Sequence[Arm], *, alpha: f
         ci = (math.sqrt(lam_lo / N), math.sqrt(lam_hi / N))
         f_crit = float(special.fdtri(df1, df2, 1 - alpha))
         lam_mde = _nc_for_cdf(1 - MDE_POWER, f_crit, df1, df2)
-        mde = math.sqrt(lam_mde / N)
-        details.update({"lambda_hat": lam, "lambda_ci": [lam_lo, lam_hi]})
+        # issue 9: the interaction F alone has 80% power at mde_interaction_only, but the
+        # rule also needs the spread-ratio part; mde is simulated for the whole rule (family
+        # A rising in equal steps, B flat, common within-cell SD).
+        from harness import simulate
+
+        mde = simulate.spread_mde(tuple(int(x) for x in nA), tuple(int(x) for x in nB), alpha,
+                                  MDE_POWER)
+        details.update({"lambda_hat": lam, "lambda_ci": [lam_lo, lam_hi],
+                        "mde_interaction_only": math.sqrt(lam_mde / N)})
     details["F"] = F
     # Directional part. The interaction alone also fires when both families vary equally but
     # in different shapes (crossed profiles), and then "direction from the spreads" gave a
@@ -807,7 +875,7 @@ def spread_greater(family_a: Sequence[Arm], family_b: Sequence[Arm], *, alpha: f
         ratio = math.inf if msb_a > 0 else math.nan
         p_dir, p_dir_opp = (0.0, 1.0) if msb_a > 0 else (1.0, 1.0)
     details.update({"p_interaction": p, "msb_ratio": ratio, "p_spread_ratio": p_dir,
-                    "p_spread_ratio_opposite": p_dir_opp})
+                    "p_spread_ratio_opposite": p_dir_opp, "p_refuted": max(p, p_dir_opp)})
     if p < alpha and p_dir < alpha:
         v = SUPPORTED
     elif p < alpha and p_dir_opp < alpha:
@@ -817,7 +885,8 @@ def spread_greater(family_a: Sequence[Arm], family_b: Sequence[Arm], *, alpha: f
         if p < alpha:
             note = (note + "; " if note else "") + \
                 "interaction significant but the spreads do not differ significantly"
-    p_claim = max(p, p_dir) if v != REFUTED else max(p, p_dir_opp)
+    # p is always the claim's (as for every test); the refutation's is details["p_refuted"]
+    p_claim = max(p, p_dir)
     return Evidence(v, test, f_hat, label, ci, 0.95, p_claim, n, alpha, mde, arms, details, note)
 
 
@@ -828,17 +897,32 @@ def spread_greater(family_a: Sequence[Arm], family_b: Sequence[Arm], *, alpha: f
 def all_of(parts: Sequence[Evidence], *, test_name: str = "intersection-union") -> Evidence:
     """Intersection-union combination: the claim holds iff every part holds.
 
-    supported iff all parts supported; refuted iff any part refuted; otherwise untestable
-    if any part is untestable, else inconclusive. p = max of the parts' p (None if any part
-    has none); effect, CI, label and mde are those of the binding part (largest p; the first
-    part when no p is known). n and arms are the concatenation over parts; alpha is the
-    first part's. details["parts"] = the parts' to_dict().
+    supported iff all parts supported (intersection-union: size <= alpha, no correction).
+    refuted iff some part is refuted at alpha/m, m = the number of parts (Bonferroni: "the
+    claim fails if ANY part fails" is a union of m tests, and refuting at alpha per part gave
+    0.082 with two parts under the null; issue 9). A part's refutation p is its
+    ``details["p_refuted"]`` (every test of this module sets it); a part without one refutes
+    only through its verdict. details["p_refuted"] = min(1, m * the smallest part's). Then
+    untestable if any part is untestable, else inconclusive. p = max of the parts' p (None
+    if any part has none); effect, CI and label are those of the binding part (largest p;
+    the first part when no p is known). ``mde`` is None when there are several parts: the
+    parts are in different units or arms, and no single detectable effect describes their
+    intersection (each part's own 80%-power mde is in details["parts"]; the intersection's
+    power is at most the smallest of theirs). n and arms are the concatenation over parts;
+    alpha is the first part's. details["parts"] = the parts' to_dict().
     """
     parts = tuple(parts)
     if not parts:
         raise ValueError("all_of needs at least one part")
     verdicts = [x.verdict for x in parts]
-    if any(v == REFUTED for v in verdicts):
+    m = len(parts)
+    alpha = parts[0].alpha
+    p_refs = [x.details.get("p_refuted") for x in parts]
+    refuting = [x.verdict == REFUTED if pr is None else pr < alpha / m
+                for x, pr in zip(parts, p_refs)]
+    known = [pr for pr in p_refs if pr is not None]
+    p_ref = min(1.0, m * min(known)) if known else None
+    if any(refuting):
         v = REFUTED
     elif any(v == UNTESTABLE for v in verdicts):
         v = UNTESTABLE
@@ -854,10 +938,12 @@ def all_of(parts: Sequence[Evidence], *, test_name: str = "intersection-union") 
         p = None
         binding = parts[0]
     notes = [f"{x.test}: {x.note}" for x in parts if x.note]
-    details = {"parts": [x.to_dict() for x in parts], "binding_part": parts.index(binding)}
+    details = {"parts": [x.to_dict() for x in parts], "binding_part": parts.index(binding),
+               "p_refuted": p_ref}
     return Evidence(v, test_name, binding.effect, binding.effect_label, binding.ci,
-                    binding.ci_level, p, tuple(k for x in parts for k in x.n), parts[0].alpha,
-                    binding.mde, tuple(a for x in parts for a in x.arms), details, "; ".join(notes))
+                    binding.ci_level, p, tuple(k for x in parts for k in x.n), alpha,
+                    binding.mde if m == 1 else None, tuple(a for x in parts for a in x.arms),
+                    details, "; ".join(notes))
 
 
 def bh_adjust(pvalues: Sequence[float | None]) -> list[float | None]:

@@ -125,3 +125,25 @@ def test_seed_source_judges_without_training(tmp_path):
     assert by_id["q4-gap-widens"]["outcome"] == "skipped"  # one published run per depth
     assert all(r["p_adjusted"] is None or r["p_adjusted"] >= r["evidence"]["p"]
                for r in report["results"])
+    # issue 9: the outcome follows the declared multiplicity rule (Holm): judged at alpha/m
+    results = report["results"]
+    m = len(results)
+    assert all(r["multiplicity"] == "holm" and r["claims_m"] == m for r in results)
+    for r in results:
+        assert r["outcome_alpha"] == pytest.approx(0.05 / m)
+        if r["outcome"] in ("passed", "failed"):
+            assert (r["outcome"] == "passed") == (r["outcome_verdict"] == "supported"), r["id"]
+    # supported at 0.05 (p = 0.008) but not at 0.05/m: the pytest outcome fails
+    relu = by_id["q4-relu-rises"]
+    assert relu["evidence"]["verdict"] == "supported" and relu["outcome"] == "failed"
+    assert relu["verdict_adjusted"] == "inconclusive"
+    # one verdict per sentence: no parametrized ids left for these claims
+    assert {"q4-gradient-falls", "q6-cnn-act-first-beats-bn-first", "q6-cnn-bn-first-varies-more"} <= set(by_id)
+    assert len(by_id["q6-cnn-act-first-beats-bn-first"]["evidence"]["details"]["parts"]) == 2
+    # levels chosen from the seed's table are marked; the held-out metric is n/a on the table
+    assert by_id["q5-bn-best-beats-gn-best"]["levels_from_seed_table"]
+    assert not by_id["q5-gn-beats-bn-small-batch"]["levels_from_seed_table"]
+    assert by_id["q5-bn-best-beats-gn-best"]["heldout"]["status"] == "n/a"
+    assert by_id["q6-mlp-orders-equivalent"]["heldout"]["status"] == "not used"  # final-epoch metric
+    md = (tmp_path / "reports" / "latest" / "report.md").read_text()
+    assert "‡" in md and "held-out epoch" in md and "verdict (adjusted)" in md

@@ -328,3 +328,22 @@ def test_q5_depth_matches_the_model():
     models = pytest.importorskip("models")
     assert models.q5_norm_net("batch").depth == Q5_DEPTH
     assert models.q6_order_cnn("norm-act", "relu").depth > Q5_DEPTH
+
+
+def test_issue9_columns_multiplicity_heldout_and_seed_levels():
+    from harness import report
+
+    r = {"id": "c", "verdict_adjusted": "inconclusive", "multiplicity": "holm",
+         "heldout": {"status": "judged", "verdict": "inconclusive", "p": 0.2, "changed": True},
+         "levels_from_seed_table": "BN's peak batch 16",
+         "seed_evidence": {"verdict": "supported", "p": 0.01}}
+    assert report._adjusted_cell(r) == "inconclusive (holm)"
+    assert "changes" in report._heldout_cell(r) and "inconclusive" in report._heldout_cell(r)
+    assert report._seed_verdict(r).endswith("‡")
+    same = dict(r, heldout={"status": "judged", "verdict": "supported", "p": 0.01, "changed": False},
+                levels_from_seed_table="")
+    assert report._heldout_cell(same).startswith("same") and not report._seed_verdict(same).endswith("‡")
+    assert report._heldout_cell(dict(r, heldout={"status": "n/a"})) == "n/a"
+    assert report._adjusted_cell({}) == report.DASH
+    notes = "\n".join(report._issue9_notes([r]))
+    assert "alpha/m" in notes and "`c`: BN's peak batch 16" in notes
