@@ -410,12 +410,27 @@ def pytest_sessionfinish(session, exitstatus):
     if "workerinput" in config.__dict__ or not _RESULTS:
         return
     s = config.stash[SETTINGS]
-    from harness import report, runs as runs_mod, stats
+    from harness import stats
 
     results = sorted(_RESULTS, key=lambda r: r["id"])
     adjusted = stats.bh_adjust([(r["evidence"] or {}).get("p") for r in results])
     for r, p_adj in zip(results, adjusted):
         r["p_adjusted"] = p_adj
+    s.results = results
+    try:  # faults: a report that cannot be written still says where the runs are, in one line
+        _write_report(s, results)
+    except (OSError, ValueError, RuntimeError) as exc:  # incl. RunsError, StoreError
+        where = f"the run store {s.store_path}" if s.source == "fresh" else s.source
+        why = (getattr(exc, "strerror", None) or str(exc)).splitlines()[0]
+        sys.stderr.write(f"ERROR: the report could not be written to {s.reports_dir} ({why}); "
+                         f"the runs are kept in {where}: rerun the same command with a writable "
+                         f"--reports-dir to write it (nothing is retrained)\n")
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
+
+def _write_report(s: Settings, results: list[dict]) -> None:
+    from harness import report, runs as runs_mod
+
     if s.source == "fresh":
         from harness.store import RunStore
 
@@ -443,15 +458,7 @@ def pytest_sessionfinish(session, exitstatus):
             "wall_s": round(time.time() - s.started, 1), "versions": versions(),
             "store": str(s.store_path), "command": " ".join(sys.argv),
             "profile_settings": s.profile.to_dict()}
-    s.results = results
-    try:  # faults: a report that cannot be written still says where the runs are, in one line
-        s.report_dir = report.write_report(s.reports_dir, results, runs, runs_mod.seed_runs(), meta)
-    except OSError as exc:
-        where = f"the run store {s.store_path}" if s.source == "fresh" else s.source
-        sys.stderr.write(f"ERROR: --reports-dir {s.reports_dir}: the report could not be written "
-                         f"({exc.strerror or exc}); the runs are kept in {where}: rerun the same "
-                         f"command with a writable --reports-dir to write it (nothing is retrained)\n")
-        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+    s.report_dir = report.write_report(s.reports_dir, results, runs, runs_mod.seed_runs(), meta)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
