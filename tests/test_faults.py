@@ -596,7 +596,9 @@ def test_kill_9_of_one_xdist_worker_never_hangs_the_session(tmp_path):
     """A killed worker stays a zombie; its leases must be taken over within seconds (they
     used to wait for the 6-hour TTL, hanging the session)."""
     store = tmp_path / "s.sqlite"
-    session = Session(tmp_path / "log", *tiny_args(tmp_path), "-n", "2")
+    # Two Q5 claims: one per worker, so the survivor needs the dead worker's runs.
+    two_claims = "batchnorm_small_batch_below_peak or groupnorm_beats_batchnorm_at_small_batch"
+    session = Session(tmp_path / "log", *tiny_args(tmp_path), "-k", two_claims, "-n", "2")
     victim = lease_owner_pid(store, session)
     assert victim != session.proc.pid  # a worker, not the controller
     os.kill(victim, signal.SIGKILL)
