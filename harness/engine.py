@@ -17,7 +17,7 @@ import torch
 from harness import trainer
 from harness.data import Splits, load_splits
 from harness.runs import from_records
-from harness.spec import DataSpec, Protocol, RunSpec
+from harness.spec import DataSpec, Execution, Protocol, RunSpec
 from models import NetConfig
 from harness.store import RunStore
 
@@ -62,6 +62,14 @@ class Engine:
         self.epoch_progress = epoch_progress  # one line per epoch (pytest -v), for long runs
         self._splits: dict[DataSpec, Splits] = {}
         self.trained = 0
+        self.precision = "float32"  # what train_stacked / train_run compute in (no bf16 here)
+
+    @property
+    def execution(self) -> Execution:
+        """How this engine computes runs; part of every key it looks up or trains (read when
+        asked: the plugin pins the thread count before training starts)."""
+        cpu = self.device.type == "cpu"
+        return Execution(self.device.type, torch.get_num_threads() if cpu else 0, self.precision)
 
     def splits(self, data: DataSpec) -> Splits:
         if data not in self._splits:
@@ -77,6 +85,8 @@ class Engine:
 
     def ensure(self, specs: list[RunSpec]) -> dict[str, dict]:
         """Every spec's record, training what the store lacks. Returns key -> record."""
+        execution = self.execution
+        specs = [s.on(execution) for s in specs]
         by_key = {s.key(): s for s in specs}
         have = self._lookup(by_key)
         groups: dict[tuple, list[RunSpec]] = defaultdict(list)

@@ -99,6 +99,8 @@ def _settings(config) -> Settings:
     source = opt("--source")
     if source not in ("fresh", "seed") and not Path(source).is_file():
         raise pytest.UsageError(f"--source: {source!r} is neither 'fresh', 'seed' nor an existing runs.csv")
+    if source not in ("fresh", "seed"):
+        _check_source(source)  # faults: validated before its profile is guessed from it
     name = opt("--profile")
     if name is None and (source in ("fresh", "seed") or _recorded_profile(source) is None):
         # The seed's numbers are the full protocol's grid; an exported CSV carries its own.
@@ -127,7 +129,7 @@ def _settings(config) -> Settings:
     if profile.multiplicity not in RULES:
         raise pytest.UsageError(f"profile {profile.name}: unknown multiplicity rule {profile.multiplicity!r}; "
                                 f"use one of {', '.join(RULES)}")
-    seeds = opt("--seeds") or profile.seeds
+    seeds = profile.seeds if opt("--seeds") is None else opt("--seeds")  # faults: 0 is an error
     if seeds < 2:
         raise pytest.UsageError(f"--seeds must be at least 2 (got {seeds}); 5 or more is needed for p < 0.05")
     return Settings(profile=profile, dataset=dataset, seeds=seeds,
@@ -159,7 +161,7 @@ def _profile_of_csv(path: str) -> str:
     try:
         df = pd.read_csv(path, usecols=["width", "depth", "batch_size", "stem"])
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise pytest.UsageError(f"--source {path}: not a runs.csv written by this suite ({exc})") from None
+        raise pytest.UsageError(f"--source {path}: cannot guess its profile ({exc}); pass --profile NAME") from None
     # Width tells the profiles apart; the levels present must be among the profile's.
     q4_depths = set(df[df.stem == "block"].depth)
     for name, p in PROFILES.items():
@@ -201,18 +203,40 @@ def pytest_configure(config):
         settings.started = config.workerinput["claims_started"]
     if settings.source == "fresh":
         _pin_worker_resources(settings)
-    if settings.source == "fresh" and _claims_in_scope(config):
-        from harness.data import DatasetUnavailable, load_raw
-        from harness.store import RunStore, StoreError
+    if _claims_in_scope(config) and "workerinput" not in config.__dict__:
+        _check_paths(settings)
 
-        try:
-            load_raw(settings.dataset, root=settings.data_root, download=settings.download)
-        except DatasetUnavailable as exc:
-            raise pytest.UsageError(str(exc)) from None
-        try:
-            RunStore(settings.store_path).close()
-        except StoreError as exc:
-            raise pytest.UsageError(str(exc)) from None
+
+def _check_source(source: str) -> None:
+    """faults (harness.validate): a runs.csv is read and validated once at start-up; each
+    problem is one ERROR line."""
+    from harness.runs import read_runs_csv
+    from harness.validate import RunsError
+
+    try:
+        read_runs_csv(source)
+    except RunsError as exc:
+        raise pytest.UsageError(*exc.problems) from None
+
+
+def _check_paths(settings: Settings) -> None:
+    """faults (harness.preflight): every path this session will use, before any training.
+    The dataset first: a missing dataset leaves no store behind."""
+    from harness import preflight
+
+    try:
+        preflight.check_data_root(settings.data_root, settings.download)
+        if settings.source == "fresh":
+            from harness.data import DatasetUnavailable, load_raw
+
+            try:
+                load_raw(settings.dataset, root=settings.data_root, download=settings.download)
+            except DatasetUnavailable as exc:
+                raise pytest.UsageError(str(exc)) from None
+            preflight.check_store(settings.store_path)
+        preflight.check_folder("--reports-dir", settings.reports_dir)
+    except preflight.PathProblem as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -243,7 +267,13 @@ def pytest_collection_modifyitems(config, items):
         if mark and s.profile.smoke_scale:  # any source holding smoke-scale runs
             reason = mark.kwargs.get("reason") or (mark.args[0] if mark.args else "")
             # Replaces any strict xfail: at smoke scale the outcome says nothing either way.
-            item.add_marker(pytest.mark.xfail(strict=False, reason=f"not shown at smoke scale: {reason}"))
+            item.add_marker(pytest.mark.xfail(strict=False, reason=f"not shown at smoke scale: {reason}",
+                                              raises=pytest.fail.Exception))
+        # faults: an expected failure is the claim's verdict failing (pytest.fail in judge),
+        # never an error: a store, source or code error fails the test instead of XFAIL.
+        for xmark in [m for m in item.iter_markers("xfail") if "raises" not in m.kwargs]:
+            item.add_marker(pytest.mark.xfail(*xmark.args, raises=pytest.fail.Exception,
+                                              **xmark.kwargs), append=False)
 
 
 # -- fixtures -----------------------------------------------------------------------------------
@@ -443,11 +473,9 @@ def pytest_sessionfinish(session, exitstatus):
     if "workerinput" in config.__dict__ or not _RESULTS:
         return
     s = config.stash[SETTINGS]
-    from harness import report, runs as runs_mod, stats
-
-    results = sorted(_RESULTS, key=lambda r: r["id"])
     from harness import multiplicity
 
+    results = sorted(_RESULTS, key=lambda r: r["id"])
     rule = s.profile.multiplicity  # issue 9: the declared rule, not always BH
     evs = [r["evidence"] or {} for r in results]
     adjusted = multiplicity.adjust([e.get("p") for e in evs], rule)
@@ -456,6 +484,21 @@ def pytest_sessionfinish(session, exitstatus):
         r["p_adjusted"] = p_adj
         r["verdict_adjusted"] = multiplicity.adjusted_verdict(e.get("verdict"), p_adj, p_ref,
                                                               s.profile.alpha)
+    s.results = results
+    try:  # faults: a report that cannot be written still says where the runs are, in one line
+        _write_report(s, results)
+    except (OSError, ValueError, RuntimeError) as exc:  # incl. RunsError, StoreError
+        where = f"the run store {s.store_path}" if s.source == "fresh" else s.source
+        why = (getattr(exc, "strerror", None) or str(exc)).splitlines()[0]
+        sys.stderr.write(f"ERROR: the report could not be written to {s.reports_dir} ({why}); "
+                         f"the runs are kept in {where}: rerun the same command with a writable "
+                         f"--reports-dir to write it (nothing is retrained)\n")
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
+
+def _write_report(s: Settings, results: list[dict]) -> None:
+    from harness import multiplicity, report, runs as runs_mod
+
     if s.source == "fresh":
         from harness.store import RunStore
 
@@ -477,6 +520,7 @@ def pytest_sessionfinish(session, exitstatus):
                 out[pkg] = "not installed"
         return out
 
+    rule = s.profile.multiplicity
     m_claims = max(r.get("claims_m") or 1 for r in results)
     meta = {"profile": s.profile.name, "dataset": s.dataset if s.source == "fresh" else "(from source)",
             "device": s.device, "source": s.source, "alpha": s.profile.alpha,
@@ -487,7 +531,6 @@ def pytest_sessionfinish(session, exitstatus):
             "multiplicity": f"{rule}: controls the {multiplicity.CONTROLS[rule]} at alpha across the "
                             f"{m_claims} claims collected; each pytest outcome is judged at "
                             f"{multiplicity.per_claim_alpha(rule, s.profile.alpha, m_claims):.4g}"}
-    s.results = results
     s.report_dir = report.write_report(s.reports_dir, results, runs, runs_mod.seed_runs(), meta)
 
 
@@ -501,4 +544,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.section("claims")
     for line in report.claims_table(s.results).splitlines():
         tr.write_line(line)
-    tr.write_line(f"evidence report: {s.report_dir}/report.md  (latest: {s.reports_dir / 'latest'})")
+    if s.report_dir is not None:  # None: the report could not be written (said in sessionfinish)
+        tr.write_line(f"evidence report: {s.report_dir}/report.md  (latest: {s.reports_dir / 'latest'})")

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.divergence import arm_problem
 from harness.stats import Arm
+from harness.validate import RunsError, check_runs, misspelled_columns
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_CSV = REPO / "fixtures" / "published_results.csv"
@@ -58,7 +60,12 @@ def runs_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def from_records(records: list[dict], source: str = "fresh") -> pd.DataFrame:
-    return runs_frame([record_to_row(r, source) for r in records])
+    # Validated like any other source (harness.validate): a damaged record is one error.
+    df = runs_frame([record_to_row(r, source) for r in records])
+    if len(df):
+        keys = df["key"].tolist()
+        check_runs(df, "the run store", lambda i: f"run {keys[i]}")
+    return df
 
 
 def to_csv(df: pd.DataFrame, path: str | Path) -> None:
@@ -79,19 +86,37 @@ def _isna(v) -> bool:
 
 
 def read_runs_csv(path: str | Path, source: str | None = None) -> pd.DataFrame:
+    """A runs.csv, exported by a report or written by other training code, validated once
+    (input schema: harness.validate, docs/FAULTS.md). Raises RunsError (a ValueError) whose
+    ``problems`` are one line each."""
     path = Path(path)
+    where = f"--source {path}"
     try:
         df = pd.read_csv(path)
     except FileNotFoundError:
-        raise ValueError(f"--source {path}: no such file; give 'seed' or a runs.csv "
-                         f"exported by a previous run (reports/latest/runs.csv)") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"--source {path}: not a readable CSV ({exc})") from None
-    missing = [c for c in ["arch", "norm", "activation", "block_order", "batch_size", "seed"] + METRICS
-               if c not in df.columns]
-    if missing:
-        raise ValueError(f"--source {path}: missing columns {', '.join(missing)}; "
-                         f"expected a runs.csv written by this suite's report")
+        raise RunsError([f"{where}: no such file; give 'seed' or a runs.csv "
+                         f"exported by a previous run (reports/latest/runs.csv)"]) from None
+    except IsADirectoryError:
+        raise RunsError([f"{where}: is a folder; give a runs.csv file"]) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        raise RunsError([f"{where}: not a readable CSV ({str(exc).strip().splitlines()[0]})"]) from None
+    problems = misspelled_columns(df.columns, set(COLUMNS))
+    if problems:
+        raise RunsError(problems)
+    # Defaults an outside trainer cannot know (harness.validate): every row is one run, named
+    # by its line.
+    if "kind" not in df.columns:
+        df["kind"] = "run"
+    df["kind"] = df["kind"].fillna("run")
+    lines = [f"{path.name}:line{i + 2}" for i in range(len(df))]
+    if "key" not in df.columns:
+        df["key"] = lines
+    df["key"] = [k if isinstance(k, str) and k else line for k, line in zip(df["key"], lines)]
+    if "n" in df.columns:
+        df.loc[(df["kind"] == "run") & df["n"].isna(), "n"] = 1
+    else:
+        df["n"] = 1
+    check_runs(df, where, lambda i: f"line {i + 2}")
     for col in LIST_COLUMNS:
         if col in df.columns:
             df[col] = df[col].map(lambda s: json.loads(s) if isinstance(s, str) and s else None)
@@ -143,7 +168,9 @@ def _seed_runs(path: str) -> pd.DataFrame:
             suffix = "best" if best else "final"
             row[f"mean_{suffix}"], row[f"std_{suffix}"] = r.mean, r.std_pop
         rows.append(row)
-    return runs_frame(rows)
+    frame = runs_frame(rows)
+    check_runs(frame, f"the published numbers ({path})")
+    return frame
 
 
 # -- arms ---------------------------------------------------------------------------------------
@@ -164,6 +191,9 @@ def arm(df: pd.DataFrame, metric: str, label: str, **where) -> Arm:
     rows = select(df, **where)
     runs = rows[(rows.kind == "run") & rows[metric].notna()]
     if len(runs):
+        problem = arm_problem(df, runs, metric, label)  # diverged or stuck at chance
+        if problem:
+            raise MissingArm(problem)
         return Arm.from_values(label, runs[metric].astype(float).tolist())
     suffix = {"best_test_acc": "best", "final_test_acc": "final"}.get(metric)
     if suffix:
@@ -171,5 +201,7 @@ def arm(df: pd.DataFrame, metric: str, label: str, **where) -> Arm:
         if len(summ):
             s = summ.iloc[0]
             return Arm.from_summary(label, float(s[f"mean_{suffix}"]), float(s[f"std_{suffix}"]), int(s["n"]))
+    if df[metric].isna().all() and not (rows.kind == "summary").any():
+        raise MissingArm(f"this source has no {metric} values (the column is absent or empty)")
     where_text = ", ".join(f"{k}={v}" for k, v in where.items())
     raise MissingArm(f"no {metric} for {label} ({where_text}) in this source")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from models import NetConfig
@@ -29,23 +29,44 @@ class Protocol:
 
 
 @dataclass(frozen=True)
+class Execution:
+    """How a run is computed, as far as it changes the numbers: the device type, the CPU
+    thread count (a CPU reduction split over more threads adds in another order, so numbers
+    differ at rounding level; on a GPU the CPU threads do not enter the arithmetic: 0) and
+    the precision ("float32", or "bf16" for bf16 autocast). Part of the store key, so one
+    store never mixes runs computed two ways; the engine sets it (``Engine.execution``)."""
+
+    device_type: str = "cpu"
+    threads: int = 1
+    precision: str = "float32"
+
+
+@dataclass(frozen=True)
 class RunSpec:
     net: NetConfig
     data: DataSpec
     protocol: Protocol = field(default_factory=Protocol)
     seed: int = 0
+    execution: Execution = field(default_factory=Execution)
 
     def to_dict(self) -> dict:
         return {"net": self.net.to_dict(), "data": asdict(self.data),
-                "protocol": asdict(self.protocol), "seed": self.seed}
+                "protocol": asdict(self.protocol), "seed": self.seed,
+                "execution": asdict(self.execution)}
+
+    def on(self, execution: Execution) -> "RunSpec":
+        """This run computed the given way (a different store key, the same config_key)."""
+        return replace(self, execution=execution)
 
     def key(self) -> str:
-        """Store key: the spec plus a fingerprint of the code that can change its results."""
+        """Store key: the spec (what is trained, and how it is computed: ``Execution``) plus
+        a fingerprint of the code that can change its results."""
         blob = json.dumps({"spec": self.to_dict(), "code": code_fingerprint()}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
     def config_key(self) -> tuple:
-        """Runs that differ only in seed share this: they can be trained as one stack."""
+        """Runs that differ only in seed share this: they can be trained as one stack.
+        (The execution is left out: one engine computes all its runs the same way.)"""
         return (self.net, self.data, self.protocol)
 
     def label(self) -> str:

@@ -5,9 +5,13 @@ Guarantees (tested in tests/test_store.py):
   record or nothing, and a process killed mid-write leaves the previous state (SQLite's
   journal, in WAL mode, rolls the torn transaction back on the next open).
 - One trainer per key. ``claim(key)`` takes a lease row in the same database; only one
-  process holds a key's lease at a time. A lease whose owner process is gone (killed) or
-  that is older than ``LEASE_TTL_S`` is stale and may be taken over, so a crash never blocks
-  a later run forever.
+  process holds a key's lease at a time. A lease dies with its owner: the owner is recorded
+  as host, pid and the process's start time, and on this host a lease is stale as soon as
+  that process is gone, is a zombie (a killed xdist worker stays one until the controller
+  reaps it, which it does not do before the session ends), or the pid now belongs to a
+  process started at another time (pid reuse). Waiting workers poll every
+  ``engine.POLL_S``, so a killed worker's configurations are taken over within a second.
+  Another host's lease is trusted until ``LEASE_TTL_S``.
 - Records are JSON; the schema of a record is the trainer's business, not the store's.
 """
 from __future__ import annotations
@@ -30,20 +34,58 @@ class StoreError(RuntimeError):
     """The store cannot be opened or written. The message says which path and what to do."""
 
 
+def _start_time(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22), '' when
+    /proc is not available, None when the process is gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return ""
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    fields = stat[stat.rindex(")") + 2:].split()
+    state, start = fields[0], fields[19]
+    return None if state in ("Z", "X", "x") else start
+
+
+_OWNER: tuple[int, str] | None = None  # (pid, owner): recomputed in a forked child
+
+
 def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    global _OWNER
+    pid = os.getpid()
+    if _OWNER is None or _OWNER[0] != pid:
+        _OWNER = (pid, f"{socket.gethostname()}:{pid}:{_start_time(pid) or ''}")
+    return _OWNER[1]
 
 
 def _owner_alive(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
+    """Is the lease owner (``host:pid:start``, or the older ``host:pid``) still running?"""
+    parts = owner.split(":")
+    if len(parts) >= 3 and parts[-1].isdigit() and parts[-2].isdigit():
+        host, pid, start = ":".join(parts[:-2]), parts[-2], parts[-1]
+    else:
+        host, _, pid = owner.rpartition(":")
+        start = ""
     if host != socket.gethostname():
         return True  # another machine's lease: trust the TTL only
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
+        pid_i = int(pid)
+    except ValueError:
         return True
+    now = _start_time(pid_i)
+    if now is None:
+        return False  # gone, or a zombie: it will never finish its runs
+    if now and start and now != start:
+        return False  # the pid was reused by a later process
+    if now == "":  # no /proc (not Linux): fall back to signal 0
+        try:
+            os.kill(pid_i, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
     return True
 
 

@@ -32,6 +32,7 @@ def latest_report(tmp_path) -> dict:
     (["--dataset", "nope"], "valid: digits, fashion-mnist-subset, fashion-mnist, cifar10"),
     (["--device", "tpu"], "valid: auto, cpu, cuda"),
     (["--seeds", "1"], "--seeds must be at least 2"),
+    (["--seeds", "0"], "--seeds must be at least 2 (got 0)"),
     (["--alpha", "2"], "--alpha must be between 0 and 1"),
     (["--source", "no/such/runs.csv"], "neither 'fresh', 'seed' nor an existing runs.csv"),
 ])
@@ -97,7 +98,9 @@ def test_store_reuse_fresh_xdist_report_and_csv_source(tmp_path):
     props = {p.get("name") for p in ET.parse(junit).iter("property")}
     assert {"verdict", "p", "effect", "ci", "n", "claim_result"} <= props
 
-    second = tiny(tmp_path, "-k", "q6")
+    # The same worker count: the store key holds the thread count (each of 2 workers gets
+    # its share of the cores), and a serial session's runs are computed another way.
+    second = tiny(tmp_path, "-k", "q6", "-n", "2")
     assert not [ln for ln in second.stderr.splitlines() if "trained " in ln]
     again = {r["id"]: r["evidence"]["verdict"] for r in latest_report(tmp_path)["results"]}
     assert again == verdicts
