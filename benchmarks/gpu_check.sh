@@ -43,8 +43,8 @@ left() {  # seconds left in this step's box, minus the reserve (at least 1)
 versions() {
   {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ); step $1; box ${STEP_S} s"
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "gpu: none"
-    python3 -c "import sys, torch; print('python', sys.version.split()[0], '| torch', torch.__version__, '| cuda', torch.version.cuda, '| devices', torch.cuda.device_count())"
+    timeout 10 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "gpu: none"
+    timeout "$(left)" python3 -c "import sys, torch; print('python', sys.version.split()[0], '| torch', torch.__version__, '| cuda', torch.version.cuda, '| devices', torch.cuda.device_count())"
     echo "cpu cores: $(nproc)"
   } > "$2/versions.txt" 2>&1
 }
