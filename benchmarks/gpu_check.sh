@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD
 OUT=${OUT:-$PWD/gpu-out}
 STEP_S=${STEP_S:-290}
-RESERVE_S=15  # kept back in each step for the summary and the tarball
+RESERVE_S=20  # kept back in each step for the WAL checkpoint and the tarball
 
 REHEARSE=0
 case "${1:-}" in
@@ -87,7 +87,9 @@ step2() {
   status=$?
   echo "claims ($profile, $dataset): exit $status in $(( $(date +%s) - t )) s (124: cut by the time box; finished runs are in the store)" >> "$o/timing.txt"
   # A killed run leaves its finished runs in runs.sqlite-wal: fold them into the file.
-  python3 - "$work/runs.sqlite" >> "$o/timing.txt" 2>&1 <<'EOF'
+  local end_left=$(( STEP_BOX_END - $(date +%s) - 3 ))
+  [ "$end_left" -lt 1 ] && end_left=1
+  timeout "$end_left" python3 - "$work/runs.sqlite" >> "$o/timing.txt" 2>&1 <<'EOF'
 import os, sqlite3, sys
 p = sys.argv[1]
 if os.path.exists(p):
@@ -99,8 +101,13 @@ if os.path.exists(p):
 else:
     print("store: none written")
 EOF
+  local checkpointed=$?
   [ -e "$work/reports/latest" ] && cp -rL "$work/reports/latest" "$work/report" && rm -rf "$work/reports"
-  rm -f "$work/runs.sqlite-wal" "$work/runs.sqlite-shm"
+  if [ "$checkpointed" = 0 ]; then  # folded in: the side files are empty now
+    rm -f "$work/runs.sqlite-wal" "$work/runs.sqlite-shm"
+  else
+    echo "store: WAL not checkpointed (exit $checkpointed); runs.sqlite-wal is packed beside it" >> "$o/timing.txt"
+  fi
   tar -czf "$o/step2.tar.gz" -C "$work" . && rm -rf "$work"
 }
 
