@@ -16,6 +16,7 @@ configuration after the other vs interleaved on four streams.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -128,7 +129,7 @@ def concurrency_timing(device, steps, out) -> None:
     t = time.perf_counter()
     for j in range(4, 4 + steps):
         for i in range(len(stacks)):
-            with (torch.cuda.stream(streams[i]) if streams[i] is not None else torch.no_grad()):
+            with (torch.cuda.stream(streams[i]) if streams[i] is not None else contextlib.nullcontext()):
                 run(i, j)
     sync()
     inter = time.perf_counter() - t
