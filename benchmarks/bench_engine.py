@@ -166,6 +166,8 @@ class Row:
 
 
 def make_paths(name: str, scale: str, args, device) -> tuple[list[tuple[Row, object]], int]:
+    """(row, factory) per path: on CUDA each path is built just before it is measured and
+    freed after, so its peak memory is its own (issue 12)."""
     build, batch, _ = CONFIGS[name]
     width, c, s = SCALES[scale]
     net = build(width=width, in_channels=c, image_size=s)
@@ -179,44 +181,45 @@ def make_paths(name: str, scale: str, args, device) -> tuple[list[tuple[Row, obj
     row = lambda path, **kw: Row(CONFIGS[name][2], scale, path, **kw)
     st, et = args.seed_threads, args.threads
     paths.append((row(f"seed-style loop (DataLoader, fp32, NCHW{'' if cuda else f', {st} thr'})"),
-                  SeedLoop(specs[0], data, device, name == "q4", st)))
+                  lambda: SeedLoop(specs[0], data, device, name == "q4", st)))
     if not cuda and et != st:  # control: the notebooks' loop at the engine's thread count
-        paths.append((row(f"seed-style loop, {et} thr (control)"), SeedLoop(specs[0], data, device, name == "q4", et)))
+        paths.append((row(f"seed-style loop, {et} thr (control)"), lambda: SeedLoop(specs[0], data, device, name == "q4", et)))
     variants = set(args.variants_smoke if scale == "smoke" else args.variants_full)
     conv = net.arch == "cnn"
     if cuda:
         k = max(1, args.stack_k)
         graph = not args.no_graph
         paths.append((row(f"engine: stack x{k}, CUDA graph, fused Adam (per replica)", ref="seed"),
-                      Engine(specs[:k], data, device, et, cuda_graph=graph)))
+                      lambda: Engine(specs[:k], data, device, et, cuda_graph=graph)))
         if "cl" in variants and conv:
             paths.append((row(f"engine: stack x{k}, channels_last"),
-                          Engine(specs[:k], data, device, et, channels_last=True, cuda_graph=graph)))
+                          lambda: Engine(specs[:k], data, device, et, channels_last=True, cuda_graph=graph)))
         if "bf16" in variants:
             paths.append((row(f"engine: stack x{k}, bf16 autocast", ref="engine"),
-                          Engine(specs[:k], data, device, et, bf16=True, cuda_graph=graph)))
+                          lambda: Engine(specs[:k], data, device, et, bf16=True, cuda_graph=graph)))
     else:
         tag = f"{et} thr"
-        paths.append((row(f"engine: single model, fp32, NCHW, {tag}"), Engine(specs[:1], data, device, et)))
+        paths.append((row(f"engine: single model, fp32, NCHW, {tag}"), lambda: Engine(specs[:1], data, device, et)))
         if "cl" in variants and conv:
             paths.append((row(f"engine: single model, channels_last, {tag}"),
-                          Engine(specs[:1], data, device, et, channels_last=True)))
+                          lambda: Engine(specs[:1], data, device, et, channels_last=True)))
         if "bf16" in variants:
             paths.append((row(f"engine: single model, bf16 autocast, {tag}", ref="engine"),
-                          Engine(specs[:1], data, device, et, bf16=True)))
+                          lambda: Engine(specs[:1], data, device, et, bf16=True)))
         if "stack" in variants and args.stack_k > 1:
             paths.append((row(f"engine: stack x{args.stack_k} (per replica), {tag}", ref="engine"),
-                          Engine(specs[:args.stack_k], data, device, et)))
+                          lambda: Engine(specs[:args.stack_k], data, device, et)))
         if "compile" in variants:
             paths.append((row(f"engine: single model, torch.compile{' + channels_last' if conv else ''}, {tag}",
                               ref="engine"),
-                          Engine(specs[:1], data, device, et, compile_model=True, channels_last=conv)))
+                          lambda: Engine(specs[:1], data, device, et, compile_model=True, channels_last=conv)))
     return paths, steps
 
 
 def run_config(name: str, scale: str, args, device) -> list[Row]:
-    paths, steps = make_paths(name, scale, args, device)
+    factories, steps = make_paths(name, scale, args, device)
     if device.type == "cpu":
+        paths = [(r, make()) for r, make in factories]
         # Round-robin: one step of each path in turn; median step time.
         times = {id(p): [] for _, p in paths}
         for i in range(args.warmup + steps):
@@ -229,9 +232,15 @@ def run_config(name: str, scale: str, args, device) -> list[Row]:
             ts = times[id(p)]
             r.first_ms = 1000 * sum(ts[:args.warmup])
             r.ms = 1000 * statistics.median(ts[args.warmup:]) / p.k
+            torch.set_num_threads(p.threads)
+            r.acc = p.accuracy()
     else:
-        for r, p in paths:
+        for r, make in factories:
+            sync(device)
+            torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)  # what earlier paths left (data: none)
+            p = make()
             sync(device)
             t0 = time.perf_counter()
             for _ in range(args.warmup):
@@ -243,21 +252,22 @@ def run_config(name: str, scale: str, args, device) -> list[Row]:
             sync(device)
             r.first_ms = 1000 * (t1 - t0)
             r.ms = 1000 * (time.perf_counter() - t1) / steps / p.k
-            r.peak_mib = torch.cuda.max_memory_allocated(device) / 2 ** 20
+            r.peak_mib = (torch.cuda.max_memory_allocated(device) - base) / 2 ** 20
             if isinstance(p, Engine):
-                r.note = "graph" if p.stack.graph_captured else "eager"
+                fb = p.stack.graph_fallback
+                r.note = "graph" if p.stack.graph_captured else (f"eager ({fb})" if fb else "eager")
+            r.acc = p.accuracy()
+            del p  # the next path's peak is its own
     by_path = {}
-    for r, p in paths:
-        torch.set_num_threads(p.threads)
-        r.acc = p.accuracy()
+    for r, _ in factories:
         # References: the first seed-style row (default threads) and the first engine row.
-        by_path.setdefault("seed" if isinstance(p, SeedLoop) else "engine", r)
-    for r, _ in paths:
+        by_path.setdefault("seed" if r.path.startswith("seed") else "engine", r)
+    for r, _ in factories:
         ref = by_path.get(r.ref)
         if ref is not None and ref is not r:
             r.speedup = ref.ms / r.ms
             r.dacc = r.acc - ref.acc
-    return [r for r, _ in paths]
+    return [r for r, _ in factories]
 
 
 # --- the full protocol's estimate ---------------------------------------------------------
@@ -308,19 +318,20 @@ def fmt(v: float, spec: str) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
 
 
-def print_table(rows: list[Row], cuda: bool) -> None:
+def print_table(rows: list[Row], cuda: bool, header: bool = True) -> None:
     head = ["configuration", "scale", "path", "ms/step", "speed-up", "acc %", "Δacc (pts)", "first step(s) ms"]
     if cuda:
         head += ["peak MiB", "note"]
-    print("| " + " | ".join(head) + " |")
-    print("|" + "|".join("---" for _ in head) + "|")
+    if header:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "|".join("---" for _ in head) + "|")
     for r in rows:
         cells = [r.config, r.scale, r.path, fmt(r.ms, ".1f"),
                  (fmt(r.speedup, ".2f") + f"x vs {r.ref}") if not math.isnan(r.speedup) else "",
                  fmt(r.acc, ".2f"), fmt(r.dacc, "+.2f"), fmt(r.first_ms, ".0f")]
         if cuda:
             cells += [fmt(r.peak_mib, ".0f"), r.note]
-        print("| " + " | ".join(cells) + " |")
+        print("| " + " | ".join(cells) + " |", flush=True)
 
 
 def main(argv=None) -> int:
@@ -372,15 +383,16 @@ def main(argv=None) -> int:
           f"warmup {args.warmup}, steps smoke {args.steps_smoke} / full {args.steps_full}; "
           f"stack K={args.stack_k}\n", flush=True)
     rows: list[Row] = []
-    for scale in scales:
+    print_table([], cuda)  # the header now, each configuration's rows as soon as they exist,
+    for scale in scales:   # so a run cut short by a timeout still leaves what it measured
         for name in configs:
             t = time.perf_counter()
             got = run_config(name, scale, args, device)
             rows += got
+            print_table(got, cuda, header=False)
             times = ", ".join(f"{r.path} {r.ms:.1f} ms" for r in got)
             print(f"  {CONFIGS[name][2]} [{scale}] ({time.perf_counter() - t:.0f} s): {times}",
                   file=sys.stderr, flush=True)
-    print_table(rows, cuda)
 
     if "full" in scales:
         print("\n## Full protocol, estimated from the full-scale step times\n")

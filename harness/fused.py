@@ -37,17 +37,28 @@ others; its later metrics are computed and discarded.
 ``wall_s`` in each record is the stack's wall time divided by K.
 
 GPU path (``device.type == "cuda"`` only): data resident on the device, batches by indexing,
-metrics accumulated on the device and read once per epoch, ``Adam(fused=True,
-capturable=True)``, and by default the whole step (gather, forward, backward, metrics, Adam)
-captured in one CUDA graph for the full-size batches; the ragged last batch of an epoch is run
-eagerly (so the seed's drop_last=False semantics are kept). Records say ``cuda_graph``.
+metrics accumulated on the device and read once per epoch, ``Adam(fused=True)`` (capturable
+only when a graph is used), and by default the whole step (gather, forward, backward, metrics,
+Adam) captured in one CUDA graph for the full-size batches; the ragged last batch of an epoch
+is run eagerly (so the seed's drop_last=False semantics are kept). Records say ``cuda_graph``.
 Options: ``channels_last`` (off by default), ``bf16`` autocast (off by default; recorded).
+
+A graph replays fixed addresses: every tensor the step reads or writes (parameters, gradients,
+Adam state, BatchNorm buffers, metric accumulators, the static batch index) must be updated in
+place, never reassigned (tests/test_graph_emulation.py checks this on the CPU). If capture
+fails, the configuration falls back to eager steps with one warning, and its records say
+``cuda_graph: false`` and ``graph_fallback: <reason>``; the session goes on.
+
+The step is also a generator (``Stack.epoch_steps``, ``protocol_steps``) so that several
+configurations can be interleaved step by step (``harness.concurrent``).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -186,7 +197,11 @@ class Stack:
         self.device, self.dtype = torch.device(device), dtype
         self.cuda = self.device.type == "cuda"
         self.bf16, self.channels_last = bf16, channels_last
-        self.use_graph = self.cuda if cuda_graph is None else (cuda_graph and self.cuda)
+        # None: a graph on CUDA. An explicit True is honoured on any device: off CUDA it only
+        # works with an emulated torch.cuda (the CPU tests); a real capture there fails and
+        # falls back to eager like any failed capture.
+        self.use_graph = self.cuda if cuda_graph is None else bool(cuda_graph)
+        self.graph_fallback: str | None = None  # why capture failed, if it did
         self.models = [init_model(s, self.device, dtype) for s in specs]
         self.names = [n for n, _ in self.models[0].named_parameters()]
         self.model = stack_models(self.models)
@@ -205,8 +220,9 @@ class Stack:
         self._numel = torch.tensor([[p.numel() // self.k] for p in self.params], dtype=dtype,
                                    device=self.device)  # (P, 1): one replica's elements
         # One Adam over the stacked tensors is K Adams. The fused kernel (CPU and CUDA) is the
-        # same arithmetic as the default one up to rounding; capturable for CUDA graphs.
-        opt_kw = {"fused": True, "capturable": True} if self.cuda else {"fused": fused_adam}
+        # same arithmetic as the default one up to rounding; capturable only for a CUDA graph
+        # (its step counter then lives on the device and is updated in place).
+        opt_kw = {"fused": True if self.cuda else fused_adam, "capturable": self.use_graph}
         self.opt = torch.optim.Adam(self.params, lr=specs[0].protocol.lr, **opt_kw)
         self.x_train, self.y_train = data.x_train.to(self.device, dtype), data.y_train.to(self.device)
         self.x_test, self.y_test = data.x_test.to(self.device, dtype), data.y_test.to(self.device)
@@ -218,6 +234,7 @@ class Stack:
         self.correct = z(self.k, dt=torch.long)
         self.norm_sum = z(len(self.params), self.k)
         self._graph, self._static_idx, self._warmup_left = None, None, GRAPH_WARMUP_STEPS
+        self._side = None  # the warm-up's side stream, made once (each new one caches memory)
 
     # The one training step, shared by the CPU, eager CUDA and captured CUDA paths.
     def _autocast(self):
@@ -254,26 +271,57 @@ class Stack:
         self.loss_sum += losses.detach().double() * y.shape[0]
         self.correct += (out.detach().argmax(-1) == y).sum(0)
 
+    def _on_device(self):
+        """Make this stack's GPU the current one (a graph captures on the current device)."""
+        return torch.cuda.device(self.device) if self.cuda else contextlib.nullcontext()
+
     def _graph_step(self, idx: torch.Tensor) -> None:
-        """CUDA only: a full-size step, replayed from one captured graph after a warm-up."""
+        """A full-size step, replayed from one captured graph after a warm-up."""
         if self._graph is not None:
             self._static_idx.copy_(idx)
             self._graph.replay()
             return
         if self._warmup_left > 0:
-            side = torch.cuda.Stream(self.device)
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side):
-                self.step(idx)
-            torch.cuda.current_stream(self.device).wait_stream(side)
+            with self._on_device():
+                try:
+                    if self._side is None:
+                        self._side = torch.cuda.Stream(self.device)
+                except Exception as exc:  # no usable CUDA streams: no graph either
+                    self._fall_back(exc)
+                    self.step(idx)
+                    return
+                current = torch.cuda.current_stream(self.device)
+                self._side.wait_stream(current)
+                with torch.cuda.stream(self._side):
+                    self.step(idx)
+                current.wait_stream(self._side)
             self._warmup_left -= 1
             return
         self._static_idx = idx.clone()
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self.step(self._static_idx)
+        try:
+            with self._on_device():
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    self.step(self._static_idx)
+        except Exception as exc:  # capture records, it does not run: no step was taken
+            self._fall_back(exc)
+            self.step(idx)
+            return
         self._graph = graph
         graph.replay()  # capture records but does not run: run this batch's step now
+
+    def _fall_back(self, exc: Exception) -> None:
+        """Capture failed: this configuration runs eagerly from now on; one warning line."""
+        self.use_graph = False
+        self._graph, self._static_idx = None, None
+        if self.cuda:
+            with contextlib.suppress(Exception):
+                torch.cuda.synchronize(self.device)
+        detail = " ".join(str(exc).split())[:200]
+        self.graph_fallback = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        label = self.specs[0].label().rsplit(" seed ", 1)[0]
+        warnings.warn(f"CUDA graph capture failed for {label} ({self.graph_fallback}); "
+                      "running it eagerly", RuntimeWarning, stacklevel=2)
 
     def train_batch(self, idx: torch.Tensor) -> None:
         """One step on batch ``idx`` (B, K): from the CUDA graph when full-size, else eager."""
@@ -297,6 +345,10 @@ class Stack:
 
     def train_epoch(self) -> dict:
         """One epoch for all replicas. Per-replica lists; read from the device once."""
+        return drain(self.epoch_steps())
+
+    def epoch_steps(self):
+        """``train_epoch`` as a generator: yields after each step, returns the epoch's metrics."""
         idx, sizes, dropped = self.epoch_indices()
         for acc in (self.loss_sum, self.grad_sum, self.correct, self.norm_sum):
             acc.zero_()
@@ -304,6 +356,7 @@ class Stack:
         for size in sizes:
             self.train_batch(idx[off:off + size])
             off += size
+            yield
         seen, steps = off, len(sizes)
         loss, grad, correct = self.loss_sum.tolist(), self.grad_sum.tolist(), self.correct.tolist()
         norms = (self.norm_sum / steps).tolist()  # [param][replica]
@@ -357,11 +410,31 @@ def train_stacked(specs: list[RunSpec], data: Splits, device="cpu", *, dtype=tor
     t0 = time.perf_counter()
     stack = Stack(specs, data, device, dtype=dtype, channels_last=channels_last, bf16=bf16,
                   cuda_graph=cuda_graph)
+    recs = drain(protocol_steps(stack, progress))
+    finish_stacked(stack, recs, (time.perf_counter() - t0) / stack.k)
+    if return_models:
+        return recs, stack.unstack()
+    return recs
+
+
+def drain(gen):
+    """Run a step generator to its end; its return value."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+def protocol_steps(stack: Stack, progress: ProgressFn | None = None):
+    """The seed's protocol for a stack, as a generator that yields after every training step
+    and returns the K unfinished records (``finish_stacked`` completes them)."""
+    specs = stack.specs
     recs = [new_record(s, stack.names) for s in specs]
     active = [True] * stack.k
     epochs = specs[0].protocol.epochs
     for epoch in range(epochs):
-        m = stack.train_epoch()
+        m = yield from stack.epoch_steps()
         acc = stack.evaluate()
         for r, rec in enumerate(recs):
             if not active[r]:
@@ -385,15 +458,17 @@ def train_stacked(specs: list[RunSpec], data: Splits, device="cpu", *, dtype=tor
                      f"epoch {epoch + 1}/{epochs} test [{accs}]%")
         if not any(active):
             break
-    wall = (time.perf_counter() - t0) / stack.k
-    used_graph = stack.graph_captured
-    for rec in recs:
-        finish_record(rec, device, wall, engine="stacked")
-        rec.update(cuda_graph=used_graph, bf16=bf16)
-    if return_models:
-        return recs, stack.unstack()
     return recs
 
 
-__all__ = ["train_stacked", "Stack", "stack_models", "unstack_into", "StackedLinear",
+def finish_stacked(stack: Stack, recs: list[dict], wall_s: float) -> list[dict]:
+    """Complete a stack's records: summary metrics, wall time per replica, how it ran."""
+    for rec in recs:
+        finish_record(rec, stack.device, wall_s, engine="stacked")
+        rec.update(cuda_graph=stack.graph_captured, bf16=stack.bf16,
+                   graph_fallback=stack.graph_fallback)
+    return recs
+
+
+__all__ = ["train_stacked", "Stack", "protocol_steps", "finish_stacked", "drain", "stack_models", "unstack_into", "StackedLinear",
            "StackedBatchNorm1d", "SplitReplicas", "GRAPH_WARMUP_STEPS"]

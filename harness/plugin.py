@@ -185,6 +185,9 @@ def _pin_worker_resources(settings: Settings) -> None:
     if settings.device == "cuda" and n_workers > 1 and torch.cuda.device_count() > 1:
         index = int(worker.removeprefix("gw") or 0) % torch.cuda.device_count()
         settings.device = f"cuda:{index}"
+        # The string alone is not enough: torch.cuda.graph captures on the CURRENT device's
+        # stream, so a worker left on GPU 0 would capture empty graphs for cuda:i (issue 12).
+        torch.cuda.set_device(index)
 
 
 def pytest_configure(config):

@@ -95,7 +95,17 @@ def new_record(spec: RunSpec, names: list[str]) -> dict:
             "train_acc": [], "grad_mean": [], "layer_grad_norm": {n: [] for n in names},
             "diverged_epoch": None, "dropped_samples": 0, "steps": 0,
             # How the stacked trainer ran (harness.fused); the single-model path does neither.
-            "cuda_graph": False, "bf16": False}
+            "cuda_graph": False, "bf16": False, "graph_fallback": None}
+
+
+def backend_flags() -> dict:
+    """The math-mode switches that change GPU numbers (TF32 convolutions are on by default in
+    torch, so a CUDA fp32 run is not an IEEE fp32 run); recorded with every run."""
+    return {"tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+            "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "cudnn_deterministic": torch.backends.cudnn.deterministic,
+            "float32_matmul_precision": torch.get_float32_matmul_precision()}
 
 
 def finish_record(rec: dict, device, wall_s: float, engine: str) -> dict:
@@ -111,7 +121,7 @@ def finish_record(rec: dict, device, wall_s: float, engine: str) -> dict:
     g = [v for v in rec["grad_mean"] if math.isfinite(v)]
     rec["grad_metric"] = sum(g) / len(g) if g else float("nan")
     rec.update(wall_s=wall_s, device=device_name(torch.device(device)), engine=engine,
-               versions=versions())
+               versions=versions(), backend=backend_flags())
     return rec
 
 
@@ -133,6 +143,8 @@ def train_run(spec: RunSpec, data: Splits, device="cpu", *, dtype=torch.float32,
     for epoch in range(spec.protocol.epochs):
         batches = epoch_batches(len(x_train), spec.protocol.batch_size, gen)
         rec["dropped_samples"] += len(x_train) - sum(len(b) for b in batches)
+        # The epoch's indices go to the device in one copy (a copy per step syncs per step).
+        batches = torch.cat(batches).to(device).split([len(b) for b in batches])
         # Metrics accumulate as tensors and are read once per epoch (no per-step host sync).
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
@@ -140,7 +152,6 @@ def train_run(spec: RunSpec, data: Splits, device="cpu", *, dtype=torch.float32,
         norm_sum = torch.zeros(len(params), dtype=torch.float64, device=device)
         seen = 0
         for idx in batches:
-            idx = idx.to(device)
             xb, yb = x_train[idx], y_train[idx]
             out = model(xb)
             loss = F.cross_entropy(out, yb)
