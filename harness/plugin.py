@@ -48,7 +48,8 @@ def pytest_addoption(parser):
     g.addoption("--executor", default="local", help="where configurations train: local (this "
                 "process, default) or ray (a Ray cluster; pip install -e '.[ray]')")
     g.addoption("--ray-address", default=None,
-                help="Ray cluster address (default: Ray's own: RAY_ADDRESS, a running local cluster, else a new one)")
+                help="Ray cluster to join (default: Ray's own choice: RAY_ADDRESS, a running "
+                     "local cluster, else a new local one)")
     g.addoption("--ray-gpus-per-task", type=float, default=1.0,
                 help="GPUs per configuration with --executor ray on cuda, in (0, 1] (default 1)")
     g.addoption("--ray-cpus-per-task", type=float, default=1.0,

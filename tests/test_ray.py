@@ -95,9 +95,16 @@ def cluster():
     # Short: Ray's socket paths under the temp dir must fit in 107 bytes.
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
     try:
-        ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp,
-                 object_store_memory=100 * 1024 ** 2, log_to_driver=False,
-                 logging_level="WARNING", runtime_env=executors.ray_runtime_env())
+        for attempt in (1, 2, 3):
+            try:
+                ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp,
+                         object_store_memory=100 * 1024 ** 2, log_to_driver=False,
+                         logging_level="WARNING", runtime_env=executors.ray_runtime_env())
+                break
+            except Exception as exc:  # Ray gives a new node 30 s (fixed) to register
+                ray.shutdown()
+                if attempt == 3 or "timed out during startup" not in str(exc):
+                    raise
         yield ray.get_runtime_context().gcs_address
     finally:
         ray.shutdown()
@@ -243,14 +250,15 @@ def test_killed_driver_leaves_a_consistent_store_and_a_rerun_trains_only_the_mis
     """`pytest claims --executor ray` killed (SIGKILL) after its first stored run: the store
     holds only whole records; a second session trains exactly the runs still missing."""
     store_path = tmp_path / "s.sqlite"
-    args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "claims", "--profile", "tiny",
-            "--executor", "ray", "--ray-address", cluster, "--ray-cpus-per-task", str(THREADS),
-            "--store", str(store_path), "--reports-dir", str(tmp_path / "reports")]
-    driver = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True)
+    # Q6 only: 6 configurations, enough to kill the driver mid-grid, half the time of all 14.
+    opts = ["claims", "-k", "q6", "--profile", "tiny", "--executor", "ray", "--ray-address", cluster,
+            "--ray-cpus-per-task", str(THREADS), "--store", str(store_path),
+            "--reports-dir", str(tmp_path / "reports")]
+    driver = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *opts],
+                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(ln) for ln in driver.stderr], daemon=True).start()
-    deadline, seen = time.time() + 240, []
+    deadline, seen = time.time() + 400, []  # generous: 2 shared cores
     try:
         while time.time() < deadline:
             try:
@@ -262,18 +270,18 @@ def test_killed_driver_leaves_a_consistent_store_and_a_rerun_trains_only_the_mis
             if line.strip().startswith("trained "):
                 break
         else:
-            pytest.fail("no run was stored within 240 s:\n" + "".join(seen))
+            pytest.fail("no run was stored within 400 s:\n" + "".join(seen))
     finally:
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=60)
-    expected = {s.key(): s for s in tiny_specs()}
+    expected = {s.key(): s for s in tiny_specs(("Q6",))}
     with RunStore(store_path) as store:
         kept = store.get_many(store.keys())
     assert set(kept) <= set(expected) and 1 <= len(kept) < len(expected), len(kept)
     for key, rec in kept.items():
         assert rec["key"] == key and len(rec["test_acc"]) == expected[key].protocol.epochs
 
-    rerun = run_pytest(*args[3:])
+    rerun = run_pytest(*opts)
     assert rerun.returncode in (0, 1), rerun.stdout + rerun.stderr
     trained = _trained_labels(rerun.stderr)
     assert sorted(trained) == sorted(s.label() for k, s in expected.items() if k not in kept)
