@@ -76,7 +76,7 @@ def test_ray_missing_is_one_clear_usage_error(tmp_path):
 ])
 def test_bad_executor_option_is_one_clear_usage_error(tmp_path, args, expected):
     proc = run_pytest("claims", "--profile", "tiny", "-k", "no_such_claim",
-                      "--store", str(tmp_path / "s.sqlite"), *args, timeout=120)
+                      "--store", str(tmp_path / "s.sqlite"), *args)
     assert proc.returncode == 4, proc.stdout + proc.stderr
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR")]
     assert expected in line, line
