@@ -3,7 +3,8 @@
 Knows nothing of claims. Several processes (pytest-xdist workers) may ask for overlapping
 specs at once: each takes a lease on a whole configuration (all its seeds) before training
 it, so no key is trained twice, and the biggest configurations are handed out first so the
-workers finish together.
+workers finish together. A leased configuration trains in this process or on a Ray cluster
+(``harness.executors``); either way the engine alone writes the store.
 """
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from typing import Callable
 import pandas as pd
 import torch
 
-from harness import trainer
 from harness.data import Splits, load_splits
+from harness.executors import Failure, LocalExecutor, TrainingFailed
 from harness.runs import from_records
 from harness.spec import DataSpec, Execution, Protocol, RunSpec
 from models import NetConfig
@@ -47,7 +48,7 @@ class Engine:
     def __init__(self, store: RunStore, *, device: str = "cpu", data_root=None,
                  download: bool = False, fresh_since: float | None = None,
                  stacked: bool | None = None, progress: Callable[[str], None] | None = None,
-                 epoch_progress: Callable[[str], None] | None = None):
+                 epoch_progress: Callable[[str], None] | None = None, executor=None):
         self.store = store
         self.device = torch.device(device)
         self.data_root, self.download = data_root, download
@@ -62,6 +63,8 @@ class Engine:
         self.epoch_progress = epoch_progress  # one line per epoch (pytest -v), for long runs
         self._splits: dict[DataSpec, Splits] = {}
         self.trained = 0
+        # Where leased configurations train (harness.executors): here, or a Ray cluster.
+        self.executor = executor or LocalExecutor(self)
         self.precision = "float32"  # what train_stacked / train_run compute in (no bf16 here)
 
     @property
@@ -94,26 +97,57 @@ class Engine:
             if key not in have:
                 groups[spec.config_key()].append(spec)
         pending = sorted(groups.values(), key=lambda g: -sum(estimated_cost(s) for s in g))
-        while pending:
-            progressed = False
-            for group in list(pending):
-                keys = [s.key() for s in group]
-                have.update(self._lookup(keys))
-                todo = [s for s in group if s.key() not in have]
-                if not todo:
-                    pending.remove(group)
-                    progressed = True
-                    continue
-                self._drop_stale([s.key() for s in todo])
-                claimed = set(self.store.claim_many([s.key() for s in todo]))
-                mine = [s for s in todo if s.key() in claimed]
-                if mine:
-                    for rec in self._train(mine):
-                        have[rec["key"]] = rec
-                    progressed = True
-            if pending and not progressed:
-                time.sleep(POLL_S)  # others hold the rest; wait for their records
+        flying: set[str] = set()  # keys handed to the executor, records not back yet
+        failures: list[Failure] = []
+        failed: set[str] = set()
+        try:
+            while pending or flying:
+                progressed = False
+                for group in list(pending):
+                    if not self.executor.has_room():
+                        break
+                    keys = [s.key() for s in group]
+                    have.update(self._lookup(keys))
+                    todo = [s for s in group
+                            if s.key() not in have and s.key() not in flying and s.key() not in failed]
+                    if not todo:
+                        if all(k in have or k in failed for k in keys):
+                            pending.remove(group)
+                            progressed = True
+                        continue
+                    self._drop_stale([s.key() for s in todo])
+                    claimed = set(self.store.claim_many([s.key() for s in todo]))
+                    mine = [s for s in todo if s.key() in claimed]
+                    if mine:
+                        self.executor.submit(mine)
+                        flying.update(s.key() for s in mine)
+                        progressed = True
+                # Block for a result only when no other process holds configurations we wait on.
+                for out in self.executor.collect(timeout=None if not pending else POLL_S):
+                    if isinstance(out, Failure):
+                        self._fail(out, flying, failed)
+                        failures.append(out)
+                    else:
+                        have[out["key"]] = self._store(out)
+                        flying.discard(out["key"])
+                if pending and not progressed and not flying:
+                    time.sleep(POLL_S)  # others hold the rest; wait for their records
+        except BaseException:
+            for key in flying:  # interrupted: what is in flight is lost, its leases freed
+                self.store.release(key)
+            raise
+        if failures:
+            raise TrainingFailed(failures)
         return {k: have[k] for k in by_key}
+
+    def _fail(self, failure: Failure, flying: set[str], failed: set[str]) -> None:
+        """A configuration failed for good: free its leases; it is not retried this call."""
+        for s in failure.specs:
+            self.store.release(s.key())
+            flying.discard(s.key())
+            failed.add(s.key())
+        if self.progress:
+            self.progress(f"FAILED {failure.line()}")
 
     def _drop_stale(self, keys: list[str]) -> None:
         """--fresh: records stored before this session started are deleted, to be retrained."""
@@ -123,26 +157,6 @@ class Engine:
                  if r.get("stored_at", 0) < self.fresh_since]
         if stale:
             self.store.delete(stale)
-
-    def _train(self, specs: list[RunSpec]) -> list[dict]:
-        """Train and store ``specs`` (leased by us). Each record is stored as soon as it
-        exists, so an interrupted session keeps what it finished."""
-        data = self.splits(specs[0].data)
-        done: list[dict] = []
-        try:
-            if self.stacked and len(specs) > 1:
-                from harness.fused import train_stacked
-                for rec in train_stacked(specs, data, self.device, progress=self.epoch_progress):
-                    done.append(self._store(rec))
-            else:
-                for spec in specs:
-                    done.append(self._store(trainer.train_run(spec, data, self.device,
-                                                              progress=self.epoch_progress)))
-        except BaseException:
-            for s in specs:
-                self.store.release(s.key())
-            raise
-        return done
 
     def _store(self, rec: dict) -> dict:
         rec["stored_at"] = time.time()

@@ -52,6 +52,16 @@ def pytest_addoption(parser):
                 help="where runs come from: fresh (train/store), seed (the seed's published numbers), "
                      "or PATH to a runs.csv exported by a report")
     g.addoption("--reports-dir", default=str(DEFAULT_REPORTS), help="where evidence reports go")
+    # Past one machine (harness/executors.py): each configuration as one task on a Ray cluster.
+    g.addoption("--executor", default="local", help="where configurations train: local (this "
+                "process, default) or ray (a Ray cluster; pip install -e '.[ray]')")
+    g.addoption("--ray-address", default=None,
+                help="Ray cluster to join (default: Ray's own choice: RAY_ADDRESS, a running "
+                     "local cluster, else a new local one)")
+    g.addoption("--ray-gpus-per-task", type=float, default=1.0,
+                help="GPUs per configuration with --executor ray on cuda, in (0, 1] (default 1)")
+    g.addoption("--ray-cpus-per-task", type=float, default=1.0,
+                help="CPUs per configuration with --executor ray (default 1; also its torch threads)")
 
 
 @dataclass
@@ -67,6 +77,7 @@ class Settings:
     fresh: bool
     reports_dir: Path
     started: float = field(default_factory=time.time)
+    executor: object = None  # --executor ray: a harness.executors.RayExecutor; None: local
     results: list = field(default_factory=list)
     report_dir: Path | None = None
 
@@ -132,9 +143,11 @@ def _settings(config) -> Settings:
     seeds = profile.seeds if opt("--seeds") is None else opt("--seeds")  # faults: 0 is an error
     if seeds < 2:
         raise pytest.UsageError(f"--seeds must be at least 2 (got {seeds}); 5 or more is needed for p < 0.05")
-    return Settings(profile=profile, dataset=dataset, seeds=seeds,
-                    # Judging a source trains nothing: no need to import torch for a device.
-                    device=_resolve_device(opt("--device")) if source == "fresh" else "none",
+    # Judging a source trains nothing: no need to import torch for a device. With --executor
+    # ray the cluster's devices count: resolved on joining it (_start_executor).
+    device = "none" if source != "fresh" else \
+        opt("--device") if opt("--executor") == "ray" else _resolve_device(opt("--device"))
+    return Settings(profile=profile, dataset=dataset, seeds=seeds, device=device,
                     store_path=Path(opt("--store") or DEFAULT_STORE), source=source,
                     data_root=opt("--data-root"), download=opt("--download"),
                     fresh=opt("--fresh"), reports_dir=Path(opt("--reports-dir")))
@@ -204,10 +217,13 @@ def pytest_configure(config):
     config.stash[SETTINGS] = settings
     if "workerinput" in getattr(config, "__dict__", {}):
         settings.started = config.workerinput["claims_started"]
+    _start_executor(config, settings, join=False)  # option checks, before anything is written
     if settings.source == "fresh":
         _pin_worker_resources(settings)
     if _claims_in_scope(config) and "workerinput" not in config.__dict__:
         _check_paths(settings)
+        if settings.source == "fresh":
+            _start_executor(config, settings, join=True)
 
 
 def _check_source(source: str) -> None:
@@ -242,6 +258,40 @@ def _check_paths(settings: Settings) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
+def _start_executor(config, settings: Settings, *, join: bool) -> None:
+    """--executor ray: check its options (Ray installed, no -n, task sizes) before anything
+    is written; with ``join`` (a fresh run of claims, after the dataset and store checks)
+    join the cluster now (reachable, enough GPUs/CPUs): the claims train on its device."""
+    from harness import executors
+
+    opt = config.getoption
+    try:
+        if opt("--executor") not in executors.EXECUTORS:
+            raise executors.ExecutorError(f"--executor: unknown executor {opt('--executor')!r}; "
+                                          f"valid: {', '.join(executors.EXECUTORS)}")
+        if opt("--executor") == "local":
+            return
+        if not join:
+            executors.require_ray()
+            if getattr(config.option, "numprocesses", None):
+                raise executors.ExecutorError("--executor ray spreads the configurations over the "
+                                              "Ray cluster: drop -n (each xdist worker would be a driver)")
+            settings.executor = executors.RayExecutor(
+                device=settings.device, address=opt("--ray-address"),
+                gpus_per_task=opt("--ray-gpus-per-task"), cpus_per_task=opt("--ray-cpus-per-task"),
+                data_root=settings.data_root, download=settings.download)
+        elif not config.option.collectonly and "workerinput" not in config.__dict__:
+            settings.device = settings.executor.connect().device
+    except executors.ExecutorError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_unconfigure(config):
+    s = config.stash.get(SETTINGS, None)
+    if s is not None and s.executor is not None:
+        s.executor.close()  # cancels what is in flight; leaves (or stops) the Ray cluster
+
+
 SETTINGS = pytest.StashKey[Settings]()
 
 
@@ -257,7 +307,8 @@ def pytest_report_header(config):
     seeds = s.seeds if not s.profile.first_seed else \
         f"{s.seeds} (from seed {s.profile.first_seed}: a pilot)"
     return (f"claims: profile={s.profile.name} dataset={s.dataset} seeds={seeds} "
-            f"device={s.device} alpha={s.profile.alpha} source={where}")
+            f"device={s.device} alpha={s.profile.alpha} source={where}"
+            + (f" executor=ray (cluster {s.executor.cluster})" if s.executor and s.executor.cluster else ""))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -315,7 +366,8 @@ def engine(pytestconfig, claims_settings):
     eng = Engine(store, device=s.device, data_root=s.data_root, download=s.download,
                  fresh_since=s.started if s.fresh else None,
                  progress=_progress_writer(pytestconfig),
-                 epoch_progress=_progress_writer(pytestconfig) if pytestconfig.option.verbose > 0 else None)
+                 epoch_progress=_progress_writer(pytestconfig) if pytestconfig.option.verbose > 0 else None,
+                 executor=s.executor)
     yield eng
     store.close()
 
@@ -339,13 +391,21 @@ def runs_for(request, claims_settings):
             cache[question] = runs_mod.read_runs_csv(s.source)
         else:
             from harness import grids  # imports torch: only a fresh source needs it
+            from harness.executors import TrainingFailed
 
             eng = request.getfixturevalue("engine")
             needed = request.session.stash.get(QUESTIONS_NEEDED, {question}) | {question}
             specs = {q: grids.grid(q, s.profile, s.dataset, s.seeds) for q in sorted(needed)}
-            eng.ensure([sp for q in specs for sp in specs[q]])
+            failed = None
+            try:
+                eng.ensure([sp for q in specs for sp in specs[q]])
+            except TrainingFailed as exc:  # (Ray) past its retries: fail the questions it hits
+                failed = exc
             for q, q_specs in specs.items():
-                cache[q] = eng.runs(q_specs)
+                hit = failed is not None and any(sp.key() in failed.keys for sp in q_specs)
+                cache[q] = failed if hit else eng.runs(q_specs)
+        if isinstance(cache[question], Exception):
+            pytest.fail(str(cache[question]), pytrace=False)
         return cache[question]
 
     return get
