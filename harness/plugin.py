@@ -33,7 +33,11 @@ def pytest_addoption(parser):
                 help=f"size profile: {', '.join(PROFILES)} (default smoke; with --source, the source's)")
     g.addoption("--dataset", default=None,
                 help="dataset: digits, fashion-mnist-subset, fashion-mnist, cifar10 (default: the profile's)")
-    g.addoption("--seeds", type=int, default=None, help="seeds per configuration (default: the profile's)")
+    # --seeds auto / --max-seeds: group-sequential seeds (harness/sequential.py)
+    g.addoption("--seeds", default=None,
+                help="seeds per configuration (default: the profile's), or 'auto': add seeds in the "
+                     "profile's seed_stages until each claim is decided")
+    g.addoption("--max-seeds", default=None, help="with --seeds auto: cap the last stage at N seeds")
     g.addoption("--device", default="auto", help="auto, cpu or cuda (default auto)")
     g.addoption("--data-root", default=None, help="folder holding (or receiving) the datasets")
     g.addoption("--download", action="store_true", help="download a missing dataset into --data-root")
@@ -61,6 +65,7 @@ class Settings:
     started: float = field(default_factory=time.time)
     results: list = field(default_factory=list)
     report_dir: Path | None = None
+    seed_design: object = None  # harness.sequential.Design with --seeds auto, else None
 
 
 def _resolve_device(name: str) -> str:
@@ -108,15 +113,27 @@ def _settings(config) -> Settings:
         raise pytest.UsageError(f"--dataset: unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
     if opt("--device") not in DEVICES:
         raise pytest.UsageError(f"--device: unknown device {opt('--device')!r}; valid: {', '.join(DEVICES)}")
-    seeds = opt("--seeds") or profile.seeds
-    if seeds < 2:
-        raise pytest.UsageError(f"--seeds must be at least 2 (got {seeds}); 5 or more is needed for p < 0.05")
+    from harness import sequential
+
+    try:
+        seeds = sequential.parse_seeds(opt("--seeds"))
+        max_seeds = sequential.parse_max_seeds(opt("--max-seeds"))
+        if max_seeds is not None and seeds != sequential.AUTO:
+            raise ValueError("--max-seeds only applies with --seeds auto")
+        seed_design = sequential.Design(sequential.cap_stages(profile.seed_stages, max_seeds),
+                                        profile.alpha) if seeds == sequential.AUTO else None
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if seed_design is not None and source != "fresh":
+        raise pytest.UsageError("--seeds auto trains seeds as claims need them: it needs --source fresh")
+    seeds = seed_design.stages[0] if seed_design else (seeds or profile.seeds)
     return Settings(profile=profile, dataset=dataset, seeds=seeds,
                     # Judging a source trains nothing: no need to import torch for a device.
                     device=_resolve_device(opt("--device")) if source == "fresh" else "none",
                     store_path=Path(opt("--store") or DEFAULT_STORE), source=source,
                     data_root=opt("--data-root"), download=opt("--download"),
-                    fresh=opt("--fresh"), reports_dir=Path(opt("--reports-dir")))
+                    fresh=opt("--fresh"), reports_dir=Path(opt("--reports-dir")),
+                    seed_design=seed_design)
 
 
 def _profile_of_csv(path: str) -> str:
@@ -160,6 +177,9 @@ def pytest_configure(config):
         settings.started = config.workerinput["claims_started"]
     if settings.source == "fresh":
         _pin_worker_resources(settings)
+    if settings.seed_design is not None and "workerinput" not in config.__dict__:
+        from harness.sequential import JunitSummary  # session totals as JUnit properties
+        config.pluginmanager.register(JunitSummary(_RESULTS, settings.seed_design), "claims-sequential")
     if settings.source == "fresh" and _claims_in_scope(config):
         from harness.data import DatasetUnavailable, load_raw
         from harness.store import RunStore, StoreError
@@ -186,7 +206,8 @@ def pytest_configure_node(node):
 def pytest_report_header(config):
     s = config.stash[SETTINGS]
     where = s.source if s.source != "fresh" else f"fresh (store {s.store_path})"
-    return (f"claims: profile={s.profile.name} dataset={s.dataset} seeds={s.seeds} "
+    seeds = f"auto{s.seed_design.stages}" if s.seed_design else s.seeds
+    return (f"claims: profile={s.profile.name} dataset={s.dataset} seeds={seeds} "
             f"device={s.device} alpha={s.profile.alpha} source={where}")
 
 
@@ -309,7 +330,17 @@ def judge(request, claims_settings, runs_for):
 
     def run(fn):
         runs = runs_for(question) if question in ("Q4", "Q5", "Q6") else runs_for("Q4")
-        ev = evaluate(fn, runs, s.profile)
+        seq = None
+        if s.seed_design is not None:  # --seeds auto: stages until decided (harness/sequential.py)
+            from harness import grids, sequential
+
+            eng = request.getfixturevalue("engine")
+            ev, runs, seq = sequential.judge_sequentially(
+                lambda r, p: evaluate(fn, r, p), s.profile, s.seed_design, runs,
+                grids.grid(question if question in ("Q4", "Q5", "Q6") else "Q4", s.profile,
+                           s.dataset, s.seeds), eng.runs)
+        else:
+            ev = evaluate(fn, runs, s.profile)
         seed_ev = ev if s.source == "seed" else \
             evaluate(fn, seed_runs(), PROFILES["full"].replace(alpha=s.profile.alpha))
         result = {
@@ -321,6 +352,10 @@ def judge(request, claims_settings, runs_for):
             and s.profile.name != "full",
             "profile": s.profile.name, "dataset": s.dataset if s.source == "fresh" else s.source,
         }
+        if seq is not None:
+            result["sequential"] = seq
+            for name in ("stopped_at", "reason", "boundary", "seeds_per_arm", "runs_used"):
+                request.node.user_properties.append((f"seq_{name}", json.dumps(seq[name])))
         request.node.user_properties.append((CLAIM_PROP, json.dumps(result, default=_json_default)))
         for name, value in (("verdict", ev.verdict), ("p", ev.p), ("effect", ev.effect),
                             ("ci", ev.ci), ("n", ev.n), ("test", ev.test),
@@ -409,10 +444,13 @@ def pytest_sessionfinish(session, exitstatus):
 
     meta = {"profile": s.profile.name, "dataset": s.dataset if s.source == "fresh" else "(from source)",
             "device": s.device, "source": s.source, "alpha": s.profile.alpha,
-            "seeds": s.seeds, "started": datetime.fromtimestamp(s.started, timezone.utc).isoformat(),
+            "seeds": f"auto {s.seed_design.stages}" if s.seed_design else s.seeds, "started": datetime.fromtimestamp(s.started, timezone.utc).isoformat(),
             "wall_s": round(time.time() - s.started, 1), "versions": versions(),
             "store": str(s.store_path), "command": " ".join(sys.argv),
             "profile_settings": s.profile.to_dict()}
+    if s.seed_design is not None:
+        from harness.sequential import session_summary
+        meta["sequential"] = session_summary(results, s.seed_design)
     s.results = results
     s.report_dir = report.write_report(s.reports_dir, results, runs, runs_mod.seed_runs(), meta)
 

@@ -40,6 +40,9 @@ class Profile:
     alpha: float = 0.05
     equivalence_margin: float = 2.0  # accuracy points; see docs/STATISTICS.md
     headline_accuracy: float = 80.0  # the seed's "80%+" on CIFAR-10
+    # --seeds auto: seeds per configuration at each stage, declared before any data
+    # (harness/sequential.py; docs/STATISTICS.md "Sequential seeds").
+    seed_stages: tuple[int, ...] = (5, 10, 20)
 
     def replace(self, **changes) -> "Profile":
         return replace(self, **changes)
