@@ -9,9 +9,11 @@ leaving it out gives the largest possible type-I error.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import special
 
@@ -283,3 +285,115 @@ def test_vectorised_p_values_match_stats():
                                   [_arm(f"b{i}", fb[0, i]) for i in range(3)], alpha=ALPHA)
         assert p_spread(fa, fb)[0] == pytest.approx(
             max(ev.details["p_interaction"], ev.details["p_spread_ratio"]), rel=1e-6)
+
+
+# -- one claim through the stages, on a fake engine ------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class FakeSpec:
+    """Stands in for RunSpec: what judge_sequentially uses of it."""
+
+    config: str
+    seed: int
+
+    def key(self):
+        return f"{self.config}:{self.seed}"
+
+    def config_key(self):
+        return self.config
+
+    def label(self):
+        return f"{self.config} seed {self.seed}"
+
+
+def _fake_world(means: dict):
+    """runs_of(specs) -> a runs table whose value of (config, seed) never changes (seeds are
+    indices), and the log of what was asked for."""
+    asked: list[list[FakeSpec]] = []
+
+    def value(spec):
+        return means[spec.config] + np.random.default_rng([ord(c) for c in spec.config] + [spec.seed]).normal()
+
+    def runs_of(specs):
+        asked.append(list(specs))
+        return pd.DataFrame({"key": [s.key() for s in specs], "config": [s.config for s in specs],
+                             "value": [value(s) for s in specs]})
+
+    return runs_of, asked
+
+
+def _claim_a_beats_b(runs, profile):
+    def side(c):
+        vals = runs.loc[runs.config == c, "value"]
+        if vals.empty:
+            raise LookupError(c)
+        return stats.Arm.from_values(c, vals)
+    try:
+        return stats.mean_greater(side("A"), side("B"), alpha=profile.alpha)
+    except LookupError as exc:
+        return stats.Evidence(stats.UNTESTABLE, "none", None, "", None, 0.95, None, (), profile.alpha,
+                              note=f"missing {exc}")
+
+
+@dataclasses.dataclass(frozen=True)
+class FakeProfile:
+    alpha: float = ALPHA
+
+    def replace(self, **kw):
+        return dataclasses.replace(self, **kw)
+
+
+def _judge(means):
+    runs_of, asked = _fake_world(means)
+    specs = [FakeSpec(c, i) for c in sorted(means) for i in range(STAGES[0])]
+    stage1 = runs_of(specs)
+    asked.clear()
+    ev, runs, record = sequential.judge_sequentially(_claim_a_beats_b, FakeProfile(), DESIGN, stage1,
+                                                     specs, runs_of)
+    return ev, runs, record, asked
+
+
+def test_a_huge_effect_stops_at_the_first_stage_without_training():
+    ev, _, record, asked = _judge({"A": 10.0, "B": 0.0, "C": 0.0})
+    assert (ev.verdict, record["stopped_at"], record["reason"]) == (stats.SUPPORTED, 5, "supported boundary")
+    assert record["boundary"] == DESIGN.levels[0] and asked == []
+
+
+def test_a_moderate_effect_adds_seeds_only_to_its_own_configurations():
+    ev, runs, record, asked = _judge({"A": 1.3, "B": 0.0, "C": 5.0})
+    assert record["stopped_at"] > 5 and asked, record
+    for specs, n in zip(asked, record["stages"][1:]):
+        assert {s.config for s in specs} == {"A", "B"}  # C is in the grid but not in the claim
+        assert sorted(s.seed for s in specs if s.config == "A") == list(range(n))
+    # the first 5 runs are the same at every stage (seeds are indices, nothing retrained)
+    assert runs[runs.config == "A"].value.iloc[:5].tolist() == \
+        _fake_world({"A": 1.3})[0]([FakeSpec("A", i) for i in range(5)]).value.tolist()
+    assert record["seeds_per_arm"] == [record["stopped_at"]] * 2
+    assert [h["seeds"] for h in record["history"]] == list(record["stages"][:record["stage"]])
+
+
+def test_a_claim_far_on_the_wrong_side_stops_for_futility_or_refuted():
+    ev, _, record, asked = _judge({"A": -3.0, "B": 0.0})
+    assert record["stopped_at"] == 5 and record["reason"] in ("futility", "refuted boundary"), record
+
+
+# -- the options: a bad value is one clear usage error ---------------------------------------------
+@pytest.mark.parametrize("args, expected", [
+    (["--seeds", "abc"], "--seeds: expected a whole number of seeds (e.g. 5) or 'auto', got 'abc'"),
+    (["--seeds", "0"], "--seeds must be at least 2"),
+    (["--seeds", "auto", "--max-seeds", "3"], "--max-seeds 3 is below the first stage (5 seeds)"),
+    (["--seeds", "auto", "--max-seeds", "x"], "--max-seeds: expected a whole number"),
+    (["--max-seeds", "10"], "--max-seeds only applies with --seeds auto"),
+    (["--seeds", "auto", "--source", "seed"], "--seeds auto trains seeds as claims need them"),
+])
+def test_bad_seed_options_are_one_clear_usage_error(args, expected):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "claims",
+                           "--collect-only", "-q", *args], cwd=Path(__file__).resolve().parent.parent,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and expected in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
