@@ -961,7 +961,7 @@ def _sequential_section(meta: Mapping, results: list[dict]) -> list[str]:
     design = summary.get("design") or {}
     L = ["## Seeds added in stages (`--seeds auto`)", ""]
     if design:
-        levels = ", ".join(f"{n} seeds: {_fmt_p(lv).removeprefix('p=')}"
+        levels = ", ".join(f"{n} seeds: {lv:.2g}"
                            for n, lv in zip(design.get("stages", []), design.get("levels", [])))
         L.append(f"Stages and nominal one-sided levels ({design.get('spending', DASH)} alpha spending, "
                  f"alpha {design.get('alpha', DASH)}): {levels}. A claim stops at the first stage "
@@ -980,7 +980,7 @@ def _sequential_section(meta: Mapping, results: list[dict]) -> list[str]:
         path = "; ".join(f"{h.get('seeds')}: {_fmt_p(h.get('p')).removeprefix('p=')} {h.get('verdict')}"
                          for h in q.get("history", []))
         rows.append([f"`{r.get('id', '?')}`", f"{q.get('stopped_at')} (stage {q.get('stage')})",
-                     q.get("reason", DASH), _fmt_p(q.get("boundary")).removeprefix("p="),
+                     q.get("reason", DASH), f"{q['boundary']:.2g}" if _float(q.get("boundary")) else DASH,
                      _fmt_n(q.get("seeds_per_arm")), q.get("runs_used", DASH), path])
     L += _md_table(["id", "stopped at (seeds)", "why", "boundary (level)", "seeds per arm",
                     "runs of its configurations", "p and verdict per stage"], rows, align="lllrrrl")
