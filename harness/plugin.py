@@ -41,7 +41,11 @@ def pytest_addoption(parser):
                 help="override one profile key, e.g. --set q5_epochs=6 --set q4_depths=[1,2,4] (repeatable)")
     g.addoption("--dataset", default=None,
                 help="dataset: digits, fashion-mnist-subset, fashion-mnist, cifar10 (default: the profile's)")
-    g.addoption("--seeds", type=int, default=None, help="seeds per configuration (default: the profile's)")
+    # --seeds auto / --max-seeds: group-sequential seeds (harness/sequential.py)
+    g.addoption("--seeds", default=None,
+                help="seeds per configuration (default: the profile's), or 'auto': add seeds in the "
+                     "profile's seed_stages until each claim is decided")
+    g.addoption("--max-seeds", default=None, help="with --seeds auto: cap the last stage at N seeds")
     g.addoption("--device", default="auto", help="auto, cpu or cuda (default auto)")
     g.addoption("--data-root", default=None, help="folder holding (or receiving) the datasets")
     g.addoption("--download", action="store_true", help="download a missing dataset into --data-root")
@@ -80,6 +84,7 @@ class Settings:
     executor: object = None  # --executor ray: a harness.executors.RayExecutor; None: local
     results: list = field(default_factory=list)
     report_dir: Path | None = None
+    seed_design: object = None  # harness.sequential.Design with --seeds auto, else None
 
 
 def _resolve_device(name: str) -> str:
@@ -140,7 +145,21 @@ def _settings(config) -> Settings:
     if profile.multiplicity not in RULES:
         raise pytest.UsageError(f"profile {profile.name}: unknown multiplicity rule {profile.multiplicity!r}; "
                                 f"use one of {', '.join(RULES)}")
-    seeds = profile.seeds if opt("--seeds") is None else opt("--seeds")  # faults: 0 is an error
+    from harness import sequential
+
+    try:
+        # faults: --seeds 0 is an error (parse_seeds); seqseeds: --seeds auto
+        seeds = sequential.parse_seeds(opt("--seeds"))
+        max_seeds = sequential.parse_max_seeds(opt("--max-seeds"))
+        if max_seeds is not None and seeds != sequential.AUTO:
+            raise ValueError("--max-seeds only applies with --seeds auto")
+        seed_design = sequential.Design(sequential.cap_stages(profile.seed_stages, max_seeds),
+                                        profile.alpha) if seeds == sequential.AUTO else None
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if seed_design is not None and source != "fresh":
+        raise pytest.UsageError("--seeds auto trains seeds as claims need them: it needs --source fresh")
+    seeds = seed_design.stages[0] if seed_design else (seeds or profile.seeds)
     if seeds < 2:
         raise pytest.UsageError(f"--seeds must be at least 2 (got {seeds}); 5 or more is needed for p < 0.05")
     # Judging a source trains nothing: no need to import torch for a device. With --executor
@@ -150,7 +169,8 @@ def _settings(config) -> Settings:
     return Settings(profile=profile, dataset=dataset, seeds=seeds, device=device,
                     store_path=Path(opt("--store") or DEFAULT_STORE), source=source,
                     data_root=opt("--data-root"), download=opt("--download"),
-                    fresh=opt("--fresh"), reports_dir=Path(opt("--reports-dir")))
+                    fresh=opt("--fresh"), reports_dir=Path(opt("--reports-dir")),
+                    seed_design=seed_design)
 
 
 def _recorded_profile(path: str) -> Profile | None:
@@ -220,6 +240,9 @@ def pytest_configure(config):
     _start_executor(config, settings, join=False)  # option checks, before anything is written
     if settings.source == "fresh":
         _pin_worker_resources(settings)
+    if settings.seed_design is not None and "workerinput" not in config.__dict__:
+        from harness.sequential import JunitSummary  # session totals as JUnit properties
+        config.pluginmanager.register(JunitSummary(_RESULTS, settings.seed_design), "claims-sequential")
     if _claims_in_scope(config) and "workerinput" not in config.__dict__:
         _check_paths(settings)
         if settings.source == "fresh":
@@ -304,8 +327,9 @@ def pytest_configure_node(node):
 def pytest_report_header(config):
     s = config.stash[SETTINGS]
     where = s.source if s.source != "fresh" else f"fresh (store {s.store_path})"
-    seeds = s.seeds if not s.profile.first_seed else \
-        f"{s.seeds} (from seed {s.profile.first_seed}: a pilot)"
+    seeds = f"auto{s.seed_design.stages}" if s.seed_design else s.seeds
+    if s.profile.first_seed:
+        seeds = f"{seeds} (from seed {s.profile.first_seed}: a pilot)"
     return (f"claims: profile={s.profile.name} dataset={s.dataset} seeds={seeds} "
             f"device={s.device} alpha={s.profile.alpha} source={where}"
             + (f" executor=ray (cluster {s.executor.cluster})" if s.executor and s.executor.cluster else ""))
@@ -452,7 +476,17 @@ def judge(request, claims_settings, runs_for):
         from harness import epoch_check, multiplicity
 
         runs = runs_for(question) if question in ("Q4", "Q5", "Q6") else runs_for("Q4")
-        ev = evaluate(fn, runs, s.profile)
+        seq = None
+        if s.seed_design is not None:  # --seeds auto: stages until decided (harness/sequential.py)
+            from harness import grids, sequential
+
+            eng = request.getfixturevalue("engine")
+            ev, runs, seq = sequential.judge_sequentially(
+                lambda r, p: evaluate(fn, r, p), s.profile, s.seed_design, runs,
+                grids.grid(question if question in ("Q4", "Q5", "Q6") else "Q4", s.profile,
+                           s.dataset, s.seeds), eng.runs)
+        else:
+            ev = evaluate(fn, runs, s.profile)
         seed_ev = ev if s.source == "seed" else \
             evaluate(fn, seed_runs(), PROFILES["full"].replace(alpha=s.profile.alpha))
         # issue 9: the outcome is judged at the per-claim level of the declared multiplicity
@@ -475,6 +509,10 @@ def judge(request, claims_settings, runs_for):
             "outcome_verdict": out_ev.verdict, "heldout": heldout,
             "levels_from_seed_table": (seed_levels.kwargs.get("reason", "") or "yes") if seed_levels else "",
         }
+        if seq is not None:
+            result["sequential"] = seq
+            for name in ("stopped_at", "reason", "boundary", "seeds_per_arm", "runs_used"):
+                request.node.user_properties.append((f"seq_{name}", json.dumps(seq[name])))
         request.node.user_properties.append((CLAIM_PROP, json.dumps(result, default=_json_default)))
         for name, value in (("verdict", ev.verdict), ("p", ev.p), ("effect", ev.effect),
                             ("ci", ev.ci), ("n", ev.n), ("test", ev.test),
@@ -587,13 +625,16 @@ def _write_report(s: Settings, results: list[dict]) -> None:
     m_claims = max(r.get("claims_m") or 1 for r in results)
     meta = {"profile": s.profile.name, "dataset": s.dataset if s.source == "fresh" else "(from source)",
             "device": s.device, "source": s.source, "alpha": s.profile.alpha,
-            "seeds": s.seeds, "started": datetime.fromtimestamp(s.started, timezone.utc).isoformat(),
+            "seeds": f"auto {s.seed_design.stages}" if s.seed_design else s.seeds, "started": datetime.fromtimestamp(s.started, timezone.utc).isoformat(),
             "wall_s": round(time.time() - s.started, 1), "versions": versions(),
             "store": str(s.store_path), "command": " ".join(sys.argv),
             "profile_settings": s.profile.to_dict(),
             "multiplicity": f"{rule}: controls the {multiplicity.CONTROLS[rule]} at alpha across the "
                             f"{m_claims} claims collected; each pytest outcome is judged at "
                             f"{multiplicity.per_claim_alpha(rule, s.profile.alpha, m_claims):.4g}"}
+    if s.seed_design is not None:
+        from harness.sequential import session_summary
+        meta["sequential"] = session_summary(results, s.seed_design)
     s.report_dir = report.write_report(s.reports_dir, results, runs, runs_mod.seed_runs(), meta)
 
 

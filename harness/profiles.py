@@ -54,6 +54,9 @@ class Profile:
     # issue 9: the error rate the pytest outcome controls across a session's claims:
     # "holm" (family-wise), "bonferroni", "bh" (false discovery) or "none" (harness/multiplicity.py)
     multiplicity: str = "holm"
+    # --seeds auto: seeds per configuration at each stage, declared before any data
+    # (harness/sequential.py; docs/STATISTICS.md "Sequential seeds").
+    seed_stages: tuple[int, ...] = (5, 10, 20)
 
     def replace(self, **changes) -> "Profile":
         return validate(replace(self, **changes))

@@ -1006,6 +1006,8 @@ def _markdown(ctx: _Context, results: list[dict], figures: dict[str, bool],
     L.append("")
     L += _issue9_notes(results)
 
+    L += _sequential_section(meta, results)  # --seeds auto only
+
     # ---- sections
     by_q: dict[str, list[dict]] = {}
     for r in results:
@@ -1034,6 +1036,42 @@ def _issue9_notes(results: list[dict]) -> list[str]:
         L.append("- **‡** on the seed's verdict: the claim's levels were chosen from the seed's own "
                  "table (" + "; ".join(f"`{r.get('id')}`: {r['levels_from_seed_table']}" for r in marked)
                  + "). Valid for fresh runs; on that table the verdict is biased toward support.")
+    return L + [""]
+
+
+def _sequential_section(meta: Mapping, results: list[dict]) -> list[str]:
+    """--seeds auto (harness/sequential.py): where each claim stopped, and the session's cost
+    against a fixed design at the last stage."""
+    seq = [r for r in results if isinstance(r.get("sequential"), Mapping)]
+    if not seq:
+        return []
+    summary = meta.get("sequential") if isinstance(meta.get("sequential"), Mapping) else {}
+    design = summary.get("design") or {}
+    L = ["## Seeds added in stages (`--seeds auto`)", ""]
+    if design:
+        levels = ", ".join(f"{n} seeds: {lv:.2g}"
+                           for n, lv in zip(design.get("stages", []), design.get("levels", [])))
+        L.append(f"Stages and nominal one-sided levels ({design.get('spending', DASH)} alpha spending, "
+                 f"alpha {design.get('alpha', DASH)}): {levels}. A claim stops at the first stage "
+                 "where it is supported or refuted at that stage's level, untestable, or futile "
+                 "(docs/STATISTICS.md, \"Sequential seeds\").")
+        L.append("")
+    if summary:
+        L.append(f"Runs used: **{summary.get('runs_used')}**, against "
+                 f"**{summary.get('fixed_last_stage_runs')}** for the same grids at the last stage's "
+                 f"seeds ({_fmt(summary.get('fraction_of_fixed'))} of it). Claims stopped at: "
+                 + ", ".join(f"{k} seeds: {v}" for k, v in (summary.get("claims_stopped_at") or {}).items()))
+        L.append("")
+    rows = []
+    for r in seq:
+        q = r["sequential"]
+        path = "; ".join(f"{h.get('seeds')}: {_fmt_p(h.get('p')).removeprefix('p=')} {h.get('verdict')}"
+                         for h in q.get("history", []))
+        rows.append([f"`{r.get('id', '?')}`", f"{q.get('stopped_at')} (stage {q.get('stage')})",
+                     q.get("reason", DASH), f"{q['boundary']:.2g}" if _float(q.get("boundary")) else DASH,
+                     _fmt_n(q.get("seeds_per_arm")), q.get("runs_used", DASH), path])
+    L += _md_table(["id", "stopped at (seeds)", "why", "boundary (level)", "seeds per arm",
+                    "runs of its configurations", "p and verdict per stage"], rows, align="lllrrrl")
     return L + [""]
 
 
@@ -1280,4 +1318,9 @@ def junit_properties(result: Mapping) -> list[tuple[str, str]]:
         ("seed_verdict", sev.get("verdict") or ""),
         ("p_adjusted", num(result.get("p_adjusted"))),
     ]
+    seq = result.get("sequential") if isinstance(result.get("sequential"), Mapping) else None
+    if seq:  # --seeds auto: where the claim stopped (harness/sequential.py)
+        pairs += [("seq_stopped_at", str(seq.get("stopped_at", ""))), ("seq_reason", seq.get("reason") or ""),
+                  ("seq_boundary", num(seq.get("boundary"))),
+                  ("seq_seeds_per_arm", ",".join(str(k) for k in seq.get("seeds_per_arm") or []))]
     return [(k, re.sub(r"\s+", " ", str(v))) for k, v in pairs]
