@@ -64,7 +64,9 @@ def side_by_side(named_reports: list[tuple[str, dict]]) -> str:
                 continue
             v, eff, p = _fmt(r.get("evidence"))
             tag = " (not at smoke scale)" if r.get("smoke_unshowable") else ""
-            cells.append(f"{v}{tag}: {eff}, p {p}, n {_n(r.get('evidence'))}" if v != "untestable"
+            adj = r.get("verdict_adjusted")
+            adj = f"; {adj} after Holm" if adj and adj != v else ""
+            cells.append(f"{v}{tag}: {eff}, p {p}, n {_n(r.get('evidence'))}{adj}" if v != "untestable"
                          else "untestable")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
