@@ -100,7 +100,7 @@ def read_runs_csv(path: str | Path, source: str | None = None) -> pd.DataFrame:
         raise RunsError([f"{where}: is a folder; give a runs.csv file"]) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
         raise RunsError([f"{where}: not a readable CSV ({str(exc).strip().splitlines()[0]})"]) from None
-    problems = misspelled_columns(df.columns, set(COLUMNS))
+    problems = [f"{where}: {p}" for p in misspelled_columns(df.columns, set(COLUMNS))]
     if problems:
         raise RunsError(problems)
     # Defaults an outside trainer cannot know (harness.validate): every row is one run, named
