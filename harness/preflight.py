@@ -71,7 +71,8 @@ def check_store(path: Path) -> None:
                               f"pass --store COPY")
         db = sqlite3.connect(path, timeout=60)
         try:
-            result = "; ".join(r[0] for r in db.execute("PRAGMA quick_check").fetchmany(3))
+            # quick_check's messages may span lines: one ERROR line needs them joined.
+            result = " ".join("; ".join(r[0] for r in db.execute("PRAGMA quick_check").fetchmany(3)).split())
         except sqlite3.DatabaseError as exc:
             raise PathProblem(f"--store {path}: not a readable run store ({exc}); move the file "
                               f"aside and rerun (a new store retrains), or give another --store") from None
