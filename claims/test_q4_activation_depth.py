@@ -17,6 +17,10 @@ def depth_arms(runs, profile, activation, metric="best_test_acc"):
             for d in profile.q4_depths]
 
 
+@pytest.mark.not_at_smoke_scale(reason=(
+    "ReLU rises 13.5 points from depth 1 to 8 (Kendall + contrast p=0.003, n=5 per depth), but "
+    "the pytest outcome is judged at Holm's alpha/m = 0.05/17 = 0.0029, which 5 seeds of the "
+    "smoke nets' 2-4-point noise just miss; the cpu profile shows it (p=1e-05)"))
 @pytest.mark.claim(id="q4-relu-rises", question="Q4",
                    sentence="ReLU accuracy improves as blocks are added.")
 def test_relu_accuracy_rises_with_depth(judge):

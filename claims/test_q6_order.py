@@ -26,6 +26,9 @@ ACT_FIRST = ("relu-bn", "leakyrelu-bn")
 # One sentence, one verdict (issue 9): "activation-before-BN" means both act-first orders, so
 # the claim is the intersection of the two comparisons (each a part of the evidence); it was
 # two parametrized verdicts sharing the BN->ReLU arm.
+@pytest.mark.not_at_smoke_scale(reason=(
+    "both activation-first orders lead BN->ReLU by 4.4-5.4 points, but the intersection's "
+    "p=0.027 (n=5) is far above Holm's per-claim level 0.05/17 = 0.0029"))
 @pytest.mark.claim(id="q6-cnn-act-first-beats-bn-first", question="Q6",
                    sentence="In the CNN, activation-before-BN (both ReLU->BN and LeakyReLU->BN) "
                             "beats BN-before-activation.")

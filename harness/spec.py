@@ -33,8 +33,10 @@ class Execution:
     """How a run is computed, as far as it changes the numbers: the device type, the CPU
     thread count (a CPU reduction split over more threads adds in another order, so numbers
     differ at rounding level; on a GPU the CPU threads do not enter the arithmetic: 0) and
-    the precision ("float32", or "bf16" for bf16 autocast). Part of the store key, so one
-    store never mixes runs computed two ways; the engine sets it (``Engine.execution``)."""
+    the precision ("float32", or "bf16" for bf16 autocast). Device type and precision are part
+    of the store key, so one store never mixes runs computed on two devices or at two
+    precisions; the thread count is recorded with each run but not keyed (see ``key``). The
+    engine sets it (``Engine.execution``)."""
 
     device_type: str = "cpu"
     threads: int = 1
@@ -61,7 +63,12 @@ class RunSpec:
     def key(self) -> str:
         """Store key: the spec (what is trained, and how it is computed: ``Execution``) plus
         a fingerprint of the code that can change its results."""
-        blob = json.dumps({"spec": self.to_dict(), "code": code_fingerprint()}, sort_keys=True)
+        spec = self.to_dict()
+        # The thread count is recorded (the record's spec), not keyed: it changes numbers only
+        # at rounding level, and each session chooses it from the cores free when it starts
+        # (harness/threads.py), so keying it would make reuse depend on the machine's load.
+        spec["execution"] = {k: v for k, v in spec["execution"].items() if k != "threads"}
+        blob = json.dumps({"spec": spec, "code": code_fingerprint()}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
     def config_key(self) -> tuple:

@@ -207,15 +207,18 @@ def test_a_reused_pid_does_not_keep_a_dead_owners_lease(tmp_path):
 
 
 # -- the store key tells apart what changes numbers ---------------------------------------------
-def test_store_key_holds_device_threads_and_precision_config_key_does_not():
+def test_store_key_holds_device_and_precision_records_threads_config_key_does_not():
     from harness.spec import DataSpec, Execution, Protocol, RunSpec
     from models import q6_order_mlp
 
     spec = RunSpec(q6_order_mlp("norm-act", "relu", width=4), DataSpec("digits"), Protocol(1, 32), 0)
-    ways = [Execution("cpu", 1, "float32"), Execution("cpu", 2, "float32"),
-            Execution("cuda", 0, "float32"), Execution("cuda", 0, "bf16")]
+    ways = [Execution("cpu", 1, "float32"), Execution("cuda", 0, "float32"),
+            Execution("cuda", 0, "bf16")]
     keys = {spec.on(e).key() for e in ways}
     assert len(keys) == len(ways)
+    # Threads are recorded with the run but not keyed (chosen from the free cores at start-up).
+    assert spec.on(Execution("cpu", 2, "float32")).key() == spec.on(Execution("cpu", 1, "float32")).key()
+    assert spec.on(Execution("cpu", 2, "float32")).to_dict()["execution"]["threads"] == 2
     assert {spec.on(e).config_key() for e in ways} == {spec.config_key()}
     assert spec.on(Execution()).key() == spec.key()  # the default is one CPU thread, float32
 
@@ -482,8 +485,8 @@ def test_diverged_arm_makes_its_claims_untestable_never_supported(tmp_path):
     proc = run("claims", "-k", "q6", "--source", _csv(tmp_path, df), "--reports-dir", tmp_path / "r")
     assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr + proc.stdout
     by_id = {r["id"]: r["evidence"] for r in report_of(tmp_path / "r")["results"]}
-    for qid in ("q6-cnn-act-first-beats-bn-first[relu-bn]", "q6-cnn-act-first-beats-bn-first[leakyrelu-bn]",
-                "q6-cnn-leakyrelu-bn-best", "q6-order-matters-more-in-cnn"):
+    for qid in ("q6-cnn-act-first-beats-bn-first", "q6-cnn-leakyrelu-bn-best",
+                "q6-order-matters-more-in-cnn"):
         assert by_id[qid]["verdict"] == "untestable", qid
         assert "5 of 5 runs diverged" in by_id[qid]["note"]
     assert by_id["q6-mlp-orders-equivalent"]["verdict"] != "untestable"
@@ -525,8 +528,12 @@ def test_real_diverged_and_stuck_runs_are_flagged():
     assert frames[1e30]["diverged_epoch"].notna().all()
     with pytest.raises(MissingArm, match="runs diverged"):
         arm(frames[1e30], "final_test_acc", "mlp bn-relu", block_order="norm-act")
+    # lr 1e4: the ReLU->BN runs never leave chance (9.8-10.2% on every thread count tried);
+    # BN->ReLU may reach 12.7% at one epoch on one thread, so the source is the stuck arm alone.
+    stuck = frames[1e4][frames[1e4].block_order == "act-norm"]
+    assert (stuck["best_test_acc"] <= 12.0).all(), stuck["best_test_acc"].tolist()
     with pytest.raises(MissingArm, match="at chance|diverged"):
-        arm(frames[1e4], "final_test_acc", "mlp relu-bn", block_order="act-norm")
+        arm(stuck, "final_test_acc", "mlp relu-bn", block_order="act-norm")
 
 
 def test_constant_arm_at_chance_is_flagged_but_slow_seeds_are_results():
@@ -564,8 +571,11 @@ def test_a_source_error_mid_session_fails_never_xfails(tmp_path):
                "-rA", env=env)
     out = proc.stdout
     assert "xfailed" not in out and "XFAIL" not in out and "XPASS" not in out, out[-3000:]
-    assert proc.returncode == 1 and "20 failed" in out.splitlines()[-1], out[-1000:]
-    assert out.count("no such file") >= 20  # each failure says why
+    n_claims = len(list((Path(__file__).resolve().parent.parent / "claims").glob("test_*.py")))
+    summary = out.splitlines()[-1]
+    failed = int(summary.split(" failed")[0].split()[-1])
+    assert proc.returncode == 1 and n_claims <= failed and "passed" not in summary, out[-1000:]
+    assert out.count("no such file") >= failed  # each failure says why
 
 
 def test_report_that_cannot_be_written_keeps_the_runs_and_says_where(trained, tmp_path):

@@ -456,17 +456,20 @@ def test_adding_a_constant_changes_nothing(x, y, c):
     assume(_spread_ok(x, y))
     a, b = arm("a", x), arm("b", y)
     a2, b2 = arm("a", np.add(x, c)), arm("b", np.add(y, c))
-    for f in (lambda u, v: mean_greater(u, v, alpha=ALPHA),
-              lambda u, v: equivalent(u, v, margin=1.0, alpha=ALPHA),
-              lambda u, v: variance_greater(u, v, alpha=ALPHA),
-              lambda u, v: diff_of_diffs(u, v, v, u, alpha=ALPHA)):
+    # The spread test takes cube roots of |x - median|: near-zero deviations amplify the
+    # rounding of x + c (a relative error of ~eps*|c|/deviation grows by the cube root), so its
+    # invariance holds to 1e-4, the location tests' to 1e-6.
+    for f, rel, p_abs in ((lambda u, v: mean_greater(u, v, alpha=ALPHA), 1e-6, 1e-9),
+                          (lambda u, v: equivalent(u, v, margin=1.0, alpha=ALPHA), 1e-6, 1e-9),
+                          (lambda u, v: variance_greater(u, v, alpha=ALPHA), 1e-4, 1e-5),
+                          (lambda u, v: diff_of_diffs(u, v, v, u, alpha=ALPHA), 1e-6, 1e-9)):
         e, e2 = f(a, b), f(a2, b2)
         if e.verdict == UNTESTABLE:  # variance_greater needs n >= 3 per arm
             assert e2.verdict == UNTESTABLE
             continue
-        assert e.p == pytest.approx(e2.p, rel=1e-6, abs=1e-9)
-        assert e.effect == pytest.approx(e2.effect, rel=1e-6, abs=1e-6)
-        assert e.ci[1] - e.ci[0] == pytest.approx(e2.ci[1] - e2.ci[0], rel=1e-6, abs=1e-6)
+        assert e.p == pytest.approx(e2.p, rel=rel, abs=p_abs)
+        assert e.effect == pytest.approx(e2.effect, rel=rel, abs=1e-6)
+        assert e.ci[1] - e.ci[0] == pytest.approx(e2.ci[1] - e2.ci[0], rel=rel, abs=1e-6)
         assert e.verdict == e2.verdict or min(abs(e.p - ALPHA), abs(e2.p - ALPHA)) < 1e-6
 
 
