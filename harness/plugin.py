@@ -118,13 +118,13 @@ def _settings(config) -> Settings:
     if source not in ("fresh", "seed"):
         _check_source(source)  # faults: validated before its profile is guessed from it
     name = opt("--profile")
-    if name is None and (source in ("fresh", "seed") or _recorded_profile(source) is None):
+    # A report's runs.csv is judged with the profile its report recorded (levels included).
+    recorded = _recorded_profile(source) if name is None and source not in ("fresh", "seed") \
+        else None
+    if name is None and recorded is None:
         # The seed's numbers are the full protocol's grid; an exported CSV carries its own.
         name = {"fresh": "smoke", "seed": "full"}.get(source) or _profile_of_csv(source)
-    recorded = _recorded_profile(source) if source not in ("fresh", "seed") and \
-        opt("--profile") is None else None
     try:
-        # A report's runs.csv is judged with the profile its report recorded (levels included).
         profile = recorded or resolve_profile(name, [])
         if opt("profile_set"):
             from harness.profiles import override, parse_set
