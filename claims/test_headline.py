@@ -2,8 +2,7 @@
 import pytest
 
 from harness import stats
-from harness.runs import MissingArm, arm
-
+from harness.runs import MissingArm, question_arm
 
 
 @pytest.mark.claim(id="headline-80-percent", question="headline",
@@ -12,7 +11,7 @@ def test_eight_block_relu_reaches_80_percent(judge):
     def claim(runs, p):
         if not (runs["dataset"] == "cifar10").any():
             raise MissingArm("defined for CIFAR-10 only (this source has no CIFAR-10 runs)")
-        net = arm(runs, "best_test_acc", "relu depth 8", arch="cnn", stem="block", activation="relu",
-                  depth=8, dataset="cifar10", batch_size=p.q4_batch_size)
+        # the Q4 net at 8 blocks, whatever depths the profile's Q4 grid has
+        net = question_arm(runs, p, "Q4", "best_test_acc", activation="relu", depth=8)
         return stats.mean_above(net, p.headline_accuracy, alpha=p.alpha)
     judge(claim)

@@ -6,14 +6,11 @@ epoch's too. Depth levels come from the profile (the seed's: 1, 2, 4, 6, 8).
 import pytest
 
 from harness import stats
-from harness.runs import arm
-
+from harness.runs import question_arm
 
 
 def depth_arms(runs, profile, activation, metric="best_test_acc"):
-    # Every column that tells the Q4 net apart (the runs table may hold all questions).
-    return [arm(runs, metric, f"{activation} depth {d}", arch="cnn", stem="block", norm="batch",
-                activation=activation, depth=d, batch_size=profile.q4_batch_size)
+    return [question_arm(runs, profile, "Q4", metric, activation=activation, depth=d)
             for d in profile.q4_depths]
 
 

@@ -7,8 +7,7 @@ Levels fixed in advance from the seed's table, never picked on our data: the sma
 import pytest
 
 from harness import stats
-from harness.runs import arm
-from models import q5_norm_net
+from harness.runs import question_arm
 
 
 # At smoke scale (1,000 images, 4 epochs) no configuration is trained far: the batch-2 runs
@@ -23,18 +22,14 @@ METRIC = "best_test_acc"
 # for fresh runs, biased when these claims are judged on that table (the report marks them).
 FROM_SEED_TABLE = pytest.mark.levels_from_seed_table(
     reason="BN's peak batch 16 and GN's best batch 2 are argmaxes of the seed's table")
-Q5_DEPTH = q5_norm_net("batch").depth  # the seed's 4 blocks: tells the Q5 net from Q6's
 
 
-def at(runs, norm, batch):
-    # Every column that tells the Q5 net apart (the runs table may hold all questions).
-    return arm(runs, METRIC, f"{'BN' if norm == 'batch' else 'GN'} b{batch}", arch="cnn",
-               stem="conv", depth=Q5_DEPTH, block_order="norm-act", activation="relu",
-               norm=norm, batch_size=batch)
+def at(runs, p, norm, batch):
+    return question_arm(runs, p, "Q5", METRIC, norm=norm, batch_size=batch)
 
 
 def over_batches(runs, p, norm):
-    return [at(runs, norm, b) for b in p.q5_batch_sizes]
+    return [at(runs, p, norm, b) for b in p.q5_batch_sizes]
 
 
 @SMOKE_Q5
@@ -42,16 +37,16 @@ def over_batches(runs, p, norm):
 @pytest.mark.claim(id="q5-bn-small-batch-worse", question="Q5",
                    sentence="BatchNorm at the smallest batch is below BatchNorm at its peak batch (16).")
 def test_batchnorm_small_batch_below_peak(judge):
-    judge(lambda runs, p: stats.mean_greater(at(runs, "batch", p.q5_peak_batch),
-                                             at(runs, "batch", p.q5_small_batch), alpha=p.alpha))
+    judge(lambda runs, p: stats.mean_greater(at(runs, p, "batch", p.q5_peak_batch),
+                                             at(runs, p, "batch", p.q5_small_batch), alpha=p.alpha))
 
 
 @SMOKE_Q5
 @pytest.mark.claim(id="q5-gn-beats-bn-small-batch", question="Q5",
                    sentence="GroupNorm beats BatchNorm at the smallest batch size.")
 def test_groupnorm_beats_batchnorm_at_small_batch(judge):
-    judge(lambda runs, p: stats.mean_greater(at(runs, "group", p.q5_small_batch),
-                                             at(runs, "batch", p.q5_small_batch), alpha=p.alpha))
+    judge(lambda runs, p: stats.mean_greater(at(runs, p, "group", p.q5_small_batch),
+                                             at(runs, p, "batch", p.q5_small_batch), alpha=p.alpha))
 
 
 @SMOKE_Q5
@@ -63,7 +58,7 @@ def test_groupnorm_consistent_across_batch_sizes(judge):
     judge(lambda runs, p: stats.all_of([
         stats.spread_greater(over_batches(runs, p, "batch"), over_batches(runs, p, "group"),
                              alpha=p.alpha),
-        stats.equivalent(at(runs, "group", p.q5_small_batch), at(runs, "group", p.q5_peak_batch),
+        stats.equivalent(at(runs, p, "group", p.q5_small_batch), at(runs, p, "group", p.q5_peak_batch),
                          margin=p.equivalence_margin, alpha=p.alpha),
     ]))
 
@@ -84,8 +79,8 @@ def test_groupnorm_lower_run_to_run_sd(judge):
                    sentence="BatchNorm at its best batch size beats GroupNorm at its best.")
 def test_batchnorm_best_beats_groupnorm_best(judge):
     # The best levels are the seed's argmaxes (BN: 16, GN: 2), fixed before any data.
-    judge(lambda runs, p: stats.mean_greater(at(runs, "batch", p.q5_peak_batch),
-                                             at(runs, "group", p.q5_small_batch), alpha=p.alpha))
+    judge(lambda runs, p: stats.mean_greater(at(runs, p, "batch", p.q5_peak_batch),
+                                             at(runs, p, "group", p.q5_small_batch), alpha=p.alpha))
 
 
 @pytest.mark.refuted_by_paper(reason=(
@@ -96,6 +91,6 @@ def test_batchnorm_best_beats_groupnorm_best(judge):
                    sentence="Where BatchNorm beats GroupNorm, it does so by no more than 3 points.")
 def test_batchnorm_advantage_at_most_three_points(judge):
     # At BN's peak batch: H1 is GN - BN > -3, i.e. BN's advantage is below 3 points.
-    judge(lambda runs, p: stats.mean_greater(at(runs, "group", p.q5_peak_batch),
-                                             at(runs, "batch", p.q5_peak_batch),
+    judge(lambda runs, p: stats.mean_greater(at(runs, p, "group", p.q5_peak_batch),
+                                             at(runs, p, "batch", p.q5_peak_batch),
                                              margin=-3.0, alpha=p.alpha))

@@ -5,19 +5,14 @@ The seed's cases: case1 BN->ReLU, case2 ReLU->BN, case3 LeakyReLU->BN.
 import pytest
 
 from harness import stats
-from harness.runs import arm
+from harness.questions import Q6_ORDERS as ORDERS
+from harness.runs import question_arm
 
 METRIC = "final_test_acc"
-ORDERS = {"bn-relu": ("norm-act", "relu"), "relu-bn": ("act-norm", "relu"),
-          "leakyrelu-bn": ("act-norm", "leaky_relu")}
 
 
 def order(runs, p, arch, name):
-    # Every column that tells the Q6 nets apart (the runs table may hold all questions).
-    block_order, activation = ORDERS[name]
-    depth = p.q6_depth if arch == "cnn" else 0
-    return arm(runs, METRIC, f"{arch} {name}", arch=arch, stem="conv", norm="batch", depth=depth,
-               block_order=block_order, activation=activation, batch_size=p.q6_batch_size)
+    return question_arm(runs, p, "Q6", METRIC, order=name, arch=arch)
 
 
 ACT_FIRST = ("relu-bn", "leakyrelu-bn")

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.profiles import DATASETS  # noqa: F401  (re-exported: the names live with the profiles)
+from harness.profiles import DATASETS, input_shape  # noqa: F401  (re-exported: dataset facts live with the profiles)
 from harness.spec import DataSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -264,9 +264,3 @@ def load_splits(spec: DataSpec, *, root=None, download: bool = False) -> Splits:
         x_test = F.interpolate(x_test, size=size, mode="area")
     return Splits(spec.name, x_train.contiguous(), torch.as_tensor(np.asarray(ytr)[itr]).long(),
                   x_test.contiguous(), torch.as_tensor(np.asarray(yte)[ite]).long())
-
-
-def input_shape(name: str) -> tuple[int, int]:
-    """(channels, native image size) of a dataset, without loading it."""
-    return {"digits": (1, 8), "fashion-mnist-subset": (1, 28), "fashion-mnist": (1, 28),
-            "cifar10": (3, 32)}[name]

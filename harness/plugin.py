@@ -20,6 +20,7 @@ import pytest
 
 from harness import threads
 from harness.profiles import PROFILES, Profile, ProfileError, resolve_profile
+from harness.questions import SECTIONS, runs_of
 
 # Before torch is imported anywhere in this process (and in xdist workers, which inherit the
 # environment): OpenMP threads that wait must sleep, not spin (harness/threads.py).
@@ -444,8 +445,8 @@ def pytest_collection_finish(session):
     qs = set()
     for item in session.items:
         mark = item.get_closest_marker("claim")
-        if mark and mark.kwargs.get("question") in ("Q4", "Q5", "Q6"):
-            qs.add(mark.kwargs["question"])
+        if mark and mark.kwargs.get("question") in SECTIONS:
+            qs.add(runs_of(mark.kwargs["question"]))
     session.stash[QUESTIONS_NEEDED] = qs
     session.stash[N_CLAIMS] = sum(1 for it in session.items if it.get_closest_marker("claim"))
 
@@ -475,7 +476,7 @@ def judge(request, claims_settings, runs_for):
     def run(fn):
         from harness import epoch_check, multiplicity
 
-        runs = runs_for(question) if question in ("Q4", "Q5", "Q6") else runs_for("Q4")
+        runs = runs_for(runs_of(question))
         seq = None
         if s.seed_design is not None:  # --seeds auto: stages until decided (harness/sequential.py)
             from harness import grids, sequential
@@ -483,8 +484,7 @@ def judge(request, claims_settings, runs_for):
             eng = request.getfixturevalue("engine")
             ev, runs, seq = sequential.judge_sequentially(
                 lambda r, p: evaluate(fn, r, p), s.profile, s.seed_design, runs,
-                grids.grid(question if question in ("Q4", "Q5", "Q6") else "Q4", s.profile,
-                           s.dataset, s.seeds), eng.runs)
+                grids.grid(runs_of(question), s.profile, s.dataset, s.seeds), eng.runs)
         else:
             ev = evaluate(fn, runs, s.profile)
         seed_ev = ev if s.source == "seed" else \

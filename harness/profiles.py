@@ -14,6 +14,14 @@ from pathlib import Path
 
 #: Dataset names (loaders in harness.data, which imports torch; this list does not).
 DATASETS = ("digits", "fashion-mnist-subset", "fashion-mnist", "cifar10")
+#: (channels, native image size) of each dataset, known without loading it.
+_INPUT_SHAPES = {"digits": (1, 8), "fashion-mnist-subset": (1, 28), "fashion-mnist": (1, 28),
+                 "cifar10": (3, 32)}
+
+
+def input_shape(name: str) -> tuple[int, int]:
+    """(channels, native image size) of a dataset, without loading it (torch-free)."""
+    return _INPUT_SHAPES[name]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness import questions
 from harness.divergence import arm_problem
 from harness.stats import Arm
 from harness.validate import RunsError, check_runs, misspelled_columns
@@ -205,3 +206,10 @@ def arm(df: pd.DataFrame, metric: str, label: str, **where) -> Arm:
         raise MissingArm(f"this source has no {metric} values (the column is absent or empty)")
     where_text = ", ".join(f"{k}={v}" for k, v in where.items())
     raise MissingArm(f"no {metric} for {label} ({where_text}) in this source")
+
+
+def question_arm(df: pd.DataFrame, profile, question: str, metric: str, **levels) -> Arm:
+    """The arm of ``question`` at ``levels`` (``harness.questions``: e.g. ``"Q5", norm="batch",
+    batch_size=16``): the one way a claim names the runs it compares."""
+    cell = questions.cell(question, profile, **levels)
+    return arm(df, metric, cell.label, **cell.where())

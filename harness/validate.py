@@ -31,14 +31,7 @@ from typing import Callable
 import pandas as pd
 
 from harness.profiles import DATASETS
-
-# The configuration values (the same tuples as models.ARCHS etc., which import torch;
-# tests/test_faults.py checks that the two agree).
-ARCHS = ("cnn", "mlp")
-BLOCK_ORDERS = ("norm-act", "act-norm")
-NORMS = ("batch", "group", "none")
-ACTIVATIONS = ("relu", "leaky_relu", "sigmoid")
-STEMS = ("conv", "block")
+from models.config import ACTIVATIONS, ARCHS, BLOCK_ORDERS, NORMS, STEMS  # torch-free
 KINDS = ("run", "summary")
 
 REQUIRED = ["arch", "depth", "block_order", "norm", "activation", "stem", "batch_size", "seed",

@@ -444,7 +444,7 @@ def test_validate_knows_the_models_values():
     from harness import validate
 
     for name in ("ARCHS", "BLOCK_ORDERS", "NORMS", "ACTIVATIONS", "STEMS"):
-        assert getattr(validate, name) == getattr(models, name), name
+        assert getattr(validate, name) is getattr(models, name), name  # one definition
 
 
 def test_outsiders_runs_csv_is_judged_where_it_has_rows(tmp_path):

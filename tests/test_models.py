@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from models import (ACTIVATIONS, ARCHS, BLOCK_ORDERS, LEAKY_SLOPE, NORMS, SEED_CASE_LABELS,
+from harness.questions import Q6_ORDERS
+from models import (ACTIVATIONS, ARCHS, BLOCK_ORDERS, LEAKY_SLOPE, NORMS,
                     STEMS, NetConfig, build_network, count_parameters, q4_depth_net,
                     q5_norm_net, q6_order_cnn, q6_order_mlp)
 
@@ -67,12 +68,12 @@ def test_derived_counts_are_the_known_figures():
     assert q6_mlp_expected() == 1_739_914
 
 
-Q6_CASES = sorted(SEED_CASE_LABELS)  # (block_order, activation) of case1..case3
+Q6_CASES = sorted(Q6_ORDERS.values())  # (block_order, activation) of case1..case3
 
 
-def test_seed_cases_are_the_three_described():
-    assert set(SEED_CASE_LABELS) == {("norm-act", "relu"), ("act-norm", "relu"),
-                                     ("act-norm", "leaky_relu")}
+def test_paper_cases_are_the_three_described():
+    assert list(Q6_ORDERS.values()) == [("norm-act", "relu"), ("act-norm", "relu"),
+                                        ("act-norm", "leaky_relu")]
 
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])

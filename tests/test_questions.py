@@ -1,0 +1,88 @@
+"""The questions, defined once (harness/questions.py): the grid trains them, the claims select
+them and the report files runs under them, all through the same cells."""
+import subprocess
+import sys
+
+import pytest
+
+from harness import questions as Q
+from harness.profiles import PROFILES
+from harness.runs import question_arm, seed_runs
+
+
+def test_knowing_a_question_never_imports_torch():
+    code = ("import sys; import harness.questions, harness.grids, harness.runs, harness.validate, "
+            "models; assert 'torch' not in sys.modules, 'torch imported'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def _row(spec) -> dict:
+    net = spec.net
+    return {"arch": net.arch, "stem": net.stem, "norm": net.norm, "block_order": net.block_order,
+            "activation": net.activation, "depth": net.depth, "batch_size": spec.protocol.batch_size}
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_trained_run_is_filed_under_its_own_question(profile):
+    """The old guess (report.question_of) filed tiny's 2-block Q6 CNN under no question."""
+    from harness import grids
+
+    p = PROFILES[profile]
+    for q in Q.QUESTIONS:
+        specs = grids.grid(q, p)
+        assert specs
+        assert {Q.question_of(_row(s), p) for s in specs} == {q}
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_each_claim_arm_selects_exactly_one_cells_runs(profile):
+    """A table of every question's runs: each cell's selector finds its own n runs, no more."""
+    import pandas as pd
+    from harness import grids
+
+    p = PROFILES[profile].replace(seeds=3)
+    rows = []
+    for q in Q.QUESTIONS:
+        for s in grids.grid(q, p):
+            rows.append(_row(s) | {"kind": "run", "seed": s.seed, "dataset": p.dataset, "final_test_acc": 50.0 + s.seed,
+                                   "best_test_acc": 51.0 + s.seed})
+    df = pd.DataFrame(rows)
+    for q in Q.QUESTIONS:
+        for c in Q.cells(q, p):
+            arm = question_arm(df, p, q, "best_test_acc", **dict(c.levels))
+            assert arm.n == 3 and arm.label == c.label
+
+
+def test_the_papers_table_is_filed_completely():
+    """Every published row answers exactly the question the paper's CSV says it does."""
+    import pandas as pd
+    from harness.runs import SEED_CSV
+
+    full = PROFILES["full"]
+    df = seed_runs()
+    got = [Q.question_of(r, full) for r in df.to_dict("records")]
+    assert None not in got
+    want = [k.split(":")[1] for k in df["key"]]  # seed:<question>:<row>
+    assert got == want
+    assert set(pd.read_csv(SEED_CSV).question) == set(Q.QUESTIONS)
+
+
+def test_cells_follow_the_profile_and_the_papers_order():
+    p = PROFILES["cpu"]
+    assert [c.label for c in Q.cells("Q6", p)][:2] == ["cnn bn-relu", "mlp bn-relu"]
+    assert [dict(c.levels)["depth"] for c in Q.cells("Q4", p)] == list(p.q4_depths) * 2
+    assert {c.net.depth for c in Q.cells("Q6", p) if c.net.arch == "cnn"} == {p.q6_depth}
+    assert list(Q.ORDER_LABELS) == list(Q.Q6_ORDERS)
+    assert Q.runs_of("headline") == "Q4" and Q.runs_of("Q5") == "Q5"
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda p: Q.cell("Q5", p, norm="batch"), "selected by batch_size, norm"),
+    (lambda p: Q.cell("Q6", p, order="relu-relu", arch="cnn"), "unknown Q6 order"),
+    (lambda p: Q.cell("Q7", p), "unknown question"),
+    (lambda p: Q.runs_of("Q7"), "unknown question"),
+])
+def test_a_wrong_selector_is_one_clear_error(call, match):
+    with pytest.raises(ValueError, match=match):
+        call(PROFILES["smoke"])
