@@ -212,4 +212,10 @@ def question_arm(df: pd.DataFrame, profile, question: str, metric: str, **levels
     """The arm of ``question`` at ``levels`` (``harness.questions``: e.g. ``"Q5", norm="batch",
     batch_size=16``): the one way a claim names the runs it compares."""
     cell = questions.cell(question, profile, **levels)
+    if not len(select(df, **cell.where())) and not any(
+            questions.levels_of(question, r, profile) for r in df[list(questions.SELECT_COLUMNS)]
+            .to_dict("records")):
+        # say what is missing at the level a user thinks in (a CSV of Q6 runs only)
+        raise MissingArm(f"this source has no {question} runs ({questions.TITLES[question][4:]}, "
+                         f"as the {profile.name} profile's grid has them)")
     return arm(df, metric, cell.label, **cell.where())

@@ -470,7 +470,9 @@ def test_outsiders_runs_csv_is_judged_where_it_has_rows(tmp_path):
     assert by_id["q6-mlp-orders-equivalent"]["evidence"]["verdict"] != "untestable"
     for qid in ("q4-relu-rises", "q5-bn-small-batch-worse", "headline-80-percent"):
         assert by_id[qid]["evidence"]["verdict"] == "untestable"
-    assert "no grad_metric values" in by_id["q4-gradient-falls"]["evidence"]["note"]
+    # said at the level the user thinks in: the question, not a missing column or arm
+    assert "this source has no Q4 runs" in by_id["q4-gradient-falls"]["evidence"]["note"]
+    assert "this source has no Q5 runs" in by_id["q5-bn-small-batch-worse"]["evidence"]["note"]
 
 
 # -- divergence and chance ----------------------------------------------------------------------
