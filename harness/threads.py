@@ -1,4 +1,5 @@
-"""CPU threads for a training process: how many, and how they wait.
+"""CPU threads for a training process: how many, and how they wait; and each xdist worker's
+share of the machine (``pin_worker_resources``: threads, and its GPU).
 
 Shared machines are the norm for CPU users. Two measured failure modes (docs/PERFORMANCE.md):
 each process taking every core (two sessions at two threads each on two cores), and OpenMP
@@ -59,3 +60,22 @@ def threads_for(workers: int = 1, *, cores: int | None = None, busy: int | None 
     outsiders = max(0, busy - (workers - 1))
     free = max(1, cores - outsiders)
     return max(1, free // max(1, workers))
+
+
+def pin_worker_resources(settings) -> None:
+    """Each xdist worker gets its share of the CPU threads and, on CUDA, one GPU (before CUDA
+    initialises). Two workers each using all cores made 15 ms steps take over a second."""
+    import torch
+
+    n_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    # The cores free now, shared among this session's workers: a second session on a busy
+    # machine takes what is left instead of doubling the threads (harness/threads.py).
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(threads_for(n_workers))
+    if settings.device == "cuda" and n_workers > 1 and torch.cuda.device_count() > 1:
+        index = int(worker.removeprefix("gw") or 0) % torch.cuda.device_count()
+        settings.device = f"cuda:{index}"
+        # The string alone is not enough: torch.cuda.graph captures on the CURRENT device's
+        # stream, so a worker left on GPU 0 would capture empty graphs for cuda:i (issue 12).
+        torch.cuda.set_device(index)

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from harness import plugin
+from harness import threads
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def pin(monkeypatch, worker: str, workers: int, device: str = "cuda") -> str:
     monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", str(workers))
     settings = SimpleNamespace(device=device)
-    plugin._pin_worker_resources(settings)
+    threads.pin_worker_resources(settings)
     return settings.device
 
 

@@ -150,3 +150,38 @@ def test_seed_source_judges_without_training(tmp_path):
     assert by_id["q6-mlp-orders-equivalent"]["heldout"]["status"] == "not used"  # final-epoch metric
     md = (tmp_path / "reports" / "latest" / "report.md").read_text()
     assert "‡" in md and "held-out epoch" in md and "verdict (adjusted)" in md
+
+
+def test_plugin_keeps_no_session_state_in_module_globals():
+    """Issue 8: the session's state is one ClaimsSession in config.stash; the plugin module
+    holds options, hooks and fixtures only (no list, dict or set a second session would share)."""
+    import types
+
+    from harness import plugin
+
+    # PROFILES: the imported table of profiles (read-only data, not session state)
+    mutable = {name: type(v).__name__ for name, v in vars(plugin).items()
+               if isinstance(v, (list, dict, set)) and not name.startswith("__") and name != "PROFILES"}
+    assert mutable == {}
+    assert not any(isinstance(v, types.ModuleType) and v.__name__ == "harness.report"
+                   for v in vars(plugin).values())  # the report is imported where it is written
+
+
+def test_settings_are_checked_without_pytest():
+    """harness.session parses options from any getoption-like callable: one line per problem."""
+    import pytest as _pytest
+
+    from harness.session import SettingsError, settings_from
+
+    defaults = {"--source": "fresh", "--profile": None, "profile_set": [], "--alpha": None,
+                "--dataset": None, "--device": "cpu", "--seeds": None, "--max-seeds": None,
+                "--executor": "local", "--store": None, "--data-root": None, "--download": False,
+                "--fresh": False, "--reports-dir": "reports"}
+    s = settings_from(defaults.get)
+    assert (s.profile.name, s.seeds, s.device, s.source) == ("smoke", 5, "cpu", "fresh")
+    assert settings_from((defaults | {"--source": "paper"}).get).source == "seed"  # an alias
+    for bad, words in (({"--source": "nowhere.csv"}, "neither 'fresh'"), ({"--alpha": 2.0}, "--alpha"),
+                       ({"--seeds": "1"}, "at least 2"), ({"--dataset": "mnist"}, "unknown dataset")):
+        with _pytest.raises(SettingsError, match=words) as exc:
+            settings_from((defaults | bad).get)
+        assert len(exc.value.problems) == 1 and "\n" not in exc.value.problems[0]
