@@ -20,10 +20,13 @@ import pytest
 
 from harness import threads
 from harness.profiles import PROFILES, Profile, ProfileError, resolve_profile
+from harness.provenance import versions
 
 # Before torch is imported anywhere in this process (and in xdist workers, which inherit the
 # environment): OpenMP threads that wait must sleep, not spin (harness/threads.py).
 threads.quiet_waiting()
+
+from harness.formatting import jsonable  # noqa: E402  (imports numpy: after quiet_waiting)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_STORE = REPO / ".runstore" / "runs.sqlite"
@@ -534,12 +537,9 @@ def _param_suffix(item) -> str:
     return f"[{callspec.id}]" if callspec else ""
 
 
-def _json_default(o):
-    if hasattr(o, "item"):
-        return o.item()
-    if isinstance(o, (set, tuple)):
-        return list(o)
-    return str(o)
+# json.dumps(..., default=_json_default): the suite's one JSON cleaner (numpy scalars, sets,
+# dataclasses, paths; harness/formatting.py).
+_json_default = jsonable
 
 
 # -- evidence collection and the report (controller side) ---------------------------------------
@@ -610,23 +610,13 @@ def _write_report(s: Settings, results: list[dict]) -> None:
         runs = runs_mod.seed_runs()
     else:
         runs = runs_mod.read_runs_csv(s.source)
-    from importlib.metadata import PackageNotFoundError, version
-
-    def versions() -> dict:  # without importing torch, which a source-only run never loads
-        out = {"python": sys.version.split()[0]}
-        for pkg in ("torch", "torchvision", "scipy", "pandas"):
-            try:
-                out[pkg] = version(pkg)
-            except PackageNotFoundError:
-                out[pkg] = "not installed"
-        return out
-
     rule = s.profile.multiplicity
     m_claims = max(r.get("claims_m") or 1 for r in results)
     meta = {"profile": s.profile.name, "dataset": s.dataset if s.source == "fresh" else "(from source)",
             "device": s.device, "source": s.source, "alpha": s.profile.alpha,
             "seeds": f"auto {s.seed_design.stages}" if s.seed_design else s.seeds, "started": datetime.fromtimestamp(s.started, timezone.utc).isoformat(),
-            "wall_s": round(time.time() - s.started, 1), "versions": versions(),
+            "wall_s": round(time.time() - s.started, 1),
+            "versions": versions(),  # without importing torch, which a source-only run never loads
             "store": str(s.store_path), "command": " ".join(sys.argv),
             "profile_settings": s.profile.to_dict(),
             "multiplicity": f"{rule}: controls the {multiplicity.CONTROLS[rule]} at alpha across the "

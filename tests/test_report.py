@@ -16,8 +16,7 @@ import pandas as pd
 import pytest
 
 from harness import report
-from harness.report import (ORDER_LABELS, Q5_DEPTH, claims_table, junit_properties, question_of,
-                            write_report)
+from harness.report import ORDER_LABELS, Q5_DEPTH, claims_table, question_of, write_report
 from harness.runs import LIST_COLUMNS, read_runs_csv, runs_frame, seed_runs
 from harness.stats import Arm, mean_greater
 
@@ -277,7 +276,9 @@ def test_seed_as_source(tmp_path, seed):
 
 
 def test_two_reports_in_the_same_second(tmp_path, seed, monkeypatch):
-    monkeypatch.setattr(report, "_utc_stamp", lambda now=None: "2026-11-26T14-30-05Z")
+    from harness.report import storage
+
+    monkeypatch.setattr(storage, "utc_stamp", lambda now=None: "2026-11-26T14-30-05Z")
     runs = runs_frame([])
     first = write_report(tmp_path, [], runs, seed, {})
     second = write_report(tmp_path, [], runs, seed, {})
@@ -296,20 +297,6 @@ def test_claims_table_width(written):
     assert "q4-relu-improves-with-depth" in text and "..." in text  # long id shortened
     assert "90% CI" in text
     assert claims_table([]).splitlines()[0].startswith("id")
-
-
-def test_junit_properties(written):
-    _, _, results, _ = written
-    props = dict(junit_properties(results[3]))
-    assert list(props)[:8] == ["verdict", "effect", "ci_low", "ci_high", "p", "n", "test",
-                               "seed_verdict"]
-    assert props["verdict"] == "supported" and props["seed_verdict"] == "refuted"
-    assert float(props["ci_low"]) == -0.5 and props["n"] == "3,3" and props["test"] == "TOST"
-    empty = dict(junit_properties(results[4]))  # evidence None
-    assert empty["verdict"] == "" and empty["effect"] == ""
-    nan = dict(junit_properties(results[1]))
-    assert nan["effect"] == "" and nan["p"] == "" and nan["ci_high"] == "2.0"
-    assert all(isinstance(v, str) for pair in junit_properties(results[0]) for v in pair)
 
 
 def test_question_of(seed):
@@ -331,19 +318,19 @@ def test_q5_depth_matches_the_model():
 
 
 def test_issue9_columns_multiplicity_heldout_and_seed_levels():
-    from harness import report
+    from harness.report import markdown
 
     r = {"id": "c", "verdict_adjusted": "inconclusive", "multiplicity": "holm",
          "heldout": {"status": "judged", "verdict": "inconclusive", "p": 0.2, "changed": True},
          "levels_from_seed_table": "BN's peak batch 16",
          "seed_evidence": {"verdict": "supported", "p": 0.01}}
-    assert report._adjusted_cell(r) == "inconclusive (holm)"
-    assert "changes" in report._heldout_cell(r) and "inconclusive" in report._heldout_cell(r)
-    assert report._seed_verdict(r).endswith("‡")
+    assert report.adjusted_cell(r) == "inconclusive (holm)"
+    assert "changes" in report.heldout_cell(r) and "inconclusive" in report.heldout_cell(r)
+    assert report.seed_verdict(r).endswith("‡")
     same = dict(r, heldout={"status": "judged", "verdict": "supported", "p": 0.01, "changed": False},
                 levels_from_seed_table="")
-    assert report._heldout_cell(same).startswith("same") and not report._seed_verdict(same).endswith("‡")
-    assert report._heldout_cell(dict(r, heldout={"status": "n/a"})) == "n/a"
-    assert report._adjusted_cell({}) == report.DASH
-    notes = "\n".join(report._issue9_notes([r]))
+    assert report.heldout_cell(same).startswith("same") and not report.seed_verdict(same).endswith("‡")
+    assert report.heldout_cell(dict(r, heldout={"status": "n/a"})) == "n/a"
+    assert report.adjusted_cell({}) == report.DASH
+    notes = "\n".join(markdown.issue9_notes([report.ClaimResult.parse(r)]))
     assert "alpha/m" in notes and "`c`: BN's peak batch 16" in notes
