@@ -639,4 +639,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for line in report.claims_table(s.results).splitlines():
         tr.write_line(line)
     if s.report_dir is not None:  # None: the report could not be written (said in sessionfinish)
-        tr.write_line(f"evidence report: {s.report_dir}/report.md  (latest: {s.reports_dir / 'latest'})")
+        tr.write_line(f"evidence report: {s.report_dir}/report.md, the same as one page: report.html  "
+                      f"(latest: {s.reports_dir / 'latest'})")

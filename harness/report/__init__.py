@@ -4,6 +4,8 @@
 
 * ``report.md``   - how to read a verdict, one table with a row per claim, then one section
                     per question (arm means at the best and at the final epoch, figures);
+* ``report.html`` - the same as one self-contained page (figures embedded, verdict colours,
+                    each claim's evidence and arms unfolding): what a CI artifact reader opens;
 * ``report.json`` - ``{"meta", "results", "run_keys", "written", "figures"}``: everything the
                     other files were made from;
 * ``runs.csv``    - every run (``harness.runs.to_csv``; ``--source reports/latest/runs.csv``
@@ -21,7 +23,7 @@ One module per job:
 * ``classify`` - which question a run belongs to, the questions' titles and Q6 order labels;
 * ``data``     - the runs split by question, arm statistics, the tables' cells;
 * ``cells``    - the text of one value (effect [CI], verdicts, n, ...), shared by all outputs;
-* ``figures``  - the PNG figures;  ``markdown`` - report.md;
+* ``figures``  - the PNG figures;  ``markdown`` - report.md;  ``html`` - report.html;
 * ``jsonfile`` - report.json;  ``terminal`` - the terminal table;
 * ``storage``  - folders, atomic writes, the ``latest`` link;  ``writer`` - ``write_report``.
 

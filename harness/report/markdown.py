@@ -22,7 +22,10 @@ from harness.report.figures import FIGURES
 from harness.report.result import ClaimResult
 
 __all__ = ["markdown", "title", "run_details", "how_to_read", "claims_header", "claim_row",
-           "claim_note", "issue9_notes", "sequential_section", "section", "sections", "md_table"]
+           "claim_note", "issue9_notes", "sequential_section", "section", "sections", "md_table", "HTML_FILE"]
+
+#: the HTML page written beside report.md (linked from its run details)
+HTML_FILE = "report.html"
 
 _HOW_TO_READ = """\
 ## How to read a verdict
@@ -262,6 +265,8 @@ def markdown(ctx: Context, results: list[ClaimResult], figures: dict[str, bool],
              written_at: datetime) -> str:
     L: list[str] = [f"# {title(ctx, written_at)}", ""]
     L += [f"- {item}" for item in run_details(ctx, results, written_at)]
+    L.append(f"- **as one web page**: [{HTML_FILE}]({HTML_FILE}), figures included, each claim's "
+             "evidence and arms unfolding")
     L.append("")
     L.append(how_to_read(ctx.meta))
 

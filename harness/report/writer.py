@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.formatting import jsonable
-from harness.report import figures as figs, jsonfile, markdown, storage
+from harness.report import figures as figs, html, jsonfile, markdown, storage
 from harness.report.data import Context, all_run_keys, normalise_runs
 from harness.report.result import parse_results
 
@@ -40,6 +40,7 @@ def write_report(reports_dir: Path, results: list, runs: pd.DataFrame,
     storage.write_text(folder / "report.json", jsonfile.dumps(doc))
     drawn = {name: name in pngs for name in figs.FIGURES}
     storage.write_text(folder / "report.md", markdown.markdown(ctx, results, drawn, written_at))
+    storage.write_text(folder / markdown.HTML_FILE, html.render(ctx, results, pngs, written_at))
 
     storage.repoint_latest(reports_dir, folder)
     return folder
