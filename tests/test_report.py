@@ -334,3 +334,41 @@ def test_issue9_columns_multiplicity_heldout_and_seed_levels():
     assert report.adjusted_cell({}) == report.DASH
     notes = "\n".join(markdown.issue9_notes([report.ClaimResult.parse(r)]))
     assert "alpha/m" in notes and "`c`: BN's peak batch 16" in notes
+
+
+def test_claim_result_parsed_once_typed(written):
+    """The typed result every writer reads: Evidence objects, NaN and missing values resolved
+    once; ``data`` is exactly the report.json entry."""
+    from harness.report import ClaimResult
+    from harness.report.result import EvidenceRecord
+
+    _, folder, results, _ = written
+    doc = json.loads((folder / "report.json").read_text())
+    parsed = [ClaimResult.parse(r) for r in results]
+    assert [p.data for p in parsed] == doc["results"]
+    assert [ClaimResult.parse(r) for r in doc["results"]] == parsed  # report.json reads back the same
+    first, nan, untestable, tost, none = parsed[:5]
+    assert isinstance(first.evidence, EvidenceRecord) and first.evidence.arms[0].label == "ReLU d4"
+    assert first.verdict == "supported" and first.evidence.n == (3, 3) and first.seed_evidence.note
+    assert nan.evidence.effect is None and nan.evidence.ci == (None, 2.0) and nan.p_adjusted is None
+    assert not nan.evidence.signed and nan.smoke_unshowable and nan.status_note
+    assert untestable.run_keys == ("q5-missing-1", "q5-missing-2") and untestable.p_adjusted is None
+    assert tost.evidence.ci_not_95 and tost.evidence.ci_level == 0.9 and tost.outcome == "xfailed"
+    assert none.evidence is None and none.verdict is None and none.seed_evidence is None
+    assert ClaimResult.parse(first) is first
+    with pytest.raises(TypeError):
+        ClaimResult.parse(["not", "a", "mapping"])
+
+
+def test_write_report_takes_typed_results(tmp_path, seed):
+    from harness.report import ClaimResult
+
+    runs = synthetic_runs(questions=("Q4",))
+    results = synthetic_results(runs)
+    a = write_report(tmp_path / "a", results, runs, seed, META)
+    b = write_report(tmp_path / "b", [ClaimResult.parse(r) for r in results], runs, seed, META)
+    for name in ("report.md", "report.html"):
+        strip = lambda s: re.sub(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d", "T", s)  # noqa: E731
+        assert strip((a / name).read_text()) == strip((b / name).read_text())
+    ja, jb = (json.loads((f / "report.json").read_text()) for f in (a, b))
+    assert ja["results"] == jb["results"] and ja["figures"] == jb["figures"]
