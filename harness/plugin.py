@@ -319,15 +319,10 @@ def judge(request, claims_settings, runs_for):
 
 
 def to_json(value) -> str:
-    return json.dumps(value, default=_json_default)
+    """A JUnit property's value: JSON through the suite's one cleaner (harness/formatting.py)."""
+    from harness.formatting import jsonable
 
-
-def _json_default(o):
-    if hasattr(o, "item"):
-        return o.item()
-    if isinstance(o, (set, tuple)):
-        return list(o)
-    return str(o)
+    return json.dumps(value, default=jsonable)
 
 
 # -- evidence collection and the report (controller side) ---------------------------------------
@@ -389,4 +384,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for line in report.claims_table(state.results).splitlines():
         tr.write_line(line)
     if state.report_dir is not None:  # None: the report could not be written (said in sessionfinish)
-        tr.write_line(f"evidence report: {state.report_dir}/report.md  (latest: {state.settings.reports_dir / 'latest'})")
+        tr.write_line(f"evidence report: {state.report_dir}/report.md, the same as one page: report.html  "
+                      f"(latest: {state.settings.reports_dir / 'latest'})")

@@ -243,6 +243,7 @@ class ClaimsSession:
 
     def meta(self) -> dict:
         from harness import multiplicity
+        from harness.provenance import versions
 
         s = self.settings
         rule = s.profile.multiplicity
@@ -268,17 +269,3 @@ class ClaimsSession:
 
         self.report_dir = report.write_report(self.settings.reports_dir, self.results,
                                               self.runs_judged(), runs_mod.seed_runs(), self.meta())
-
-
-def versions() -> dict:
-    """Versions of what computed the numbers, without importing torch (a source-only run never
-    loads it)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": sys.version.split()[0]}
-    for pkg in ("torch", "torchvision", "scipy", "pandas"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out

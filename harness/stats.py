@@ -158,50 +158,9 @@ class Evidence:
         return " ".join(line.split())  # guarantee a single line
 
 
-def _jsonable(x: Any) -> Any:
-    if x is None or isinstance(x, (bool, str)):
-        return x
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        x = float(x)
-        return x if math.isfinite(x) else None
-    if isinstance(x, Evidence):
-        return x.to_dict()
-    if isinstance(x, Arm):
-        return {"label": x.label, "n": int(x.n), "mean": _jsonable(x.mean), "sd": _jsonable(x.sd)}
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in x]
-    return str(x)
-
-
-def _fmt(x: float, sign: bool = False) -> str:
-    """About three significant digits, fixed-point for ordinary magnitudes."""
-    if x is None:
-        return "n/a"
-    x = float(x)
-    if not math.isfinite(x):
-        return "nan" if math.isnan(x) else ("+inf" if x > 0 and sign else ("inf" if x > 0 else "-inf"))
-    s = "+" if sign else ""
-    ax = abs(x)
-    if ax == 0:
-        return f"{x:{s}.2f}"
-    if ax >= 1e4 or ax < 1e-3:
-        return f"{x:{s}.2e}"
-    decimals = max(0, 2 - math.floor(math.log10(ax)))
-    return f"{x:{s}.{decimals}f}"
-
-
-def _fmt_p(p: float | None) -> str:
-    if p is None or not math.isfinite(p):
-        return "p=n/a"
-    if p == 0:
-        return "p=0"
-    if p < 1e-3:
-        return f"p={p:.1e}"
-    return f"p={p:.3f}"
+# The summary line's number style and the JSON cleaner are shared with the report
+# (harness/formatting.py); the names stay, for this module and its readers.
+from harness.formatting import fmt_p_line as _fmt_p, fmt_sig as _fmt, jsonable as _jsonable  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from harness import report
-from harness.report import (ORDER_LABELS, Q5_DEPTH, claims_table, junit_properties, question_of,
-                            write_report)
+from harness.profiles import PROFILES
+from harness.report import ORDER_LABELS, claims_table, question_of, write_report
 from harness.runs import LIST_COLUMNS, read_runs_csv, runs_frame, seed_runs
 from harness.stats import Arm, mean_greater
 
@@ -60,7 +60,7 @@ def synthetic_runs(questions=("Q4", "Q5", "Q6"), seeds=3) -> pd.DataFrame:
             for norm in ("batch", "group"):
                 for b in (2, 16, 128):
                     acc = 70 + 3 * math.log2(b) if norm == "batch" else 82
-                    rows.append(_run(f"q5-{norm}-{b}-{s}", s, rng, depth=Q5_DEPTH, norm=norm,
+                    rows.append(_run(f"q5-{norm}-{b}-{s}", s, rng, depth=4, norm=norm,
                                      batch_size=b, acc=acc))
         if "Q6" in questions:
             for (order, act), _ in ORDER_LABELS.items():
@@ -130,7 +130,8 @@ META = {"profile": "smoke", "dataset": "fashion-mnist-subset", "device": "cpu", 
         "alpha": 0.05, "started": "2026-01-01T00:00:00+00:00", "wall_s": 754.2,
         "versions": {"python": "3.11", "torch": "2.5"}, "store": ".runstore/runs.sqlite",
         "command": "pytest --profile smoke", "extra": "kept", "seeds": 3,
-        "profile_settings": {"q4_depths": (1, 2, 4), "alpha": 0.05}}
+        "profile_settings": {"q4_depths": (1, 2, 4), "alpha": 0.05, "q4_batch_size": 128,
+                             "q6_batch_size": 128}}
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +278,9 @@ def test_seed_as_source(tmp_path, seed):
 
 
 def test_two_reports_in_the_same_second(tmp_path, seed, monkeypatch):
-    monkeypatch.setattr(report, "_utc_stamp", lambda now=None: "2026-11-26T14-30-05Z")
+    from harness.report import storage
+
+    monkeypatch.setattr(storage, "utc_stamp", lambda now=None: "2026-11-26T14-30-05Z")
     runs = runs_frame([])
     first = write_report(tmp_path, [], runs, seed, {})
     second = write_report(tmp_path, [], runs, seed, {})
@@ -298,52 +301,74 @@ def test_claims_table_width(written):
     assert claims_table([]).splitlines()[0].startswith("id")
 
 
-def test_junit_properties(written):
-    _, _, results, _ = written
-    props = dict(junit_properties(results[3]))
-    assert list(props)[:8] == ["verdict", "effect", "ci_low", "ci_high", "p", "n", "test",
-                               "seed_verdict"]
-    assert props["verdict"] == "supported" and props["seed_verdict"] == "refuted"
-    assert float(props["ci_low"]) == -0.5 and props["n"] == "3,3" and props["test"] == "TOST"
-    empty = dict(junit_properties(results[4]))  # evidence None
-    assert empty["verdict"] == "" and empty["effect"] == ""
-    nan = dict(junit_properties(results[1]))
-    assert nan["effect"] == "" and nan["p"] == "" and nan["ci_high"] == "2.0"
-    assert all(isinstance(v, str) for pair in junit_properties(results[0]) for v in pair)
-
-
 def test_question_of(seed):
-    q = {question_of(r) for r in seed.to_dict("records")}
-    assert q == {"Q4", "Q5", "Q6"}
-    assert question_of({"arch": "cnn", "stem": "block", "depth": 8}) == "Q4"
-    assert question_of({"arch": "cnn", "stem": "conv", "norm": "group", "depth": 4}) == "Q5"
-    assert question_of({"arch": "cnn", "stem": "conv", "norm": "batch", "depth": 4}) == "Q5"
-    assert question_of({"arch": "cnn", "stem": "conv", "norm": "batch", "depth": 8}) == "Q6"
-    assert question_of({"arch": "mlp", "stem": "conv", "depth": 0}) == "Q6"
-    assert question_of({"arch": "cnn", "stem": "conv", "norm": "batch", "depth": 2}) is None
-    assert question_of({"arch": float("nan")}) is None
-
-
-def test_q5_depth_matches_the_model():
-    models = pytest.importorskip("models")
-    assert models.q5_norm_net("batch").depth == Q5_DEPTH
-    assert models.q6_order_cnn("norm-act", "relu").depth > Q5_DEPTH
+    """The report files runs through harness.questions, under the profile they were judged with."""
+    full, tiny = PROFILES["full"], PROFILES["tiny"]
+    assert {question_of(r, full) for r in seed.to_dict("records")} == {"Q4", "Q5", "Q6"}
+    base = {"stem": "conv", "block_order": "norm-act", "activation": "relu", "batch_size": 128}
+    assert question_of(base | {"arch": "cnn", "stem": "block", "norm": "batch", "depth": 8}, full) == "Q4"
+    assert question_of(base | {"arch": "cnn", "norm": "group", "depth": 4, "batch_size": 2}, full) == "Q5"
+    assert question_of(base | {"arch": "cnn", "norm": "batch", "depth": 4}, full) == "Q5"
+    assert question_of(base | {"arch": "cnn", "norm": "batch", "depth": 8}, full) == "Q6"
+    assert question_of(base | {"arch": "mlp", "norm": "batch", "depth": 0}, full) == "Q6"
+    # tiny's Q6 CNN has 2 blocks: the old guess filed it under no question
+    assert question_of(base | {"arch": "cnn", "norm": "batch", "depth": 2, "batch_size": 32}, tiny) == "Q6"
+    assert question_of(base | {"arch": "cnn", "norm": "batch", "depth": 2}, full) is None
+    assert question_of({"arch": float("nan")}, full) is None
 
 
 def test_issue9_columns_multiplicity_heldout_and_seed_levels():
-    from harness import report
+    from harness.report import markdown
 
     r = {"id": "c", "verdict_adjusted": "inconclusive", "multiplicity": "holm",
          "heldout": {"status": "judged", "verdict": "inconclusive", "p": 0.2, "changed": True},
          "levels_from_seed_table": "BN's peak batch 16",
          "seed_evidence": {"verdict": "supported", "p": 0.01}}
-    assert report._adjusted_cell(r) == "inconclusive (holm)"
-    assert "changes" in report._heldout_cell(r) and "inconclusive" in report._heldout_cell(r)
-    assert report._seed_verdict(r).endswith("‡")
+    assert report.adjusted_cell(r) == "inconclusive (holm)"
+    assert "changes" in report.heldout_cell(r) and "inconclusive" in report.heldout_cell(r)
+    assert report.seed_verdict(r).endswith("‡")
     same = dict(r, heldout={"status": "judged", "verdict": "supported", "p": 0.01, "changed": False},
                 levels_from_seed_table="")
-    assert report._heldout_cell(same).startswith("same") and not report._seed_verdict(same).endswith("‡")
-    assert report._heldout_cell(dict(r, heldout={"status": "n/a"})) == "n/a"
-    assert report._adjusted_cell({}) == report.DASH
-    notes = "\n".join(report._issue9_notes([r]))
+    assert report.heldout_cell(same).startswith("same") and not report.seed_verdict(same).endswith("‡")
+    assert report.heldout_cell(dict(r, heldout={"status": "n/a"})) == "n/a"
+    assert report.adjusted_cell({}) == report.DASH
+    notes = "\n".join(markdown.issue9_notes([report.ClaimResult.parse(r)]))
     assert "alpha/m" in notes and "`c`: BN's peak batch 16" in notes
+
+
+def test_claim_result_parsed_once_typed(written):
+    """The typed result every writer reads: Evidence objects, NaN and missing values resolved
+    once; ``data`` is exactly the report.json entry."""
+    from harness.report import ClaimResult
+    from harness.report.result import EvidenceRecord
+
+    _, folder, results, _ = written
+    doc = json.loads((folder / "report.json").read_text())
+    parsed = [ClaimResult.parse(r) for r in results]
+    assert [p.data for p in parsed] == doc["results"]
+    assert [ClaimResult.parse(r) for r in doc["results"]] == parsed  # report.json reads back the same
+    first, nan, untestable, tost, none = parsed[:5]
+    assert isinstance(first.evidence, EvidenceRecord) and first.evidence.arms[0].label == "ReLU d4"
+    assert first.verdict == "supported" and first.evidence.n == (3, 3) and first.seed_evidence.note
+    assert nan.evidence.effect is None and nan.evidence.ci == (None, 2.0) and nan.p_adjusted is None
+    assert not nan.evidence.signed and nan.smoke_unshowable and nan.status_note
+    assert untestable.run_keys == ("q5-missing-1", "q5-missing-2") and untestable.p_adjusted is None
+    assert tost.evidence.ci_not_95 and tost.evidence.ci_level == 0.9 and tost.outcome == "xfailed"
+    assert none.evidence is None and none.verdict is None and none.seed_evidence is None
+    assert ClaimResult.parse(first) is first
+    with pytest.raises(TypeError):
+        ClaimResult.parse(["not", "a", "mapping"])
+
+
+def test_write_report_takes_typed_results(tmp_path, seed):
+    from harness.report import ClaimResult
+
+    runs = synthetic_runs(questions=("Q4",))
+    results = synthetic_results(runs)
+    a = write_report(tmp_path / "a", results, runs, seed, META)
+    b = write_report(tmp_path / "b", [ClaimResult.parse(r) for r in results], runs, seed, META)
+    for name in ("report.md", "report.html"):
+        strip = lambda s: re.sub(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d", "T", s)  # noqa: E731
+        assert strip((a / name).read_text()) == strip((b / name).read_text())
+    ja, jb = (json.loads((f / "report.json").read_text()) for f in (a, b))
+    assert ja["results"] == jb["results"] and ja["figures"] == jb["figures"]

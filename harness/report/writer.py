@@ -1,0 +1,46 @@
+"""``write_report``: one report folder from the claim results and the runs, then ``latest``.
+
+Each claim result is parsed once (``ClaimResult``), the runs split by question once
+(``Context``), each figure drawn once; every output module then only renders.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from harness.formatting import jsonable
+from harness.report import figures as figs, html, jsonfile, markdown, storage
+from harness.report.data import Context, all_run_keys, normalise_runs
+from harness.report.result import parse_results
+
+__all__ = ["write_report"]
+
+
+def write_report(reports_dir: Path, results: list, runs: pd.DataFrame,
+                 seed_runs: pd.DataFrame, meta: dict) -> Path:
+    """Write one report folder (see ``harness.report``) and point ``latest`` at it.
+    ``results``: the plugin's claim result dicts (or ``ClaimResult``). Returns the new folder."""
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    meta = jsonable(dict(meta or {}))
+    results = parse_results(results)
+    runs = normalise_runs(runs)
+    ctx = Context(meta, runs, normalise_runs(seed_runs))
+
+    folder = storage.make_folder(reports_dir)
+    written_at = datetime.now(timezone.utc)
+
+    pngs = {name: figs.png(fig) for name, fig in figs.draw(ctx).items() if fig is not None}
+    for name, data in pngs.items():
+        storage.write_bytes(folder / name, data)
+    storage.write_runs_csv(folder / "runs.csv", runs)
+    doc = jsonfile.document(meta, results, all_run_keys(runs, results), written_at, list(pngs))
+    storage.write_text(folder / "report.json", jsonfile.dumps(doc))
+    drawn = {name: name in pngs for name in figs.FIGURES}
+    storage.write_text(folder / "report.md", markdown.markdown(ctx, results, drawn, written_at))
+    storage.write_text(folder / markdown.HTML_FILE, html.render(ctx, results, pngs, written_at))
+
+    storage.repoint_latest(reports_dir, folder)
+    return folder
