@@ -6,7 +6,7 @@ One process. For each configuration and scale it builds
   the same tensors (shuffle=True, batch_size B), one model at a time, fp32, NCHW, each batch
   moved to the device, ``loss.item()`` and the correct count read every step (and, for the Q4
   net, the seed's gradient metric with one ``.item()`` per parameter tensor, as Q4 did);
-* ``engine``: our path for the device. CPU: one model (``harness.fused.Stack`` of one replica,
+* ``engine``: our path for the device. CPU: one model (``harness.stacked.Stack`` of one replica,
   which is ``trainer.train_run``'s step: data resident, batches by indexing, metrics kept on
   the device), fp32 NCHW; variants ``channels_last``, ``bf16`` (autocast), ``stack xK`` (K seeds
   as one stacked model, time per replica-step) and ``compile`` (torch.compile, opt-in).
@@ -51,7 +51,7 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from harness import trainer  # noqa: E402
 from harness.data import DatasetUnavailable, Splits, load_splits  # noqa: E402
-from harness.fused import Stack  # noqa: E402
+from harness.stacked import Stack  # noqa: E402
 from harness.spec import DataSpec, Protocol, RunSpec  # noqa: E402
 from models import q4_depth_net, q5_norm_net, q6_order_mlp  # noqa: E402
 

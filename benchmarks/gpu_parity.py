@@ -4,7 +4,7 @@ the latency-bound sweep run one configuration at a time vs interleaved on stream
 Parity (one line each, PASS/FAIL with the largest relative difference):
 * float64 on the device (CUDA graph: warm-up, capture, replays, eager ragged batch, 2 epochs)
   against ``trainer.train_run`` on the CPU in float64, per seed: 1e-6 relative, as the CPU
-  test (tests/test_fused.py) asks of the stack;
+  test (tests/test_stacked.py) asks of the stack;
 * the same through ``harness.concurrent`` (two configurations on two streams);
 * float32 (TF32 as torch defaults) and bf16: the difference after the same steps, reported,
   not judged (float32 runs drift apart; see docs/PERFORMANCE.md).
@@ -30,7 +30,7 @@ import torch  # noqa: E402
 from harness import trainer  # noqa: E402
 from harness.concurrent import train_concurrent  # noqa: E402
 from harness.data import Splits  # noqa: E402
-from harness.fused import Stack, train_stacked  # noqa: E402
+from harness.stacked import Stack, train_stacked  # noqa: E402
 from harness.spec import DataSpec, Protocol, RunSpec  # noqa: E402
 from models import q5_norm_net  # noqa: E402
 

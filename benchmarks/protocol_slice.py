@@ -28,7 +28,7 @@ import torch  # noqa: E402
 
 from harness import trainer  # noqa: E402
 from harness.data import load_splits  # noqa: E402
-from harness.fused import Stack  # noqa: E402
+from harness.stacked import Stack  # noqa: E402
 from harness.grids import QUESTIONS, grid  # noqa: E402
 from harness.profiles import get_profile  # noqa: E402
 

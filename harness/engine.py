@@ -54,7 +54,7 @@ class Engine:
         self.data_root, self.download = data_root, download
         # --fresh: records written before this session started count as missing.
         self.fresh_since = fresh_since
-        # All seeds of a configuration train as one stacked model (harness.fused). Measured
+        # All seeds of a configuration train as one stacked model (harness.stacked). Measured
         # in docs/PERFORMANCE.md: on this 2-core CPU, per replica, 4.2x faster at batch 2,
         # 1.6x at batch 128 and 3.3x on the MLP at smoke scale (about 1x at full scale); on
         # a GPU it is the point of the engine.

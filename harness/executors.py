@@ -75,9 +75,9 @@ def config_label(specs: list[RunSpec]) -> str:
 def train_configuration(specs: list[RunSpec], data, device, *, stacked: bool = True,
                         progress=None) -> Iterator[dict]:
     """The records of one configuration's seeds, each as soon as it exists: all seeds as one
-    stacked model (``harness.fused``), or one model at a time. Runs here or in a Ray task."""
+    stacked model (``harness.stacked``), or one model at a time. Runs here or in a Ray task."""
     if stacked and len(specs) > 1:
-        from harness.fused import train_stacked
+        from harness.stacked import train_stacked
 
         yield from train_stacked(specs, data, device, progress=progress)
     else:

@@ -7,7 +7,7 @@ batch of ONE sample, which BatchNorm1d cannot normalise: that one is dropped and
 
 The run's weights come from ``torch.manual_seed(seed)`` before the network is built, and its
 batch order from a CPU generator seeded with the same seed, so a seeded run is deterministic
-on the CPU and the stacked trainer (``harness.fused``) can reproduce it replica by replica.
+on the CPU and the stacked trainer (``harness.stacked``) can reproduce it replica by replica.
 """
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def new_record(spec: RunSpec, names: list[str]) -> dict:
             "test_acc_a": [], "test_acc_b": [], "train_loss": [],
             "train_acc": [], "grad_mean": [], "layer_grad_norm": {n: [] for n in names},
             "diverged_epoch": None, "dropped_samples": 0, "steps": 0,
-            # How the stacked trainer ran (harness.fused); the single-model path does neither.
+            # How the stacked trainer ran (harness.stacked); the single-model path does neither.
             "cuda_graph": False, "bf16": False, "graph_fallback": None}
 
 

@@ -1,4 +1,4 @@
-"""The CUDA-graph path of ``harness.fused.Stack``, emulated on the CPU.
+"""The CUDA-graph path of ``harness.stacked.Stack``, emulated on the CPU.
 
 A CUDA graph replays the kernels it captured on the addresses it captured: a tensor that the
 step reassigns instead of updating in place is silently left behind (the graph keeps writing
@@ -26,9 +26,9 @@ import warnings
 import pytest
 import torch
 
-from harness import fused
-from harness.fused import GRAPH_WARMUP_STEPS, Stack, train_stacked
-from test_fused import B, NETS, assert_same_run, random_splits, specs_for, standalone
+from harness import stacked
+from harness.stacked import GRAPH_WARMUP_STEPS, Stack, train_stacked
+from test_stacked import B, NETS, assert_same_run, random_splits, specs_for, standalone
 
 ORIGINAL_STEP = Stack.step  # before any emulation patches it
 ACCUMULATORS = ("loss_sum", "grad_sum", "correct", "norm_sum", "_numel", "_static_idx")
@@ -210,4 +210,4 @@ def test_graph_stack_allocates_one_side_stream_and_capturable_adam(monkeypatch):
     assert stack.opt.param_groups[0]["capturable"] is True
     plain = Stack(specs_for(NETS["gn"]), data, "cpu", dtype=torch.float64)
     assert plain.opt.param_groups[0]["capturable"] is False  # no graph: not capturable
-    assert fused.Stack is Stack
+    assert stacked.Stack is Stack

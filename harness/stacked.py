@@ -2,7 +2,7 @@
 
 ``train_stacked(specs, data, device)`` gives the same records as calling
 ``trainer.train_run(spec, data, device)`` for each spec, up to floating-point rounding
-(tests/test_fused.py: float64, K = 3, agreement to 1e-6 relative; measured ~1e-12).
+(tests/test_stacked.py: float64, K = 3, agreement to 1e-6 relative; measured ~1e-12).
 
 How K replicas become one model. Replica k owns block k of every channel/feature axis:
 
@@ -135,7 +135,7 @@ def _stack_module(m: nn.Module, k: int) -> nn.Module:
         return SplitReplicas(k)
     if isinstance(m, _ELEMENTWISE):
         return copy.deepcopy(m)  # no parameters: acts per element / per channel
-    raise NotImplementedError(f"harness.fused cannot stack {type(m).__name__}")
+    raise NotImplementedError(f"harness.stacked cannot stack {type(m).__name__}")
 
 
 def stack_models(models: list[nn.Module]) -> nn.Sequential:

@@ -1,4 +1,4 @@
-"""The stacked trainer (harness.fused) against one-by-one training (harness.trainer), CPU.
+"""The stacked trainer (harness.stacked) against one-by-one training (harness.trainer), CPU.
 
 In float64, K = 3 replicas trained as one stack must end with the weights, running statistics
 and per-epoch metrics that ``trainer.train_run`` gives each seed alone, to 1e-6 relative.
@@ -18,9 +18,9 @@ import math
 import pytest
 import torch
 
-from harness import fused, trainer
+from harness import stacked, trainer
 from harness.data import Splits
-from harness.fused import Stack, train_stacked
+from harness.stacked import Stack, train_stacked
 from harness.spec import DataSpec, Protocol, RunSpec
 from models import q4_depth_net, q5_norm_net, q6_order_cnn, q6_order_mlp
 
@@ -170,7 +170,7 @@ def test_a_diverged_replica_stops_alone(monkeypatch):
         return model
 
     monkeypatch.setattr(trainer, "init_model", poisoned)
-    monkeypatch.setattr(fused, "init_model", poisoned)
+    monkeypatch.setattr(stacked, "init_model", poisoned)
     data = random_splits(4 * B)
     specs = specs_for(NETS["bn-norm-act"], epochs=2)
     recs, models = train_stacked(specs, data, "cpu", dtype=torch.float64, return_models=True)
