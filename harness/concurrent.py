@@ -33,9 +33,8 @@ from typing import Callable
 import torch
 
 from harness.data import Splits
-from harness.stacked import Stack, finish_stacked, protocol_steps
 from harness.spec import DataSpec, RunSpec
-from harness.trainer import ProgressFn
+from harness.stacked import ProgressFn, Stack, finish_stacked, protocol_steps
 
 
 def _on(stream):

@@ -13,10 +13,11 @@ CUDAGraph and graph replaced by an emulation in which
   (step included), BatchNorm buffer, metric accumulator and the static index are the ones
   captured.
 
-Then, in float64: the graph path must give ``trainer.train_run``'s records and weights seed
-by seed (warm-up steps, capture, replays and the eager ragged batch, over two epochs); a step
-that reassigns a parameter or an accumulator must fail the address check; and a capture that
-raises must fall back to eager steps with one warning and say so in the records.
+Then, in float64: the graph path must give the records and weights of the reference loop
+(tests/reference_trainer.py) seed by seed (warm-up steps, capture, replays and the eager
+ragged batch, over two epochs); a step that reassigns a parameter or an accumulator must fail
+the address check; and a capture that raises must fall back to eager steps with one warning
+and say so in the records.
 """
 from __future__ import annotations
 
@@ -150,7 +151,7 @@ def test_graph_path_equals_reference_and_keeps_every_address(name, monkeypatch):
                                                                    "buffer 2.num_batches_tracked"}
     for rec in recs:
         assert rec["cuda_graph"] is True and rec["graph_fallback"] is None
-    for spec, rec, model in zip(specs, recs, models):  # train_run uses no Stack, no torch.cuda
+    for spec, rec, model in zip(specs, recs, models):  # the reference uses no Stack, no torch.cuda
         assert_same_run(rec, model, *standalone(spec, data, monkeypatch))
 
 
