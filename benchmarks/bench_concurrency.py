@@ -34,7 +34,7 @@ import torch
 n = {threads_arg}
 torch.set_num_threads(n if n > 0 else threads.threads_for(1))
 from harness.data import load_splits
-from harness.fused import Stack
+from harness.stacked import Stack
 from harness.spec import DataSpec, Protocol, RunSpec
 from models import q5_norm_net
 data = DataSpec("fashion-mnist-subset", 4000, 1000, 14)

@@ -5,16 +5,20 @@ One process. For each configuration and scale it builds
 * ``seed``: the notebooks' loop. A ``torch.utils.data.DataLoader`` over a ``TensorDataset`` of
   the same tensors (shuffle=True, batch_size B), one model at a time, fp32, NCHW, each batch
   moved to the device, ``loss.item()`` and the correct count read every step (and, for the Q4
-  net, the seed's gradient metric with one ``.item()`` per parameter tensor, as Q4 did);
-* ``engine``: our path for the device. CPU: one model (``harness.fused.Stack`` of one replica,
-  which is ``trainer.train_run``'s step: data resident, batches by indexing, metrics kept on
-  the device), fp32 NCHW; variants ``channels_last``, ``bf16`` (autocast), ``stack xK`` (K seeds
+  net, the seed's gradient metric with one ``.item()`` per parameter tensor, as Q4 did). It is
+  written out here (``SeedLoop``) because it is what is measured: the original study's
+  per-model loop, whose habits (DataLoader, per-step host reads) are the cost the engine
+  removes. It is not the tests' reference loop (tests/reference_trainer.py, which benchmarks
+  do not import) and produces no stored number;
+* ``engine``: our path for the device, the trainer (``harness.stacked``). CPU: one model (a
+  ``Stack`` of one replica, the trainer's own path for a lone seed: data resident, batches by
+  indexing, metrics kept on the device, fused Adam), fp32 NCHW; variants ``channels_last``, ``bf16`` (autocast), ``stack xK`` (K seeds
   as one stacked model, time per replica-step) and ``compile`` (torch.compile, opt-in).
   The compile row compiles the model (inductor) with channels_last on CNNs; its compile time
   is in the "first step(s)" column (use --warmup 2: forward and backward compile separately).
   CUDA: ``Stack`` of K seeds (CUDA graph, fused Adam), time per replica-step.
 
-Every path trains from the weights ``trainer.init_model`` gives seed 0 (the stack: seeds
+Every path trains from the weights ``harness.stacked.init_model`` gives seed 0 (the stack: seeds
 0..K-1, accuracy of replica 0) on the first (warmup + steps) * B training samples for one
 pass, then is evaluated on the same eval set. The batch ORDER differs between the DataLoader
 and the engine (each has its own shuffle), so accuracies differ by that noise.
@@ -49,9 +53,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from harness import trainer  # noqa: E402
 from harness.data import DatasetUnavailable, Splits, load_splits  # noqa: E402
-from harness.fused import Stack  # noqa: E402
+from harness.stacked import EVAL_BATCH, Stack, device_name, init_model  # noqa: E402
 from harness.spec import DataSpec, Protocol, RunSpec  # noqa: E402
 from models import q4_depth_net, q5_norm_net, q6_order_mlp  # noqa: E402
 
@@ -100,7 +103,7 @@ class SeedLoop:
 
     def __init__(self, spec: RunSpec, data: Splits, device, grad_metric: bool, threads: int):
         self.device, self.grad_metric, self.threads = device, grad_metric, threads
-        self.model = trainer.init_model(spec, device)
+        self.model = init_model(spec, device)
         self.model.train()
         self.opt = torch.optim.Adam(self.model.parameters(), lr=spec.protocol.lr)
         loader = DataLoader(TensorDataset(data.x_train, data.y_train), shuffle=True,
@@ -124,9 +127,15 @@ class SeedLoop:
         self.running_loss += loss.item()
         self.correct += (out.argmax(1) == yb).sum().item()
 
+    @torch.no_grad()
     def accuracy(self) -> float:
-        return trainer.evaluate(self.model, self.data.x_test.to(self.device),
-                                self.data.y_test.to(self.device))
+        """Test accuracy in percent: eval mode, EVAL_BATCH images a pass, as the trainer."""
+        x, y = self.data.x_test.to(self.device), self.data.y_test.to(self.device)
+        self.model.eval()
+        hits = sum((self.model(x[i:i + EVAL_BATCH]).argmax(1) == y[i:i + EVAL_BATCH]).sum().item()
+                   for i in range(0, len(x), EVAL_BATCH))
+        self.model.train()
+        return 100.0 * hits / len(x)
 
 
 class Engine:
@@ -378,7 +387,7 @@ def main(argv=None) -> int:
 
     t_start = time.perf_counter()
     load = "load average {:.2f} {:.2f} {:.2f}; ".format(*os.getloadavg()) if hasattr(os, "getloadavg") else ""
-    print(f"# bench_engine: {trainer.device_name(device)}; {load}python {platform.python_version()}, "
+    print(f"# bench_engine: {device_name(device)}; {load}python {platform.python_version()}, "
           f"torch {torch.__version__}; threads: seed-style {args.seed_threads}, engine {args.threads}; "
           f"warmup {args.warmup}, steps smoke {args.steps_smoke} / full {args.steps_full}; "
           f"stack K={args.stack_k}\n", flush=True)

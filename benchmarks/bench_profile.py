@@ -7,7 +7,7 @@ alike):
 
 * ``seed-style``: the notebooks' loop (``bench_engine.SeedLoop``: DataLoader, one model at a
   time, per-step host reads, Q4's per-tensor gradient metric), one seed;
-* ``engine``: the stacked trainer (``harness.fused.Stack``), all the profile's seeds at once.
+* ``engine``: the stacked trainer (``harness.stacked.Stack``), all the profile's seeds at once.
 
 Each path's time for the grid is its median step time x steps per epoch x epochs (x seeds for
 the seed-style loop, which trains one seed at a time). Training steps only: evaluation and

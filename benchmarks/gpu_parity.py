@@ -3,8 +3,11 @@ the latency-bound sweep run one configuration at a time vs interleaved on stream
 
 Parity (one line each, PASS/FAIL with the largest relative difference):
 * float64 on the device (CUDA graph: warm-up, capture, replays, eager ragged batch, 2 epochs)
-  against ``trainer.train_run`` on the CPU in float64, per seed: 1e-6 relative, as the CPU
-  test (tests/test_fused.py) asks of the stack;
+  against each seed trained alone on the CPU in float64 (a stack of one, eager, no graph):
+  1e-6 relative, as the CPU test (tests/test_stacked.py) asks of the stack. The CPU side is
+  the trainer itself, not the tests' reference loop (benchmarks do not import tests/): the
+  chain is GPU stack of K == CPU stack of one (here) and CPU stacks of K and of one ==
+  the independent reference loop (tests/test_stacked.py);
 * the same through ``harness.concurrent`` (two configurations on two streams);
 * float32 (TF32 as torch defaults) and bf16: the difference after the same steps, reported,
   not judged (float32 runs drift apart; see docs/PERFORMANCE.md).
@@ -27,10 +30,9 @@ if ROOT not in sys.path:
 
 import torch  # noqa: E402
 
-from harness import trainer  # noqa: E402
 from harness.concurrent import train_concurrent  # noqa: E402
 from harness.data import Splits  # noqa: E402
-from harness.fused import Stack, train_stacked  # noqa: E402
+from harness.stacked import Stack, device_name, train_stacked  # noqa: E402
 from harness.spec import DataSpec, Protocol, RunSpec  # noqa: E402
 from models import q5_norm_net  # noqa: E402
 
@@ -54,14 +56,9 @@ def max_rel(model_a, model_b) -> float:
 
 
 def reference(spec, data):
-    made = []
-    original = trainer.init_model
-    trainer.init_model = lambda *a, **k: made.append(original(*a, **k)) or made[-1]
-    try:
-        rec = trainer.train_run(spec, data, "cpu", dtype=torch.float64)
-    finally:
-        trainer.init_model = original
-    return rec, made[0]
+    """The seed trained alone on the CPU in float64: its record and trained model."""
+    (rec,), (model,) = train_stacked([spec], data, "cpu", dtype=torch.float64, return_models=True)
+    return rec, model
 
 
 def parity(device, out) -> bool:
@@ -147,7 +144,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     device = torch.device(args.device)
     out = lambda line: print(line, flush=True)
-    out(f"# gpu_parity: {trainer.device_name(device)}, torch {torch.__version__}")
+    out(f"# gpu_parity: {device_name(device)}, torch {torch.__version__}")
     ok = parity(device, out)
     concurrency_timing(device, args.steps, out)
     return 0 if ok else 1

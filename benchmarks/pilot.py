@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from harness.data import input_shape, load_splits
-from harness.fused import train_stacked
+from harness.stacked import train_stacked
 from harness.spec import DataSpec, Protocol, RunSpec
 from models import q4_depth_net, q5_norm_net, q6_order_cnn, q6_order_mlp
 

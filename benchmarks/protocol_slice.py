@@ -26,9 +26,8 @@ if ROOT not in sys.path:
 
 import torch  # noqa: E402
 
-from harness import trainer  # noqa: E402
 from harness.data import load_splits  # noqa: E402
-from harness.fused import Stack  # noqa: E402
+from harness.stacked import Stack, backend_flags, device_name, epoch_batches  # noqa: E402
 from harness.grids import QUESTIONS, grid  # noqa: E402
 from harness.profiles import get_profile  # noqa: E402
 
@@ -50,10 +49,10 @@ def main(argv=None) -> int:
     for q in QUESTIONS:
         for spec in grid(q, profile, args.dataset):
             groups[spec.config_key()].append(spec)
-    print(f"# protocol slice: {trainer.device_name(device)}, torch {torch.__version__}, profile "
+    print(f"# protocol slice: {device_name(device)}, torch {torch.__version__}, profile "
           f"{profile.name}, dataset {args.dataset}, {len(groups)} configurations, "
           f"{sum(map(len, groups.values()))} runs; {args.steps} timed steps each; "
-          f"backend {trainer.backend_flags()}\n", flush=True)
+          f"backend {backend_flags()}\n", flush=True)
     print("| configuration | seeds | steps/epoch | epochs | setup s | ms/step (stack) | eval s | "
           "extrapolated s | graph |")
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
@@ -67,7 +66,7 @@ def main(argv=None) -> int:
             splits[d] = load_splits(d, root=args.data_root).to(device)
         data = splits[d]
         b, epochs = specs[0].protocol.batch_size, specs[0].protocol.epochs
-        per_epoch = len(trainer.epoch_batches(len(data.x_train), b, torch.Generator().manual_seed(0)))
+        per_epoch = len(epoch_batches(len(data.x_train), b, torch.Generator().manual_seed(0)))
         t = time.perf_counter()
         stack = Stack(specs, data, device)
         idx = stack.epoch_indices()[0]

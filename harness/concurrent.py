@@ -19,7 +19,7 @@ MPS), so they do not overlap. Two ways to fill the GPU from one process:
   is alone (same kernels, same order on its own stream), so the records are the one-at-a-time
   records; only ``wall_s`` differs (the session's wall time / all replicas).
 
-The interleaving uses the step generator of ``harness.fused`` (``protocol_steps``), the same
+The interleaving uses the step generator of ``harness.stacked`` (``protocol_steps``), the same
 code ``train_stacked`` drains, so there is one training loop. On the CPU there are no streams:
 the steps simply alternate (tests/test_concurrent.py checks the records are equal to
 ``train_stacked``'s). Its GPU speed is measured by ``benchmarks/bench_concurrent.py``.
@@ -33,9 +33,8 @@ from typing import Callable
 import torch
 
 from harness.data import Splits
-from harness.fused import Stack, finish_stacked, protocol_steps
 from harness.spec import DataSpec, RunSpec
-from harness.trainer import ProgressFn
+from harness.stacked import ProgressFn, Stack, finish_stacked, protocol_steps
 
 
 def _on(stream):

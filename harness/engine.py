@@ -54,10 +54,11 @@ class Engine:
         self.data_root, self.download = data_root, download
         # --fresh: records written before this session started count as missing.
         self.fresh_since = fresh_since
-        # All seeds of a configuration train as one stacked model (harness.fused). Measured
+        # All seeds of a configuration train as one stacked model (harness.stacked). Measured
         # in docs/PERFORMANCE.md: on this 2-core CPU, per replica, 4.2x faster at batch 2,
         # 1.6x at batch 128 and 3.3x on the MLP at smoke scale (about 1x at full scale); on
-        # a GPU it is the point of the engine.
+        # a GPU it is the point of the engine. ``stacked=False`` (no command-line option sets
+        # it) trains the seeds one at a time, each a stack of one: the same trainer.
         self.stacked = True if stacked is None else stacked
         self.progress = progress  # one line per finished run
         self.epoch_progress = epoch_progress  # one line per epoch (pytest -v), for long runs
@@ -65,7 +66,7 @@ class Engine:
         self.trained = 0
         # Where leased configurations train (harness.executors): here, or a Ray cluster.
         self.executor = executor or LocalExecutor(self)
-        self.precision = "float32"  # what train_stacked / train_run compute in (no bf16 here)
+        self.precision = "float32"  # what train_stacked computes in (no bf16 here)
 
     @property
     def execution(self) -> Execution:

@@ -1,9 +1,9 @@
 """Epoch selection shown (issue 9): re-judge a claim with the held-out best-epoch metric.
 
 The paper's metric ``best_test_acc`` picks the best epoch ON the test set, which biases it
-upward, more for noisy configurations (e.g. batch 2). The trainers also record
+upward, more for noisy configurations (e.g. batch 2). The trainer also records
 ``heldout_best_test_acc``: the epoch is chosen on half A of the test set and its accuracy
-on half B is reported (harness/trainer.py ``finish_record``). Claims keep the paper's
+on half B is reported (harness/stacked.py ``finish_record``). Claims keep the paper's
 metric; the report shows, per claim that uses it, whether the verdict changes when the
 held-out metric is swapped in.
 """

@@ -74,17 +74,16 @@ def config_label(specs: list[RunSpec]) -> str:
 
 def train_configuration(specs: list[RunSpec], data, device, *, stacked: bool = True,
                         progress=None) -> Iterator[dict]:
-    """The records of one configuration's seeds, each as soon as it exists: all seeds as one
-    stacked model (``harness.fused``), or one model at a time. Runs here or in a Ray task."""
-    if stacked and len(specs) > 1:
-        from harness.fused import train_stacked
+    """The records of one configuration's seeds, each as soon as it exists, from the one
+    trainer (``harness.stacked``): all seeds as one stacked model, or with ``stacked=False``
+    one model at a time (each seed a stack of one). Runs here or in a Ray task."""
+    from harness.stacked import train_stacked
 
+    if stacked:
         yield from train_stacked(specs, data, device, progress=progress)
     else:
-        from harness import trainer
-
         for spec in specs:
-            yield trainer.train_run(spec, data, device, progress=progress)
+            yield from train_stacked([spec], data, device, progress=progress)
 
 
 class LocalExecutor:

@@ -1,6 +1,7 @@
 """RunSpec: everything that determines one training run, and its store key."""
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
@@ -86,22 +87,94 @@ class RunSpec:
         return "/".join(parts) + f" seed {self.seed}"
 
 
-# Files whose content can change a run's numbers. Editing any of them changes every key, so
-# stale runs are never reused; editing claims, stats or reports does not retrain anything.
-# The stacked trainer (harness/fused.py) produces every stored number, so it is covered too.
-_RESULT_CODE = ("models/__init__.py", "harness/data.py", "harness/trainer.py", "harness/fused.py",
-                "harness/spec.py")
+# --- the code fingerprint in every key -------------------------------------------------------
+# A key hashes the files whose content can change a run's numbers: the trainer and every module
+# of this repository it imports, directly or not, found by reading their import statements
+# (nothing is executed), with the __init__.py of each package on the way (they run on import).
+# Editing any of them changes every key, so stale runs are never reused; a module the trainer
+# starts to import joins the fingerprint by itself. Claims, statistics, reports, the store and
+# the scheduling are not on that path: editing them retrains nothing. (The scheduling decides
+# which seeds of a configuration share a stack, which moves float32 numbers at rounding level
+# only, like the thread count, and is not keyed either.) tests/test_fingerprint.py checks both
+# directions, and that every repository module a training run loads is covered.
+ROOT = Path(__file__).resolve().parent.parent  # the checkout (or site-packages) holding harness/
+TRAINER = "harness.stacked"  # produces every stored number
+PACKAGES = ("harness", "models")  # this repository's packages (pyproject.toml installs these)
+#: Imports on the training path that bring in names, not arithmetic, and are not followed:
+#: (importing file, module) -> the only names exempt. Any other import of the module is
+#: followed, so the exemption cannot grow by accident.
+NOT_RESULT_CODE = {
+    # data.py checks a dataset name against the profiles' list; the profiles choose which
+    # runs are asked for (their specs are keyed), never how a run is computed.
+    ("harness/data.py", "harness.profiles"): frozenset({"DATASETS"}),
+}
 _fingerprint: str | None = None
 
 
-def code_fingerprint() -> str:
+def result_files(root: Path | None = None) -> list[str]:
+    """The files the fingerprint hashes, relative to ``root`` (default ``ROOT``), sorted."""
+    root = ROOT if root is None else Path(root)
+    found: set[str] = set()
+    todo = _module_files(root, TRAINER)
+    while todo:
+        rel = todo.pop()
+        if rel in found:
+            continue
+        found.add(rel)
+        for module, names in _imports(root, rel):
+            if names and set(names) <= NOT_RESULT_CODE.get((rel, module), frozenset()):
+                continue
+            todo += _module_files(root, module, names)
+    return sorted(found)
+
+
+def _imports(root: Path, rel: str):
+    """(absolute module name, imported names) for every import statement in file ``rel``,
+    at any depth (inside functions and ``if TYPE_CHECKING`` blocks too)."""
+    package = rel[:-3].replace("/", ".").removesuffix(".__init__")
+    if not rel.endswith("__init__.py"):
+        package = package.rpartition(".")[0]
+    for node in ast.walk(ast.parse((root / rel).read_bytes(), rel)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, ()
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:  # relative: from the importing file's package, level - 1 up
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([module] if module else []))
+            yield module, tuple(alias.name for alias in node.names)
+
+
+def _module_files(root: Path, module: str, names=()) -> list[str]:
+    """The repository files importing ``module`` (and ``names`` from it) runs: each package's
+    __init__.py on the way, the module, and any of ``names`` that is a submodule. Modules
+    outside this repository's packages (torch, the standard library) give none."""
+    parts = module.split(".")
+    if parts[0] not in PACKAGES:  # an installed copy's ROOT is site-packages: not torch's files
+        return []
+    paths = [parts[:i] for i in range(1, len(parts) + 1)] + [parts + [n] for n in names]
+    out = []
+    for p in paths:
+        base = root.joinpath(*p)
+        for f in (base / "__init__.py", base.with_name(base.name + ".py")):
+            if f.is_file():
+                out.append(f.relative_to(root).as_posix())
+    return out
+
+
+def code_fingerprint(root: Path | None = None) -> str:
+    """The hash of ``result_files``: their paths and contents (computed once per process for
+    ``ROOT``; ``root`` points it at another copy of the code)."""
     global _fingerprint
-    if _fingerprint is None:
-        root = Path(__file__).resolve().parent.parent
-        h = hashlib.sha256()
-        for rel in _RESULT_CODE:
-            path = root / rel
-            h.update(rel.encode())
-            h.update(path.read_bytes() if path.exists() else b"<missing>")
-        _fingerprint = h.hexdigest()[:16]
+    if root is None and _fingerprint is not None:
+        return _fingerprint
+    base = ROOT if root is None else Path(root)
+    h = hashlib.sha256()
+    for rel in result_files(base):
+        h.update(rel.encode())
+        h.update((base / rel).read_bytes())
+    if root is not None:
+        return h.hexdigest()[:16]
+    _fingerprint = h.hexdigest()[:16]
     return _fingerprint

@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 
 from harness.concurrent import train_concurrent
-from harness.fused import train_stacked
+from harness.stacked import train_stacked
 from harness.spec import DataSpec, Protocol, RunSpec
-from test_fused import SMALL, random_splits
+from test_stacked import SMALL, random_splits
 from models import q5_norm_net
 
 # Q5's latency-bound sweep in miniature: BN and GN, batch 2 and 4, two seeds each.
@@ -40,8 +40,8 @@ def test_interleaved_records_equal_one_at_a_time():
 
 def test_interleaving_keeps_divergence_per_configuration(monkeypatch):
     """A configuration whose runs diverge stops alone; the others run to the end."""
-    from harness import fused
-    original = fused.init_model
+    from harness import stacked
+    original = stacked.init_model
 
     def poisoned(spec, device, dtype=torch.float32):
         model = original(spec, device, dtype)
@@ -50,7 +50,7 @@ def test_interleaving_keeps_divergence_per_configuration(monkeypatch):
                 model[0].weight.fill_(float("nan"))
         return model
 
-    monkeypatch.setattr(fused, "init_model", poisoned)
+    monkeypatch.setattr(stacked, "init_model", poisoned)
     data = random_splits(14)
     recs = train_concurrent(groups(), lambda d: data, "cpu")
     assert [[r["diverged_epoch"] for r in g] for g in recs] == [[None, None], [None, None],

@@ -3,7 +3,7 @@
 Fake tensors carry a device, dtype and shape but no data, so a whole step of every network at
 the seed's full size (width 64, 3x32x32, batch 128, 5 replicas) runs in milliseconds here and
 fails the way CUDA would on a device mix-up (a CPU tensor meeting a CUDA one), a dtype
-mix-up under bf16 autocast, or a shape error. Each case builds ``harness.fused.Stack`` on
+mix-up under bf16 autocast, or a shape error. Each case builds ``harness.stacked.Stack`` on
 "cuda", runs ``Stack.step`` (gather, forward under autocast, loss, zeroing, the gradient
 metrics, fused Adam, the accumulators) and a forward pass in eval mode, and checks where and
 in which dtype everything lives afterwards.
@@ -31,9 +31,9 @@ import pytest
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-from harness import fused
+from harness import stacked
 from harness.data import Splits
-from harness.fused import Stack
+from harness.stacked import Stack
 from harness.spec import DataSpec, Protocol, RunSpec
 from models import build_network, q4_depth_net, q5_norm_net, q6_order_cnn, q6_order_mlp
 
@@ -60,7 +60,7 @@ def _build_on_device(spec, device, dtype=torch.float32):
 @pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
 @pytest.mark.parametrize("name", list(NETWORKS))
 def test_step_on_fake_cuda(name, bf16, monkeypatch):
-    monkeypatch.setattr(fused, "init_model", _build_on_device)
+    monkeypatch.setattr(stacked, "init_model", _build_on_device)
     monkeypatch.setattr(torch.cuda.amp.common, "amp_definitely_not_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     net = NETWORKS[name]

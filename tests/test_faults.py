@@ -513,7 +513,7 @@ def test_real_diverged_and_stuck_runs_are_flagged():
     """The trainer's own records: lr 1e30 diverges (non-finite loss), lr 1e4 does not learn.
     Each is flagged by the one definition (harness.divergence) that runs.arm applies."""
     from harness.data import load_splits
-    from harness.fused import train_stacked
+    from harness.stacked import train_stacked
     from harness.runs import MissingArm, arm, from_records
     from harness.spec import DataSpec, Protocol, RunSpec
     from models import q6_order_mlp

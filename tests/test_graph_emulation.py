@@ -1,4 +1,4 @@
-"""The CUDA-graph path of ``harness.fused.Stack``, emulated on the CPU.
+"""The CUDA-graph path of ``harness.stacked.Stack``, emulated on the CPU.
 
 A CUDA graph replays the kernels it captured on the addresses it captured: a tensor that the
 step reassigns instead of updating in place is silently left behind (the graph keeps writing
@@ -13,10 +13,11 @@ CUDAGraph and graph replaced by an emulation in which
   (step included), BatchNorm buffer, metric accumulator and the static index are the ones
   captured.
 
-Then, in float64: the graph path must give ``trainer.train_run``'s records and weights seed
-by seed (warm-up steps, capture, replays and the eager ragged batch, over two epochs); a step
-that reassigns a parameter or an accumulator must fail the address check; and a capture that
-raises must fall back to eager steps with one warning and say so in the records.
+Then, in float64: the graph path must give the records and weights of the reference loop
+(tests/reference_trainer.py) seed by seed (warm-up steps, capture, replays and the eager
+ragged batch, over two epochs); a step that reassigns a parameter or an accumulator must fail
+the address check; and a capture that raises must fall back to eager steps with one warning
+and say so in the records.
 """
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ import warnings
 import pytest
 import torch
 
-from harness import fused
-from harness.fused import GRAPH_WARMUP_STEPS, Stack, train_stacked
-from test_fused import B, NETS, assert_same_run, random_splits, specs_for, standalone
+from harness import stacked
+from harness.stacked import GRAPH_WARMUP_STEPS, Stack, train_stacked
+from test_stacked import B, NETS, assert_same_run, random_splits, specs_for, standalone
 
 ORIGINAL_STEP = Stack.step  # before any emulation patches it
 ACCUMULATORS = ("loss_sum", "grad_sum", "correct", "norm_sum", "_numel", "_static_idx")
@@ -150,7 +151,7 @@ def test_graph_path_equals_reference_and_keeps_every_address(name, monkeypatch):
                                                                    "buffer 2.num_batches_tracked"}
     for rec in recs:
         assert rec["cuda_graph"] is True and rec["graph_fallback"] is None
-    for spec, rec, model in zip(specs, recs, models):  # train_run uses no Stack, no torch.cuda
+    for spec, rec, model in zip(specs, recs, models):  # the reference uses no Stack, no torch.cuda
         assert_same_run(rec, model, *standalone(spec, data, monkeypatch))
 
 
@@ -210,4 +211,4 @@ def test_graph_stack_allocates_one_side_stream_and_capturable_adam(monkeypatch):
     assert stack.opt.param_groups[0]["capturable"] is True
     plain = Stack(specs_for(NETS["gn"]), data, "cpu", dtype=torch.float64)
     assert plain.opt.param_groups[0]["capturable"] is False  # no graph: not capturable
-    assert fused.Stack is Stack
+    assert stacked.Stack is Stack

@@ -1,62 +1,36 @@
-"""The seed's training protocol, one model at a time.
+"""The reference the trainer is checked against: the seed's protocol, one model at a time.
 
-Adam(lr) on cross-entropy, E epochs, batch size B, a fresh shuffle every epoch, test accuracy
-after every epoch with the model in eval mode (BatchNorm uses its running statistics). Like
-the seed's DataLoader (drop_last=False) the ragged last batch is trained on, except a last
-batch of ONE sample, which BatchNorm1d cannot normalise: that one is dropped and counted.
+A plain single-model loop, kept apart from ``harness.stacked`` on purpose: its own network
+object, its own ``torch.optim.Adam`` (the default, unfused one), its own batches, loss,
+gradient metric, divergence check and evaluation. What it shares with the trainer is what
+DEFINES a run rather than how it is computed: the initial weights (``init_model``), the batch
+order (``shuffle_generator``, ``epoch_batches``) and the record's layout and summary fields
+(``new_record``, ``finish_record``). tests/test_stacked.py asserts that a stack of K seeds
+(and of one) ends with the weights and metrics this loop gives each seed alone, in float64.
 
-The run's weights come from ``torch.manual_seed(seed)`` before the network is built, and its
-batch order from a CPU generator seeded with the same seed, so a seeded run is deterministic
-on the CPU and the stacked trainer (``harness.fused``) can reproduce it replica by replica.
+Not used to produce stored numbers; benchmarks do not import it (they time the stack of one).
+
+The protocol: Adam(lr) on cross-entropy, E epochs, batch size B, a fresh shuffle every epoch,
+test accuracy after every epoch with the model in eval mode (BatchNorm uses its running
+statistics). The ragged last batch is trained on, except a last batch of ONE sample, which
+BatchNorm1d cannot normalise: that one is dropped and counted.
 """
 from __future__ import annotations
 
 import math
-import platform
 import time
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from harness.data import Splits
 from harness.spec import RunSpec
-from models import build_network
-
-EVAL_BATCH = 1000
-ProgressFn = Callable[[str], None]
+from harness.stacked import (EVAL_BATCH, ProgressFn, epoch_batches, finish_record, init_model,
+                             new_record, shuffle_generator)
 
 
-def versions() -> dict:
-    import torchvision
-
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__}
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
-
-
-def init_model(spec: RunSpec, device, dtype=torch.float32) -> torch.nn.Module:
-    torch.manual_seed(spec.seed)
-    return build_network(spec.net).to(device=device, dtype=dtype)
-
-
-def epoch_batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """One epoch's index batches: a fresh permutation, ragged last batch kept unless size 1."""
-    perm = torch.randperm(n, generator=generator)
-    batches = list(perm.split(batch_size))
-    if len(batches) > 1 and len(batches[-1]) == 1:
-        batches.pop()
-    return batches
-
-
-def shuffle_generator(seed: int) -> torch.Generator:
-    # Offset so the data order is not the same random stream as the weights.
-    return torch.Generator().manual_seed(10_000 + seed)
+def layer_names(model: torch.nn.Module) -> list[str]:
+    return [name for name, _ in model.named_parameters()]
 
 
 @torch.no_grad()
@@ -83,46 +57,6 @@ def evaluate_halves(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) ->
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Accuracy in percent on the whole test set, eval mode; restores the previous mode."""
     return evaluate_halves(model, x, y)[0]
-
-
-def layer_names(model: torch.nn.Module) -> list[str]:
-    return [name for name, _ in model.named_parameters()]
-
-
-def new_record(spec: RunSpec, names: list[str]) -> dict:
-    return {"key": spec.key(), "spec": spec.to_dict(), "test_acc": [],
-            "test_acc_a": [], "test_acc_b": [], "train_loss": [],
-            "train_acc": [], "grad_mean": [], "layer_grad_norm": {n: [] for n in names},
-            "diverged_epoch": None, "dropped_samples": 0, "steps": 0,
-            # How the stacked trainer ran (harness.fused); the single-model path does neither.
-            "cuda_graph": False, "bf16": False, "graph_fallback": None}
-
-
-def backend_flags() -> dict:
-    """The math-mode switches that change GPU numbers (TF32 convolutions are on by default in
-    torch, so a CUDA fp32 run is not an IEEE fp32 run); recorded with every run."""
-    return {"tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
-            "tf32_cudnn": torch.backends.cudnn.allow_tf32,
-            "cudnn_benchmark": torch.backends.cudnn.benchmark,
-            "cudnn_deterministic": torch.backends.cudnn.deterministic,
-            "float32_matmul_precision": torch.get_float32_matmul_precision()}
-
-
-def finish_record(rec: dict, device, wall_s: float, engine: str) -> dict:
-    acc = rec["test_acc"]
-    rec["best_test_acc"] = max(acc) if acc else float("nan")
-    rec["final_test_acc"] = acc[-1] if acc else float("nan")
-    # Unbiased counterpart of best_test_acc: the epoch is chosen on half A of the test set and
-    # half B is reported at that epoch (first maximum, as max() picks for the seed's metric).
-    a, b = rec.get("test_acc_a") or [], rec.get("test_acc_b") or []
-    rec["heldout_best_test_acc"] = b[a.index(max(a))] if a and len(a) == len(b) else float("nan")
-    # The seed's "Gradient Avg": which epoch it printed is not stated; we take the mean over
-    # all epochs of the per-epoch step average (per-epoch values are kept too).
-    g = [v for v in rec["grad_mean"] if math.isfinite(v)]
-    rec["grad_metric"] = sum(g) / len(g) if g else float("nan")
-    rec.update(wall_s=wall_s, device=device_name(torch.device(device)), engine=engine,
-               versions=versions(), backend=backend_flags())
-    return rec
 
 
 def train_run(spec: RunSpec, data: Splits, device="cpu", *, dtype=torch.float32,
@@ -159,7 +93,7 @@ def train_run(spec: RunSpec, data: Splits, device="cpu", *, dtype=torch.float32,
             loss.backward()
             grads = [p.grad for p in params]
             # The seed's metric, mean over parameter tensors of mean |grad|, as L1 norm / numel:
-            # two fused foreach kernels instead of ~30 small ops per step.
+            # two multi-tensor (foreach) kernels instead of ~30 small ops per step.
             grad_sum += (torch.stack(torch._foreach_norm(grads, 1)) / numels).mean()
             norm_sum += torch.stack(torch._foreach_norm(grads, 2)).double()
             opt.step()
@@ -186,5 +120,5 @@ def train_run(spec: RunSpec, data: Splits, device="cpu", *, dtype=torch.float32,
         if progress:
             progress(f"{spec.label()}: epoch {epoch + 1}/{spec.protocol.epochs} "
                      f"test {rec['test_acc'][-1]:.2f}%")
-    return finish_record(rec, device, time.perf_counter() - t0, engine="single")
+    return finish_record(rec, device, time.perf_counter() - t0, engine="reference")
 

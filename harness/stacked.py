@@ -1,8 +1,19 @@
-"""Train the K seeds of one configuration as ONE stacked model (replica fusion).
+"""The trainer: the seed's protocol for the K seeds of one configuration, trained as ONE
+stacked model. One seed is a stack of one; every stored number comes from here.
 
-``train_stacked(specs, data, device)`` gives the same records as calling
-``trainer.train_run(spec, data, device)`` for each spec, up to floating-point rounding
-(tests/test_fused.py: float64, K = 3, agreement to 1e-6 relative; measured ~1e-12).
+The protocol (the seed's). Adam(lr) on cross-entropy, E epochs, batch size B, a fresh shuffle
+every epoch, test accuracy after every epoch with the model in eval mode (BatchNorm uses its
+running statistics). Like the seed's DataLoader (drop_last=False) the ragged last batch is
+trained on, except a last batch of ONE sample, which BatchNorm1d cannot normalise: that one is
+dropped and counted. Replica k's weights are those ``init_model`` gives its standalone network
+(``torch.manual_seed(seed)`` before it is built) and its batch order comes from a CPU generator
+seeded with its seed (``shuffle_generator``, ``epoch_batches``), so a seeded run is
+deterministic on the CPU whichever seeds share its stack.
+
+``train_stacked(specs, data, device)`` gives each spec the record an independent single-model
+loop gives it (``tests/reference_trainer.py``, its own model, Adam and loop), up to
+floating-point rounding (tests/test_stacked.py: float64, K = 3 and K = 1, agreement to 1e-6
+relative; measured ~1e-12).
 
 How K replicas become one model. Replica k owns block k of every channel/feature axis:
 
@@ -23,16 +34,13 @@ How K replicas become one model. Replica k owns block k of every channel/feature
 The stacked network is derived module by module from the standalone one
 (``models.build_network``), at the same Sequential indices, so every stacked parameter has
 its standalone parameter's name and ``param.reshape(K, -1)[k]`` is replica k's copy of it.
-
-Each replica starts from the weights ``trainer.init_model(spec)`` gives its standalone model,
-sees the batches ``trainer.epoch_batches(n, B, trainer.shuffle_generator(seed))`` gives,
-and is evaluated in eval mode with its own running statistics.
+Each replica is evaluated in eval mode with its own running statistics.
 
 Divergence: a replica whose epoch train loss is not finite gets ``diverged_epoch`` and its
-record stops there, exactly as ``train_run`` stops. Its tensors stay in the stack (NaN) until
-every replica has stopped: the replicas share no arithmetic (grouped convolutions, per-channel
-norms, per-replica head and loss terms, elementwise Adam), so a NaN replica cannot reach the
-others; its later metrics are computed and discarded.
+record stops there (recorded, not raised: a diverged run is a result). Its tensors stay in the
+stack (NaN) until every replica has stopped: the replicas share no arithmetic (grouped
+convolutions, per-channel norms, per-replica head and loss terms, elementwise Adam), so a NaN
+replica cannot reach the others; its later metrics are computed and discarded.
 
 ``wall_s`` in each record is the stack's wall time divided by K.
 
@@ -51,14 +59,20 @@ fails, the configuration falls back to eager steps with one warning, and its rec
 
 The step is also a generator (``Stack.epoch_steps``, ``protocol_steps``) so that several
 configurations can be interleaved step by step (``harness.concurrent``).
+
+Reading order: the protocol's pieces, the stacked modules, ``Stack`` (one training step,
+one epoch, evaluation), ``train_stacked`` / ``protocol_steps`` (the epochs and the records),
+the record's summary fields.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
 import math
+import platform
 import time
 import warnings
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -66,8 +80,33 @@ from torch import nn
 
 from harness.data import Splits
 from harness.spec import RunSpec
-from harness.trainer import (EVAL_BATCH, ProgressFn, epoch_batches, finish_record, init_model,
-                             new_record, shuffle_generator)
+from models import build_network
+
+EVAL_BATCH = 1000  # test images per forward pass (even: the halves' parity stays global)
+ProgressFn = Callable[[str], None]
+
+
+# --- the protocol's pieces: weights, batch order ----------------------------------------
+
+def init_model(spec: RunSpec, device, dtype=torch.float32) -> torch.nn.Module:
+    """The run's standalone network, with the weights its seed gives it."""
+    torch.manual_seed(spec.seed)
+    return build_network(spec.net).to(device=device, dtype=dtype)
+
+
+def shuffle_generator(seed: int) -> torch.Generator:
+    # Offset so the data order is not the same random stream as the weights.
+    return torch.Generator().manual_seed(10_000 + seed)
+
+
+def epoch_batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """One epoch's index batches: a fresh permutation, ragged last batch kept unless size 1."""
+    perm = torch.randperm(n, generator=generator)
+    batches = list(perm.split(batch_size))
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches.pop()
+    return batches
+
 
 #: Eager full-size steps run on a side stream before the CUDA graph is captured (they are real
 #: training steps, in order; warm-up initialises Adam's state and the library workspaces).
@@ -135,7 +174,7 @@ def _stack_module(m: nn.Module, k: int) -> nn.Module:
         return SplitReplicas(k)
     if isinstance(m, _ELEMENTWISE):
         return copy.deepcopy(m)  # no parameters: acts per element / per channel
-    raise NotImplementedError(f"harness.fused cannot stack {type(m).__name__}")
+    raise NotImplementedError(f"harness.stacked cannot stack {type(m).__name__}")
 
 
 def stack_models(models: list[nn.Module]) -> nn.Sequential:
@@ -210,8 +249,8 @@ class Stack:
         self.model.train()
         self.params = list(self.model.parameters())
         # With a CUDA graph the gradients live in fixed tensors (zeroed, never set to None) that
-        # the captured and the eager steps share. Elsewhere they are set to None each step, as
-        # in train_run: accumulating into a zeroed tensor costs an extra pass on the CPU.
+        # the captured and the eager steps share. Elsewhere they are set to None each step:
+        # accumulating into a zeroed tensor costs an extra pass on the CPU.
         # (``static_grads`` forces either; the CPU tests use it to check the graph's variant.)
         self._grads_to_none = not (self.use_graph if static_grads is None else static_grads)
         if not self._grads_to_none:
@@ -374,7 +413,8 @@ class Stack:
         y = self.y_test if y is None else y.to(self.device)
         self.model.eval()
         # Correct predictions per replica on the even and the odd test positions: the two
-        # fixed halves of the test set (trainer.split_halves_acc); their sum is the whole.
+        # fixed halves of the test set (``finish_record``'s held-out metric); their sum is
+        # the whole.
         halves = torch.zeros(2, self.k, dtype=torch.long, device=self.device)
         for i in range(0, len(x), EVAL_BATCH):  # EVAL_BATCH is even: parity is global
             xb = x[i:i + EVAL_BATCH].repeat(1, self.k, 1, 1)  # every replica sees the images
@@ -402,9 +442,9 @@ def train_stacked(specs: list[RunSpec], data: Splits, device="cpu", *, dtype=tor
                   return_models: bool = False):
     """Train the specs (same config, different seeds) as one stack; one record per spec.
 
-    Records have ``train_run``'s keys plus ``cuda_graph`` (whether full-size steps were
-    replayed from a CUDA graph) and ``bf16``; ``engine`` is ``"stacked"``; ``wall_s`` is the
-    stack's wall time / K. With ``return_models`` returns ``(records, models)``, the models
+    Records: ``new_record``'s per-epoch lists, ``finish_record``'s summary fields,
+    ``cuda_graph`` (whether full-size steps were replayed from a CUDA graph), ``bf16`` and
+    ``graph_fallback``; ``engine`` is ``"stacked"``; ``wall_s`` is the stack's wall time / K. With ``return_models`` returns ``(records, models)``, the models
     being the K trained standalone networks.
     """
     t0 = time.perf_counter()
@@ -450,7 +490,7 @@ def protocol_steps(stack: Stack, progress: ProgressFn | None = None):
             rec["test_acc_a"].append(stack.last_halves[r][0])
             rec["test_acc_b"].append(stack.last_halves[r][1])
             if not math.isfinite(m["train_loss"][r]):
-                rec["diverged_epoch"] = epoch + 1  # recorded, not raised, as in train_run
+                rec["diverged_epoch"] = epoch + 1  # recorded, not raised
                 active[r] = False
         if progress:
             accs = ", ".join(f"{a:.2f}" for a in acc)
@@ -470,5 +510,60 @@ def finish_stacked(stack: Stack, recs: list[dict], wall_s: float) -> list[dict]:
     return recs
 
 
-__all__ = ["train_stacked", "Stack", "protocol_steps", "finish_stacked", "drain", "stack_models", "unstack_into", "StackedLinear",
-           "StackedBatchNorm1d", "SplitReplicas", "GRAPH_WARMUP_STEPS"]
+# --- the record -----------------------------------------------------------------------------
+
+def new_record(spec: RunSpec, names: list[str]) -> dict:
+    """A run's record before its first epoch; ``names`` are the network's parameter names."""
+    return {"key": spec.key(), "spec": spec.to_dict(), "test_acc": [],
+            "test_acc_a": [], "test_acc_b": [], "train_loss": [],
+            "train_acc": [], "grad_mean": [], "layer_grad_norm": {n: [] for n in names},
+            "diverged_epoch": None, "dropped_samples": 0, "steps": 0,
+            # How the stack ran (set by finish_stacked).
+            "cuda_graph": False, "bf16": False, "graph_fallback": None}
+
+
+def finish_record(rec: dict, device, wall_s: float, engine: str) -> dict:
+    """The summary fields from the per-epoch lists, and where and how the run was computed."""
+    acc = rec["test_acc"]
+    rec["best_test_acc"] = max(acc) if acc else float("nan")
+    rec["final_test_acc"] = acc[-1] if acc else float("nan")
+    # Unbiased counterpart of best_test_acc: the epoch is chosen on half A of the test set and
+    # half B is reported at that epoch (first maximum, as max() picks for the seed's metric).
+    a, b = rec.get("test_acc_a") or [], rec.get("test_acc_b") or []
+    rec["heldout_best_test_acc"] = b[a.index(max(a))] if a and len(a) == len(b) else float("nan")
+    # The seed's "Gradient Avg": which epoch it printed is not stated; we take the mean over
+    # all epochs of the per-epoch step average (per-epoch values are kept too).
+    g = [v for v in rec["grad_mean"] if math.isfinite(v)]
+    rec["grad_metric"] = sum(g) / len(g) if g else float("nan")
+    rec.update(wall_s=wall_s, device=device_name(torch.device(device)), engine=engine,
+               versions=versions(), backend=backend_flags())
+    return rec
+
+
+def versions() -> dict:
+    import torchvision
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__}
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def backend_flags() -> dict:
+    """The math-mode switches that change GPU numbers (TF32 convolutions are on by default in
+    torch, so a CUDA fp32 run is not an IEEE fp32 run); recorded with every run."""
+    return {"tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+            "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "cudnn_deterministic": torch.backends.cudnn.deterministic,
+            "float32_matmul_precision": torch.get_float32_matmul_precision()}
+
+
+__all__ = ["train_stacked", "Stack", "protocol_steps", "finish_stacked", "drain", "stack_models",
+           "unstack_into", "StackedLinear", "StackedBatchNorm1d", "SplitReplicas",
+           "GRAPH_WARMUP_STEPS", "init_model", "shuffle_generator", "epoch_batches", "new_record",
+           "finish_record", "EVAL_BATCH", "ProgressFn"]

@@ -1,15 +1,17 @@
-"""The stacked trainer (harness.fused) against one-by-one training (harness.trainer), CPU.
+"""The trainer (harness.stacked) against the reference single-model loop
+(tests/reference_trainer.py), CPU.
 
-In float64, K = 3 replicas trained as one stack must end with the weights, running statistics
-and per-epoch metrics that ``trainer.train_run`` gives each seed alone, to 1e-6 relative.
+In float64, K = 3 replicas trained as one stack (and a stack of one) must end with the
+weights, running statistics and per-epoch metrics that ``reference.train_run`` gives each seed
+alone, to 1e-6 relative.
 (Measured: ~1e-15 for most tensors; up to ~1e-9 for the biases of convs that feed a
 BatchNorm, or a GroupNorm with one channel per group. Their true gradient is exactly zero (the
 norm subtracts them), so their float gradient is rounding noise (~1e-17) that Adam rescales to
 lr-sized steps; they do not change the network's output. Their per-layer gradient norms are
 that noise too, so layer norms are compared relative to the epoch's largest layer norm.)
 
-The standalone model is taken from ``train_run`` by wrapping ``trainer.init_model`` (the
-model object it returns is the one train_run trains), so nothing is re-implemented here.
+The standalone model is taken from ``train_run`` by wrapping the reference's ``init_model``
+(the model object it returns is the one train_run trains), so nothing is re-implemented here.
 """
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ import math
 import pytest
 import torch
 
-from harness import fused, trainer
+import reference_trainer as reference
+from harness import stacked
 from harness.data import Splits
-from harness.fused import Stack, train_stacked
 from harness.spec import DataSpec, Protocol, RunSpec
+from harness.stacked import Stack, train_stacked
 from models import q4_depth_net, q5_norm_net, q6_order_cnn, q6_order_mlp
 
 K = 3
@@ -45,17 +48,17 @@ def specs_for(net, epochs=1, batch_size=B, seeds=(0, 1, 2)) -> list[RunSpec]:
 
 
 def standalone(spec: RunSpec, data: Splits, monkeypatch) -> tuple[dict, torch.nn.Module]:
-    """``trainer.train_run`` in float64, and the model object it trained."""
+    """``reference.train_run`` in float64, and the model object it trained."""
     made = []
-    original = trainer.init_model
+    original = reference.init_model
 
     def capture(*args, **kwargs):
         made.append(original(*args, **kwargs))
         return made[-1]
 
     with monkeypatch.context() as m:
-        m.setattr(trainer, "init_model", capture)
-        rec = trainer.train_run(spec, data, "cpu", dtype=torch.float64)
+        m.setattr(reference, "init_model", capture)
+        rec = reference.train_run(spec, data, "cpu", dtype=torch.float64)
     assert len(made) == 1
     return rec, made[0]
 
@@ -142,16 +145,16 @@ def test_mlp_ragged_last_batch(monkeypatch):
         assert_same_run(rec, model, *standalone(spec, data, monkeypatch))
 
 
-def test_record_schema_matches_train_run():
+def test_record_schema_matches_the_reference():
     data = random_splits(2 * B)
     specs = specs_for(NETS["gn"])
-    stacked = train_stacked(specs, data, "cpu")
-    single = trainer.train_run(specs[0], data, "cpu")
-    assert [r["spec"]["seed"] for r in stacked] == [0, 1, 2]  # order of specs
-    for rec in stacked:
+    recs = train_stacked(specs, data, "cpu")
+    single = reference.train_run(specs[0], data, "cpu")
+    assert [r["spec"]["seed"] for r in recs] == [0, 1, 2]  # order of specs
+    for rec in recs:
         assert set(rec) == set(single)
         assert rec["cuda_graph"] is False and rec["bf16"] is False
-        assert rec["engine"] == "stacked" and single["engine"] == "single"
+        assert rec["engine"] == "stacked" and single["engine"] == "reference"
         assert rec["layer_grad_norm"].keys() == single["layer_grad_norm"].keys()
         for key in ("test_acc", "test_acc_a", "test_acc_b", "train_loss", "train_acc", "grad_mean"):
             assert type(rec[key]) is list and all(type(v) is float for v in rec[key]), key
@@ -160,7 +163,7 @@ def test_record_schema_matches_train_run():
 def test_a_diverged_replica_stops_alone(monkeypatch):
     """Seed 1 starts with NaN weights: it is recorded as diverged in epoch 1, as train_run
     records it; seeds 0 and 2 train on, unaffected, and still match their standalone runs."""
-    original = trainer.init_model
+    original = stacked.init_model
 
     def poisoned(spec, device, dtype=torch.float32):
         model = original(spec, device, dtype)
@@ -169,8 +172,8 @@ def test_a_diverged_replica_stops_alone(monkeypatch):
                 model[0].weight.fill_(float("nan"))
         return model
 
-    monkeypatch.setattr(trainer, "init_model", poisoned)
-    monkeypatch.setattr(fused, "init_model", poisoned)
+    monkeypatch.setattr(reference, "init_model", poisoned)
+    monkeypatch.setattr(stacked, "init_model", poisoned)
     data = random_splits(4 * B)
     specs = specs_for(NETS["bn-norm-act"], epochs=2)
     recs, models = train_stacked(specs, data, "cpu", dtype=torch.float64, return_models=True)
