@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from harness.data import input_shape, load_splits
+from harness.data import load_splits
+from harness.profiles import input_shape
 from harness.stacked import train_stacked
 from harness.spec import DataSpec, Protocol, RunSpec
 from models import q4_depth_net, q5_norm_net, q6_order_cnn, q6_order_mlp

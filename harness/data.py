@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from harness.profiles import DATASETS, input_shape  # noqa: F401  (re-exported: dataset facts live with the profiles)
+from harness.profiles import DATASETS  # noqa: F401  (re-exported: the names live with the profiles)
 from harness.spec import DataSpec
 
 REPO = Path(__file__).resolve().parent.parent

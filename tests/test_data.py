@@ -26,7 +26,8 @@ from torchvision import transforms
 from torchvision.datasets import CIFAR10
 
 from harness import data
-from harness.data import DATASETS, DatasetUnavailable, input_shape, load_raw, load_splits
+from harness.data import DATASETS, DatasetUnavailable, load_raw, load_splits
+from harness.profiles import input_shape
 from harness.spec import DataSpec
 
 FMNIST_FILES = {"train-images-idx3-ubyte": "train_x", "train-labels-idx1-ubyte": "train_y",
