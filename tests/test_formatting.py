@@ -102,11 +102,10 @@ def test_jsonable_evidence_matches_to_dict():
     assert F.jsonable({"e": ev})["e"]["verdict"] == ev.verdict
 
 
-def test_plugin_json_default_is_the_cleaner():
-    from harness.plugin import _json_default
+def test_plugin_json_is_the_cleaner():
+    from harness.plugin import to_json
 
-    text = json.dumps({"a": np.float32(1.5), "b": np.int64(2), "s": {2, 1}, "p": Path("x")},
-                      default=_json_default)
+    text = to_json({"a": np.float32(1.5), "b": np.int64(2), "s": {2, 1}, "p": Path("x")})
     assert json.loads(text) == {"a": 1.5, "b": 2, "s": [1, 2], "p": "x"}
 
 
