@@ -49,8 +49,11 @@ class Session:
         folder.mkdir(parents=True, exist_ok=True)
         self.out, self.err = folder / "stdout", folder / "stderr"
         with open(self.out, "w") as out, open(self.err, "w") as err:
+            # SIGINT back to its default: a suite started in the background (nohup, `cmd &`)
+            # hands its children an ignored SIGINT, and the Ctrl-C case would test nothing
             self.proc = subprocess.Popen(pytest_cmd(*args), cwd=REPO, stdout=out, stderr=err,
-                                         env=env, start_new_session=True)
+                                         env=env, start_new_session=True,
+                                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def wait(self, timeout=SESSION_TIMEOUT) -> int:
         try:
