@@ -5,7 +5,7 @@ One process. For each configuration and scale it builds
 * ``seed``: the notebooks' loop. A ``torch.utils.data.DataLoader`` over a ``TensorDataset`` of
   the same tensors (shuffle=True, batch_size B), one model at a time, fp32, NCHW, each batch
   moved to the device, ``loss.item()`` and the correct count read every step (and, for the Q4
-  net, the seed's gradient metric with one ``.item()`` per parameter tensor, as Q4 did). It is
+  net, the paper's gradient metric with one ``.item()`` per parameter tensor, as Q4 did). It is
   written out here (``SeedLoop``) because it is what is measured: the original study's
   per-model loop, whose habits (DataLoader, per-step host reads) are the cost the engine
   removes. It is not the tests' reference loop (tests/reference_trainer.py, which benchmarks
@@ -282,7 +282,7 @@ def run_config(name: str, scale: str, args, device) -> list[Row]:
 # --- the full protocol's estimate ---------------------------------------------------------
 
 def protocol_runs(train_size: int = 50_000, epochs: int = 10, seeds: int = 5):
-    """The seed's grid as (kind, blocks, batch, steps) with 5 seeds each."""
+    """The paper's grid as (kind, blocks, batch, steps) with 5 seeds each."""
     steps = lambda b: epochs * math.ceil(train_size / b)
     grid = []
     for depth in (1, 2, 4, 6, 8):

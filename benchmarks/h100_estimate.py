@@ -7,7 +7,7 @@ with the assumptions below (every number is an assumption, stated; none is measu
 """
 import math
 
-W, S, C_IN, CLASSES = 64, 32, 3, 10          # the seed's width and CIFAR-10-shaped input
+W, S, C_IN, CLASSES = 64, 32, 3, 10          # the paper's width and CIFAR-10-shaped input
 N, EPOCHS, SEEDS = 50_000, 10, 5
 PX = S * S
 CONV_MAC = PX * W * W * 9                     # one 3x3 64->64 conv, per image

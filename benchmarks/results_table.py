@@ -1,7 +1,7 @@
 """Print a markdown verdict table from one or two report.json files (docs/RESULTS.md uses it).
 
     python3 benchmarks/results_table.py reports/latest/report.json
-The seed's own verdict (judged on its published numbers) is in every report beside the run's.
+The paper's own verdict (judged on its published numbers) is in every report beside the run's.
 """
 import json
 import sys
@@ -28,7 +28,7 @@ def table(report: dict) -> str:
     lines = ["| claim | seed's numbers | this run: verdict | effect [95% CI] | p | p (adjusted) | n | pytest |",
              "|---|---|---|---|---|---|---|---|"]
     for r in sorted(report["results"], key=lambda r: r["id"]):
-        seed = _fmt(r.get("seed_evidence"))
+        seed = _fmt(r.get("paper_evidence"))
         verdict, eff, p = _fmt(r.get("evidence"))
         pa = r.get("p_adjusted")
         out = r.get("outcome", "") + (" (not at smoke scale)" if r.get("smoke_unshowable") else "")
@@ -50,7 +50,7 @@ def side_by_side(named_reports: list[tuple[str, dict]]) -> str:
     """One row per claim: the paper's verdict, then each report's verdict (p, effect [CI], n)."""
     ids = sorted({r["id"] for _, rep in named_reports for r in rep["results"]})
     first = named_reports[0][1]
-    paper = {r["id"]: r.get("seed_evidence") for r in first["results"]}
+    paper = {r["id"]: r.get("paper_evidence") for r in first["results"]}
     head = ["claim", "the paper's numbers"] + [name for name, _ in named_reports]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cid in ids:

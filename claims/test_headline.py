@@ -1,4 +1,4 @@
-"""The seed's headline: best accuracy 80%+ with this custom CNN on CIFAR-10."""
+"""The paper's headline: best accuracy 80%+ with this custom CNN on CIFAR-10."""
 import pytest
 
 from harness import stats

@@ -1,7 +1,7 @@
 """Q4: ReLU vs Sigmoid over depth (the Q4 net: stem conv+BN+act, N blocks conv->BN->act).
 
-The seed's metric is the best test accuracy over the epochs; the report shows the final
-epoch's too. Depth levels come from the profile (the seed's: 1, 2, 4, 6, 8).
+The paper's metric is the best test accuracy over the epochs; the report shows the final
+epoch's too. Depth levels come from the profile (the paper's: 1, 2, 4, 6, 8).
 """
 import pytest
 
@@ -27,7 +27,7 @@ def test_relu_accuracy_rises_with_depth(judge):
 
 @pytest.mark.not_at_smoke_scale(reason=(
     "on 14x14 images at 2 epochs Sigmoid still gains from depth (best 18.95, 24.54, 25.62, "
-    "36.93% at depths 1/2/4/8); the seed's decline (42.43 -> 32.97 at depth 8) came from 10 "
+    "36.93% at depths 1/2/4/8); the paper's decline (42.43 -> 32.97 at depth 8) came from 10 "
     "epochs on 32x32 CIFAR-10, and its own single runs do not reach p < 0.05 (tau p=0.12)"))
 @pytest.mark.claim(id="q4-sigmoid-falls", question="Q4",
                    sentence="Sigmoid accuracy declines as blocks are added.")

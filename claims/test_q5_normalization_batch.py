@@ -1,8 +1,8 @@
 """Q5: BatchNorm vs GroupNorm over batch size (the Q5 net: bare stem conv, 4 blocks
 conv->norm->ReLU; GroupNorm with 4 groups). Metric: best test accuracy over the epochs.
 
-Levels fixed in advance from the seed's table, never picked on our data: the smallest batch
-(2) and BatchNorm's peak (16); GroupNorm's best in the seed's table is its batch-2 mean.
+Levels fixed in advance from the paper's table, never picked on our data: the smallest batch
+(2) and BatchNorm's peak (16); GroupNorm's best in the paper's table is its batch-2 mean.
 """
 import pytest
 
@@ -12,16 +12,16 @@ from harness.runs import question_arm
 
 # At smoke scale (1,000 images, 4 epochs) no configuration is trained far: the batch-2 runs
 # take 8x the steps of the batch-16 ones in the same epochs and come out AHEAD (BN 45.9 vs
-# 41.7%; GN 44.9 vs 32.1%), the opposite of the seed's converged regime. Showing BatchNorm's
+# 41.7%; GN 44.9 vs 32.1%), the opposite of the paper's converged regime. Showing BatchNorm's
 # small-batch penalty needs the full protocol (10 epochs of 50,000 images).
 SMOKE_Q5 = pytest.mark.not_at_smoke_scale(reason=(
     "Q5 needs trained-to-convergence runs; at smoke scale batch 2 leads because it takes 8x "
     "the steps (BN best 45.9% at b2 vs 41.7% at b16, GN 44.9% vs 32.1%; n=5)"))
 METRIC = "best_test_acc"
-# issue 9: BN's peak batch (16) and GN's best (2) are argmaxes of the seed's own table; fine
+# issue 9: BN's peak batch (16) and GN's best (2) are argmaxes of the paper's own table; fine
 # for fresh runs, biased when these claims are judged on that table (the report marks them).
-FROM_SEED_TABLE = pytest.mark.levels_from_seed_table(
-    reason="BN's peak batch 16 and GN's best batch 2 are argmaxes of the seed's table")
+FROM_PAPER_TABLE = pytest.mark.levels_from_paper_table(
+    reason="BN's peak batch 16 and GN's best batch 2 are argmaxes of the paper's table")
 
 
 def at(runs, p, norm, batch):
@@ -33,7 +33,7 @@ def over_batches(runs, p, norm):
 
 
 @SMOKE_Q5
-@FROM_SEED_TABLE
+@FROM_PAPER_TABLE
 @pytest.mark.claim(id="q5-bn-small-batch-worse", question="Q5",
                    sentence="BatchNorm at the smallest batch is below BatchNorm at its peak batch (16).")
 def test_batchnorm_small_batch_below_peak(judge):
@@ -50,7 +50,7 @@ def test_groupnorm_beats_batchnorm_at_small_batch(judge):
 
 
 @SMOKE_Q5
-@FROM_SEED_TABLE
+@FROM_PAPER_TABLE
 @pytest.mark.claim(id="q5-gn-consistent", question="Q5",
                    sentence="GroupNorm is consistent across batch sizes: its per-batch-size means "
                             "spread less than BatchNorm's, and GN at the smallest batch equals GN at 16.")
@@ -68,25 +68,25 @@ def test_groupnorm_consistent_across_batch_sizes(judge):
                    sentence="GroupNorm's run-to-run standard deviation is lower than BatchNorm's.")
 def test_groupnorm_lower_run_to_run_sd(judge):
     # Pooled within-configuration variance over all batch sizes, not the spread of the means
-    # (the seed's "1.55 vs 3.54" was the latter: see EXPERIMENTS.md).
+    # (the paper's "1.55 vs 3.54" was the latter: see EXPERIMENTS.md).
     judge(lambda runs, p: stats.variance_greater(over_batches(runs, p, "batch"),
                                                  over_batches(runs, p, "group"), alpha=p.alpha))
 
 
 @SMOKE_Q5
-@FROM_SEED_TABLE
+@FROM_PAPER_TABLE
 @pytest.mark.claim(id="q5-bn-best-beats-gn-best", question="Q5",
                    sentence="BatchNorm at its best batch size beats GroupNorm at its best.")
 def test_batchnorm_best_beats_groupnorm_best(judge):
-    # The best levels are the seed's argmaxes (BN: 16, GN: 2), fixed before any data.
+    # The best levels are the paper's argmaxes (BN: 16, GN: 2), fixed before any data.
     judge(lambda runs, p: stats.mean_greater(at(runs, p, "batch", p.q5_peak_batch),
                                              at(runs, p, "group", p.q5_small_batch), alpha=p.alpha))
 
 
 @pytest.mark.refuted_by_paper(reason=(
-    "the seed's own table refutes it: at batch 16 BN 77.79 +- 0.54 vs GN 71.49 +- 0.54 "
+    "the paper's own table refutes it: at batch 16 BN 77.79 +- 0.54 vs GN 71.49 +- 0.54 "
     "(a 6.30-point gap; 5.83 at batch 8), n=5 each"))
-@FROM_SEED_TABLE
+@FROM_PAPER_TABLE
 @pytest.mark.claim(id="q5-bn-advantage-at-most-3", question="Q5",
                    sentence="Where BatchNorm beats GroupNorm, it does so by no more than 3 points.")
 def test_batchnorm_advantage_at_most_three_points(judge):

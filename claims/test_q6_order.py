@@ -1,6 +1,6 @@
 """Q6: order of activation and BatchNorm, in the 8-block CNN and in the MLP (only its first
-layer's order varies). Batch 128 in the seed; metric: the FINAL epoch's test accuracy.
-The seed's cases: case1 BN->ReLU, case2 ReLU->BN, case3 LeakyReLU->BN.
+layer's order varies). Batch 128 in the paper; metric: the FINAL epoch's test accuracy.
+The paper's cases: case1 BN->ReLU, case2 ReLU->BN, case3 LeakyReLU->BN.
 """
 import pytest
 
@@ -35,7 +35,7 @@ def test_cnn_activation_first_beats_bn_first(judge):
 
 
 @pytest.mark.not_at_smoke_scale(reason=(
-    "LeakyReLU->BN 68.50% vs ReLU->BN 69.43% final (n=5); the seed's own runs cannot "
+    "LeakyReLU->BN 68.50% vs ReLU->BN 69.43% final (n=5); the paper's own runs cannot "
     "separate them either (80.83 vs 80.71)"))
 @pytest.mark.claim(id="q6-cnn-leakyrelu-bn-best", question="Q6",
                    sentence="In the CNN, LeakyReLU->BN is the best of the three orders.")

@@ -1,10 +1,10 @@
-"""Datasets as tensors: load once, normalise as the seed did, hold on the training device.
+"""Datasets as tensors: load once, normalise as the paper did, hold on the training device.
 
 Names: ``digits`` (scikit-learn's bundled 8x8 set), ``fashion-mnist-subset`` (a stratified
 12,000/2,000 sample of Fashion-MNIST committed in ``fixtures/``: offline and hard enough for
 the smoke profile), ``fashion-mnist`` (the IDX files, through torchvision) and ``cifar10``
-(the seed's dataset, through torchvision). Every image is scaled to [0, 1] and then
-normalised with (x - 0.5) / 0.5, exactly the seed's ``Normalize(0.5, 0.5)``; no augmentation.
+(the paper's dataset, through torchvision). Every image is scaled to [0, 1] and then
+normalised with (x - 0.5) / 0.5, exactly the paper's ``Normalize(0.5, 0.5)``; no augmentation.
 """
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ class ClaimMark:
     sentence: str
     nodeid: str
     smoke_unshowable: bool = False   # not_at_smoke_scale, and the profile is at smoke scale
-    levels_from_paper: str = ""      # levels_from_seed_table's reason ("" when not marked)
+    levels_from_paper: str = ""      # levels_from_paper_table's reason ("" when not marked)
 
 
 def evaluate(fn: Callable, runs, profile) -> stats.Evidence:
@@ -49,7 +49,7 @@ def judge_claim(fn: Callable, claim: ClaimMark, settings, runs_for: Callable, n_
     ``runs_for(question)`` gives the source's runs; ``grow(specs)`` trains more seeds (only
     with ``--seeds auto``)."""
     from harness import epoch_check, multiplicity
-    from harness.runs import seed_runs
+    from harness.runs import published_runs
 
     s = settings
     question = runs_of(claim.question)
@@ -63,8 +63,8 @@ def judge_claim(fn: Callable, claim: ClaimMark, settings, runs_for: Callable, n_
             grids.grid(question, s.profile, s.dataset, s.seeds), grow)
     else:
         ev = evaluate(fn, runs, s.profile)
-    paper_ev = ev if s.source == "seed" else \
-        evaluate(fn, seed_runs(), PROFILES["full"].replace(alpha=s.profile.alpha))
+    paper_ev = ev if s.source == "paper" else \
+        evaluate(fn, published_runs(), PROFILES["full"].replace(alpha=s.profile.alpha))
     # issue 9: the outcome is judged at the per-claim level of the declared multiplicity rule
     # (alpha/m, m = claims collected; harness/multiplicity.py says why)
     outcome_alpha = multiplicity.per_claim_alpha(s.profile.multiplicity, s.profile.alpha, n_claims)
@@ -73,13 +73,13 @@ def judge_claim(fn: Callable, claim: ClaimMark, settings, runs_for: Callable, n_
     heldout = epoch_check.rejudge(lambda r: evaluate(fn, r, s.profile), runs, ev)
     result = {
         "id": claim.id, "question": claim.question, "sentence": claim.sentence,
-        "nodeid": claim.nodeid, "evidence": ev.to_dict(), "seed_evidence": paper_ev.to_dict(),
+        "nodeid": claim.nodeid, "evidence": ev.to_dict(), "paper_evidence": paper_ev.to_dict(),
         "run_keys": sorted(set(runs["key"].dropna())) if "key" in runs else [],
         "smoke_unshowable": claim.smoke_unshowable,
         "profile": s.profile.name, "dataset": s.dataset if s.source == "fresh" else s.source,
         "multiplicity": s.profile.multiplicity, "claims_m": n_claims, "outcome_alpha": outcome_alpha,
         "outcome_verdict": out_ev.verdict, "heldout": heldout,
-        "levels_from_seed_table": claim.levels_from_paper,
+        "levels_from_paper_table": claim.levels_from_paper,
     }
     if seq is not None:
         result["sequential"] = seq

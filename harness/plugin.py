@@ -52,7 +52,8 @@ def pytest_addoption(parser):
     g.addoption("--fresh", action="store_true", help="retrain every run instead of reusing the store")
     g.addoption("--alpha", type=float, default=None, help="significance level (default: the profile's, 0.05)")
     g.addoption("--source", default="fresh",
-                help="where runs come from: fresh (train/store), seed (the paper's published numbers), "
+                help="where runs come from: fresh (train/store), paper (the paper's published numbers; "
+                     "'seed', its older name, is accepted), "
                      "or PATH to a runs.csv exported by a report")
     g.addoption("--reports-dir", default=str(DEFAULT_REPORTS), help="where evidence reports go")
     # Past one machine (harness/executors.py): each configuration as one task on a Ray cluster.
@@ -90,7 +91,7 @@ def pytest_configure(config):
                             "statement; judged on that table or at smoke scale it is a strict xfail, on "
                             "an evidence profile (cpu, full) its verdict stands as measured")
     # issue 9: the report marks verdicts on the paper's table whose levels were argmaxes of it
-    config.addinivalue_line("markers", "levels_from_seed_table(reason): the claim's levels were chosen "
+    config.addinivalue_line("markers", "levels_from_paper_table(reason): the claim's levels were chosen "
                             "from the paper's own table (biased when judged on that table)")
     try:
         settings = settings_from(config.getoption)
@@ -165,7 +166,7 @@ def pytest_collection_modifyitems(config, items):
     s = config.stash[SESSION].settings
     for item in items:
         refuted = item.get_closest_marker("refuted_by_paper")
-        if refuted and (s.source == "seed" or s.profile.smoke_scale):
+        if refuted and (s.source == "paper" or s.profile.smoke_scale):
             item.add_marker(pytest.mark.xfail(strict=True, reason=refuted.kwargs.get("reason", "")))
         mark = item.get_closest_marker("not_at_smoke_scale")
         if mark and s.profile.smoke_scale:  # any source holding smoke-scale runs
@@ -245,8 +246,8 @@ def runs_for(request, claims_settings):
     def get(question: str):
         if question in cache:
             return cache[question]
-        if s.source == "seed":
-            cache[question] = runs_mod.seed_runs()
+        if s.source == "paper":
+            cache[question] = runs_mod.published_runs()
         elif s.source != "fresh":
             cache[question] = runs_mod.read_runs_csv(s.source)
         else:
@@ -278,7 +279,7 @@ def _claim_mark(item, settings: Settings):
     if mark is None:
         raise pytest.UsageError(f"{item.nodeid}: a claim test needs @pytest.mark.claim(...)")
     callspec = getattr(item, "callspec", None)
-    from_paper = item.get_closest_marker("levels_from_seed_table")
+    from_paper = item.get_closest_marker("levels_from_paper_table")
     return ClaimMark(
         id=mark.kwargs["id"] + (f"[{callspec.id}]" if callspec else ""),
         question=mark.kwargs["question"], sentence=mark.kwargs["sentence"], nodeid=item.nodeid,
@@ -307,7 +308,7 @@ def judge(request, claims_settings, runs_for):
         props.append((CLAIM_PROP, to_json(result)))
         for name, value in (("verdict", ev.verdict), ("p", ev.p), ("effect", ev.effect),
                             ("ci", ev.ci), ("n", ev.n), ("test", ev.test),
-                            ("seed_verdict", result["seed_evidence"]["verdict"])):
+                            ("paper_verdict", result["paper_evidence"]["verdict"])):
             props.append((name, to_json(value)))
         if out_ev.verdict == stats.SUPPORTED:
             return ev

@@ -41,8 +41,8 @@ class Profile:
     q4_epochs: int
     # Q5: norm x batch size (the Q5 net, 4 blocks).
     q5_batch_sizes: tuple[int, ...]
-    q5_small_batch: int  # the seed's smallest batch size
-    q5_peak_batch: int   # BatchNorm's best batch size in the seed's table, fixed in advance
+    q5_small_batch: int  # the paper's smallest batch size
+    q5_peak_batch: int   # BatchNorm's best batch size in the paper's table, fixed in advance
     q5_epochs: int
     q5_train_size: int | None  # batch-2 runs take N/2 steps an epoch: Q5 may use less data
     # Q6: block order in the CNN and the MLP.
@@ -52,7 +52,7 @@ class Profile:
     # Statistics, declared before any data.
     alpha: float = 0.05
     equivalence_margin: float = 2.0  # accuracy points; see docs/STATISTICS.md
-    headline_accuracy: float = 80.0  # the seed's "80%+" on CIFAR-10
+    headline_accuracy: float = 80.0  # the paper's "80%+" on CIFAR-10
     # Seeds are first_seed .. first_seed + seeds - 1. Confirmatory sessions use 0; pilots that
     # size a profile use seeds from 1000 up, disjoint from every confirmatory seed.
     first_seed: int = 0
@@ -116,7 +116,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "full": Profile(
         name="full",
-        description="the seed's protocol exactly: width 64, 10 epochs, 5 seeds, every level",
+        description="the paper's protocol exactly: width 64, 10 epochs, 5 seeds, every level",
         dataset="cifar10",
         train_size=None, test_size=None, image_size=None, width=64, seeds=5,
         q4_depths=(1, 2, 4, 6, 8), q4_batch_size=128, q4_epochs=10,

@@ -1,10 +1,10 @@
 """Runs: one DataFrame row per run (config columns + metrics), from any source.
 
-Fresh training, the store, the seed's published numbers and an exported ``runs.csv`` all
+Fresh training, the store, the paper's published numbers and an exported ``runs.csv`` all
 become the same table, so claims select their arms by column values and never care where the
 numbers came from. A row is either one run (``kind="run"``, ``value`` columns filled) or a
 published summary of several runs (``kind="summary"``: ``n``, ``mean``, ``std_pop``), which
-is all the seed printed for some tables.
+is all the paper printed for some tables.
 """
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ from harness.stats import Arm
 from harness.validate import RunsError, check_runs, misspelled_columns
 
 REPO = Path(__file__).resolve().parent.parent
-SEED_CSV = REPO / "fixtures" / "published_results.csv"
+PUBLISHED_CSV = REPO / "fixtures" / "published_results.csv"
 
 #: Columns that identify a configuration (what claims select on).
 CONFIG_COLUMNS = ["arch", "width", "depth", "block_order", "norm", "activation", "stem",
                   "dataset", "image_size", "train_size", "epochs", "batch_size", "lr"]
 METRICS = ["best_test_acc", "final_test_acc", "grad_metric"]
-#: Optional metrics: present in this suite's own runs, absent from the seed's table.
+#: Optional metrics: present in this suite's own runs, absent from the paper's table.
 EXTRA_METRICS = ["heldout_best_test_acc"]
 LIST_COLUMNS = ["test_acc", "test_acc_a", "test_acc_b", "train_loss", "train_acc", "grad_mean", "layer_grad_norm"]
 COLUMNS = (["key", "source", "kind", "seed"] + CONFIG_COLUMNS + METRICS + EXTRA_METRICS
@@ -125,9 +125,9 @@ def read_runs_csv(path: str | Path, source: str | None = None) -> pd.DataFrame:
     return runs_frame(df.to_dict("records"))
 
 
-# -- the seed's published numbers -------------------------------------------------------------
+# -- the paper's published numbers -------------------------------------------------------------
 # published_results.csv spells the layer order as one string; split it into our columns.
-_SEED_ORDER = {
+_PUBLISHED_ORDER = {
     "conv-norm-act": ("norm-act", None), "conv-norm-relu": ("norm-act", "relu"),
     "conv-relu-norm": ("act-norm", "relu"), "conv-leakyrelu-norm": ("act-norm", "leaky_relu"),
     "linear-norm-relu": ("norm-act", "relu"), "linear-relu-norm": ("act-norm", "relu"),
@@ -135,14 +135,14 @@ _SEED_ORDER = {
 }
 
 
-def seed_runs(path: str | Path = SEED_CSV) -> pd.DataFrame:
-    """The seed's published numbers (read once per process; treat the frame as read-only)."""
-    return _seed_runs(str(path))
+def published_runs(path: str | Path = PUBLISHED_CSV) -> pd.DataFrame:
+    """The paper's published numbers (read once per process; treat the frame as read-only)."""
+    return _published_runs(str(path))
 
 
 @functools.lru_cache(maxsize=4)
-def _seed_runs(path: str) -> pd.DataFrame:
-    """The seed's published numbers as rows. Which tables are used (see fixtures/README.md):
+def _published_runs(path: str) -> pd.DataFrame:
+    """The paper's published numbers as rows. Which tables are used (see fixtures/README.md):
     Q4 'results' (one run per setting), Q5 'results' (mean +- population std of 5 runs),
     Q6 'experiment2' (every run's value, CNN and MLP). Q5's 'printed_sweep' repeats one run of
     the same grid and Q6's 'experiment1' a second, summary-only CNN batch; they are kept out
@@ -153,9 +153,9 @@ def _seed_runs(path: str) -> pd.DataFrame:
           ((raw.question == "Q6") & (raw.table == "experiment2") & (raw.kind == "run"))
     rows = []
     for r in raw[use].itertuples():
-        order, act = _SEED_ORDER[r.order]
+        order, act = _PUBLISHED_ORDER[r.order]
         best = r.metric == "best_epoch_test_acc"
-        row = {"key": f"seed:{r.question}:{r.Index}", "source": "seed", "kind": r.kind,
+        row = {"key": f"paper:{r.question}:{r.Index}", "source": "paper", "kind": r.kind,
                "seed": r.run if r.kind == "run" else None, "arch": r.arch, "width": 64,
                "depth": int(r.blocks) if r.arch == "cnn" else 0, "block_order": order,
                "norm": r.norm, "activation": act or r.activation, "dataset": "cifar10",

@@ -27,8 +27,9 @@ DEFAULT_STORE = REPO / ".runstore" / "runs.sqlite"
 DEFAULT_REPORTS = REPO / "reports"
 DEVICES = ("auto", "cpu", "cuda")
 #: --source values that are not a file: fresh training (or the store), the paper's table
-SOURCES = ("fresh", "seed")
-SOURCE_ALIASES = {"paper": "seed"}
+SOURCES = ("fresh", "paper")
+#: the older spelling of --source paper, still accepted
+SOURCE_ALIASES = {"seed": "paper"}
 
 
 class SettingsError(ValueError):
@@ -70,7 +71,7 @@ def settings_from(opt: Callable[[str], object]) -> Settings:
     source = opt("--source")
     source = SOURCE_ALIASES.get(source, source)
     if source not in SOURCES and not Path(source).is_file():
-        raise SettingsError(f"--source: {source!r} is neither 'fresh', 'seed' nor an existing runs.csv")
+        raise SettingsError(f"--source: {source!r} is neither 'fresh', 'paper' nor an existing runs.csv")
     if source not in SOURCES:
         check_source(source)  # validated before its profile is guessed from it
     name = opt("--profile")
@@ -78,7 +79,7 @@ def settings_from(opt: Callable[[str], object]) -> Settings:
     recorded = recorded_profile(source) if name is None and source not in SOURCES else None
     if name is None and recorded is None:
         # The paper's numbers are the full protocol's grid; an exported CSV carries its own.
-        name = {"fresh": "smoke", "seed": "full"}.get(source) or profile_of_csv(source)
+        name = {"fresh": "smoke", "paper": "full"}.get(source) or profile_of_csv(source)
     try:
         profile = recorded or resolve_profile(name, [])
         if opt("profile_set"):
@@ -237,8 +238,8 @@ class ClaimsSession:
             keys = sorted({k for r in self.results for k in r["run_keys"]})
             with RunStore(s.store_path) as store:
                 return runs_mod.from_records(list(store.get_many(keys).values()))
-        if s.source == "seed":
-            return runs_mod.seed_runs()
+        if s.source == "paper":
+            return runs_mod.published_runs()
         return runs_mod.read_runs_csv(s.source)
 
     def meta(self) -> dict:
@@ -268,4 +269,4 @@ class ClaimsSession:
         from harness import report, runs as runs_mod
 
         self.report_dir = report.write_report(self.settings.reports_dir, self.results,
-                                              self.runs_judged(), runs_mod.seed_runs(), self.meta())
+                                              self.runs_judged(), runs_mod.published_runs(), self.meta())

@@ -22,7 +22,7 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class Protocol:
-    """The seed's training protocol: Adam(lr) on cross-entropy, E epochs, batch size B."""
+    """The paper's training protocol: Adam(lr) on cross-entropy, E epochs, batch size B."""
 
     epochs: int = 10
     batch_size: int = 128

@@ -1,9 +1,9 @@
-"""The trainer: the seed's protocol for the K seeds of one configuration, trained as ONE
+"""The trainer: the paper's protocol for the K seeds of one configuration, trained as ONE
 stacked model. One seed is a stack of one; every stored number comes from here.
 
-The protocol (the seed's). Adam(lr) on cross-entropy, E epochs, batch size B, a fresh shuffle
+The protocol (the paper's). Adam(lr) on cross-entropy, E epochs, batch size B, a fresh shuffle
 every epoch, test accuracy after every epoch with the model in eval mode (BatchNorm uses its
-running statistics). Like the seed's DataLoader (drop_last=False) the ragged last batch is
+running statistics). Like the paper's DataLoader (drop_last=False) the ragged last batch is
 trained on, except a last batch of ONE sample, which BatchNorm1d cannot normalise: that one is
 dropped and counted. Replica k's weights are those ``init_model`` gives its standalone network
 (``torch.manual_seed(seed)`` before it is built) and its batch order comes from a CPU generator
@@ -48,7 +48,7 @@ GPU path (``device.type == "cuda"`` only): data resident on the device, batches 
 metrics accumulated on the device and read once per epoch, ``Adam(fused=True)`` (capturable
 only when a graph is used), and by default the whole step (gather, forward, backward, metrics,
 Adam) captured in one CUDA graph for the full-size batches; the ragged last batch of an epoch
-is run eagerly (so the seed's drop_last=False semantics are kept). Records say ``cuda_graph``.
+is run eagerly (so the paper's drop_last=False semantics are kept). Records say ``cuda_graph``.
 Options: ``channels_last`` (off by default), ``bf16`` autocast (off by default; recorded).
 
 A graph replays fixed addresses: every tensor the step reads or writes (parameters, gradients,
@@ -223,7 +223,7 @@ def _check_specs(specs: list[RunSpec]) -> None:
 class Stack:
     """K replicas of one configuration: the stacked model, its Adam, data and metrics.
 
-    ``train_epoch`` runs one epoch of the seed's protocol for all replicas and returns the
+    ``train_epoch`` runs one epoch of the paper's protocol for all replicas and returns the
     per-replica metrics; ``evaluate`` gives per-replica test accuracy; ``unstack`` gives the K
     trained standalone models. ``train_stacked`` is built from these; so is the benchmark.
     """
@@ -303,7 +303,7 @@ class Stack:
         shape = (len(self.params), self.k)
         l1 = torch.stack(torch._foreach_norm(views, 1)).view(shape)
         l2 = torch.stack(torch._foreach_norm(views, 2)).view(shape)
-        # The seed's metric per replica: mean over parameter tensors of mean |grad|.
+        # The paper's metric per replica: mean over parameter tensors of mean |grad|.
         self.grad_sum += (l1 / self._numel).mean(0).double()
         self.norm_sum += l2.double()
         self.opt.step()
@@ -467,7 +467,7 @@ def drain(gen):
 
 
 def protocol_steps(stack: Stack, progress: ProgressFn | None = None):
-    """The seed's protocol for a stack, as a generator that yields after every training step
+    """The paper's protocol for a stack, as a generator that yields after every training step
     and returns the K unfinished records (``finish_stacked`` completes them)."""
     specs = stack.specs
     recs = [new_record(s, stack.names) for s in specs]
@@ -528,10 +528,10 @@ def finish_record(rec: dict, device, wall_s: float, engine: str) -> dict:
     rec["best_test_acc"] = max(acc) if acc else float("nan")
     rec["final_test_acc"] = acc[-1] if acc else float("nan")
     # Unbiased counterpart of best_test_acc: the epoch is chosen on half A of the test set and
-    # half B is reported at that epoch (first maximum, as max() picks for the seed's metric).
+    # half B is reported at that epoch (first maximum, as max() picks for the paper's metric).
     a, b = rec.get("test_acc_a") or [], rec.get("test_acc_b") or []
     rec["heldout_best_test_acc"] = b[a.index(max(a))] if a and len(a) == len(b) else float("nan")
-    # The seed's "Gradient Avg": which epoch it printed is not stated; we take the mean over
+    # The paper's "Gradient Avg": which epoch it printed is not stated; we take the mean over
     # all epochs of the per-epoch step average (per-epoch values are kept too).
     g = [v for v in rec["grad_mean"] if math.isfinite(v)]
     rec["grad_metric"] = sum(g) / len(g) if g else float("nan")

@@ -1,4 +1,4 @@
-"""The reference the trainer is checked against: the seed's protocol, one model at a time.
+"""The reference the trainer is checked against: the paper's protocol, one model at a time.
 
 A plain single-model loop, kept apart from ``harness.stacked`` on purpose: its own network
 object, its own ``torch.optim.Adam`` (the default, unfused one), its own batches, loss,
@@ -38,7 +38,7 @@ def evaluate_halves(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) ->
     """Accuracy in percent on the whole test set and on its two fixed halves (even and odd
     positions), eval mode; restores the previous mode.
 
-    The seed picks its "best epoch" on the test set itself, which biases that metric upward.
+    The paper picks its "best epoch" on the test set itself, which biases that metric upward.
     The halves give an unbiased alternative beside it (``heldout_best_test_acc``): choose the
     epoch on half A, report half B at that epoch."""
     was_training = model.training
@@ -61,7 +61,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def train_run(spec: RunSpec, data: Splits, device="cpu", *, dtype=torch.float32,
               progress: ProgressFn | None = None) -> dict:
-    """Train one run with the seed's protocol; return its record (see ``new_record``)."""
+    """Train one run with the paper's protocol; return its record (see ``new_record``)."""
     t0 = time.perf_counter()
     device = torch.device(device)
     model = init_model(spec, device, dtype)
@@ -92,7 +92,7 @@ def train_run(spec: RunSpec, data: Splits, device="cpu", *, dtype=torch.float32,
             opt.zero_grad(set_to_none=True)
             loss.backward()
             grads = [p.grad for p in params]
-            # The seed's metric, mean over parameter tensors of mean |grad|, as L1 norm / numel:
+            # The paper's metric, mean over parameter tensors of mean |grad|, as L1 norm / numel:
             # two multi-tensor (foreach) kernels instead of ~30 small ops per step.
             grad_sum += (torch.stack(torch._foreach_norm(grads, 1)) / numels).mean()
             norm_sum += torch.stack(torch._foreach_norm(grads, 2)).double()

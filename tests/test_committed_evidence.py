@@ -17,7 +17,7 @@ FOLDERS = sorted(p.parent for p in (REPO / "docs" / "results").glob("*/report.js
 
 
 def _source(folder: Path, meta: dict) -> str:
-    return "seed" if meta.get("source") == "seed" else str(folder / "runs.csv")
+    return "paper" if meta.get("source") in ("paper", "seed") else str(folder / "runs.csv")
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])

@@ -36,8 +36,8 @@ FMNIST_FILES = {"train-images-idx3-ubyte": "train_x", "train-labels-idx1-ubyte":
 
 # --- helpers ----------------------------------------------------------------------------------
 
-def seed_normalise(images_u8: np.ndarray) -> torch.Tensor:
-    """The seed's pipeline, ToTensor() then Normalize(0.5, 0.5), image by image (N x C x H x W)."""
+def paper_normalise(images_u8: np.ndarray) -> torch.Tensor:
+    """The paper's pipeline, ToTensor() then Normalize(0.5, 0.5), image by image (N x C x H x W)."""
     t = transforms.Compose([transforms.ToTensor(), transforms.Normalize(0.5, 0.5)])
     out = []
     for img in images_u8:
@@ -234,9 +234,9 @@ def check_fmnist_full(splits, arrays):
     assert splits.x_train.shape == (40, 1, 28, 28) and splits.x_test.shape == (20, 1, 28, 28)
     assert splits.x_train.dtype == torch.float32 and splits.y_train.dtype == torch.int64
     assert splits.channels == 1 and splits.image_size == 28 and splits.num_classes == 10
-    # Whole splits, in file order, normalised exactly as the seed's transforms did.
-    assert torch.equal(splits.x_train, seed_normalise(arrays["train_x"]))
-    assert torch.equal(splits.x_test, seed_normalise(arrays["test_x"]))
+    # Whole splits, in file order, normalised exactly as the paper's transforms did.
+    assert torch.equal(splits.x_train, paper_normalise(arrays["train_x"]))
+    assert torch.equal(splits.x_test, paper_normalise(arrays["test_x"]))
     torch.testing.assert_close(splits.x_train.double(), reference_normalise(arrays["train_x"]),
                                rtol=0, atol=1e-6)
     assert splits.x_train.min() == -1.0 and splits.x_train.max() == 1.0
@@ -306,7 +306,7 @@ def test_fmnist_subsetting_is_stratified_deterministic_and_downsamples(tmp_path,
         assert torch.equal(a, b)
     # Images stay paired with their labels: pixel [0,0] encodes 20*label; each row is a
     # distinct row of the source file (pixel [0,1] = its index there).
-    full = seed_normalise(arrays["train_x"])
+    full = paper_normalise(arrays["train_x"])
     for x, y in zip(s1.x_train, s1.y_train):
         i = round((x[0, 0, 1].item() * 0.5 + 0.5) * 255)
         assert torch.equal(x, full[i]) and arrays["train_y"][i] == y
@@ -346,8 +346,8 @@ def test_cifar10_python_batches(tmp_path, cache, monkeypatch):
     # Batches 1..5 in order, channel-major rows (R plane, G plane, B plane) decoded correctly.
     xtr = np.concatenate([batches[n][0] for n in CIFAR_BATCHES[:5]])
     ytr = np.concatenate([batches[n][1] for n in CIFAR_BATCHES[:5]])
-    assert torch.equal(s.x_train, seed_normalise(xtr))
-    assert torch.equal(s.x_test, seed_normalise(batches["test_batch"][0]))
+    assert torch.equal(s.x_train, paper_normalise(xtr))
+    assert torch.equal(s.x_test, paper_normalise(batches["test_batch"][0]))
     torch.testing.assert_close(s.x_train.double(), reference_normalise(xtr), rtol=0, atol=1e-6)
     assert s.x_train.min() == -1.0 and s.x_train.max() == 1.0
     assert torch.equal(s.y_train, torch.from_numpy(ytr).long())
@@ -528,7 +528,7 @@ def test_fashion_mnist_subset_fixture():
     assert s.x_train.min() == -1.0 and s.x_train.max() == 1.0
     assert class_counts(s.y_train) == [1200] * 10 and class_counts(s.y_test) == [200] * 10
     with np.load(data.SUBSET_FILE) as z:  # whole splits, in file order
-        assert torch.equal(s.x_test[:50], seed_normalise(z["x_test"][:50]))
+        assert torch.equal(s.x_test[:50], paper_normalise(z["x_test"][:50]))
         assert torch.equal(s.y_train, torch.from_numpy(z["y_train"]).long())
     small = load_splits(DataSpec("fashion-mnist-subset", 500, 100, image_size=14))
     assert small.x_train.shape == (500, 1, 14, 14) and small.x_test.shape == (100, 1, 14, 14)

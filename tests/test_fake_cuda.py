@@ -1,7 +1,7 @@
 """The stacked trainer's step on device "cuda" under FakeTensorMode, on a CPU-only machine.
 
 Fake tensors carry a device, dtype and shape but no data, so a whole step of every network at
-the seed's full size (width 64, 3x32x32, batch 128, 5 replicas) runs in milliseconds here and
+the paper's full size (width 64, 3x32x32, batch 128, 5 replicas) runs in milliseconds here and
 fails the way CUDA would on a device mix-up (a CPU tensor meeting a CUDA one), a dtype
 mix-up under bf16 autocast, or a shape error. Each case builds ``harness.stacked.Stack`` on
 "cuda", runs ``Stack.step`` (gather, forward under autocast, loss, zeroing, the gradient

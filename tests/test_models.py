@@ -1,4 +1,4 @@
-"""The network builder against the seed's description (shared/seed/EXPERIMENTS.md).
+"""The network builder against the paper's description (shared/seed/EXPERIMENTS.md).
 
 Parameter counts are derived here from the description with explicit arithmetic, never read
 back from the code under test: a 3x3 conv with bias has 9*cin*cout + cout parameters, an
@@ -61,7 +61,7 @@ def q6_mlp_expected() -> int:
 
 
 def test_derived_counts_are_the_known_figures():
-    """The arithmetic above reproduces the figures quoted for the seed's networks."""
+    """The arithmetic above reproduces the figures quoted for the paper's networks."""
     assert q4_expected(8) == 299_018
     assert q5_expected() == 150_666
     assert q6_cnn_expected() == 298_890
@@ -104,7 +104,7 @@ def test_q6_mlp_parameter_count(order, activation):
 
 def describe(layer: nn.Module) -> tuple:
     if isinstance(layer, nn.Conv2d):
-        # Every conv in the seed: 3x3, padding 1, stride 1, no dilation/groups, with a bias.
+        # Every conv in the paper: 3x3, padding 1, stride 1, no dilation/groups, with a bias.
         assert layer.kernel_size == (3, 3)
         assert layer.padding == (1, 1)
         assert layer.stride == (1, 1)

@@ -34,7 +34,7 @@ def latest_report(tmp_path) -> dict:
     (["--seeds", "1"], "--seeds must be at least 2"),
     (["--seeds", "0"], "--seeds must be at least 2 (got 0)"),
     (["--alpha", "2"], "--alpha must be between 0 and 1"),
-    (["--source", "no/such/runs.csv"], "neither 'fresh', 'seed' nor an existing runs.csv"),
+    (["--source", "no/such/runs.csv"], "neither 'fresh', 'paper' nor an existing runs.csv"),
 ])
 def test_bad_option_is_one_clear_usage_error(args, expected):
     proc = run_pytest("claims", "--collect-only", "-q", *args)
@@ -92,7 +92,7 @@ def test_store_reuse_fresh_xdist_report_and_csv_source(tmp_path):
     assert set(verdicts) >= {"q6-mlp-orders-equivalent", "q6-order-matters-more-in-cnn"}
     for r in report["results"]:
         ev = r["evidence"]
-        assert {"effect", "ci", "p", "n"} <= set(ev) and r["seed_evidence"]["verdict"]
+        assert {"effect", "ci", "p", "n"} <= set(ev) and r["paper_evidence"]["verdict"]
     assert "claims" in first.stdout and "evidence report:" in first.stdout
     # junit carries each claim's statistics as properties
     props = {p.get("name") for p in ET.parse(junit).iter("property")}
@@ -117,9 +117,9 @@ def test_store_reuse_fresh_xdist_report_and_csv_source(tmp_path):
     assert len([ln for ln in fresh.stderr.splitlines() if "trained " in ln]) == 30
 
 
-def test_seed_source_judges_without_training(tmp_path):
-    proc = run_pytest("claims", "--source", "seed", "--reports-dir", str(tmp_path / "reports"))
-    assert proc.returncode == 1  # some of the seed's own claims are inconclusive: a result
+def test_paper_source_judges_without_training(tmp_path):
+    proc = run_pytest("claims", "--source", "paper", "--reports-dir", str(tmp_path / "reports"))
+    assert proc.returncode == 1  # some of the paper's own claims are inconclusive: a result
     assert "profile=full" in proc.stdout
     report = latest_report(tmp_path)
     by_id = {r["id"]: r for r in report["results"]}
@@ -143,9 +143,9 @@ def test_seed_source_judges_without_training(tmp_path):
     # one verdict per sentence: no parametrized ids left for these claims
     assert {"q4-gradient-falls", "q6-cnn-act-first-beats-bn-first", "q6-cnn-bn-first-varies-more"} <= set(by_id)
     assert len(by_id["q6-cnn-act-first-beats-bn-first"]["evidence"]["details"]["parts"]) == 2
-    # levels chosen from the seed's table are marked; the held-out metric is n/a on the table
-    assert by_id["q5-bn-best-beats-gn-best"]["levels_from_seed_table"]
-    assert not by_id["q5-gn-beats-bn-small-batch"]["levels_from_seed_table"]
+    # levels chosen from the paper's table are marked; the held-out metric is n/a on the table
+    assert by_id["q5-bn-best-beats-gn-best"]["levels_from_paper_table"]
+    assert not by_id["q5-gn-beats-bn-small-batch"]["levels_from_paper_table"]
     assert by_id["q5-bn-best-beats-gn-best"]["heldout"]["status"] == "n/a"
     assert by_id["q6-mlp-orders-equivalent"]["heldout"]["status"] == "not used"  # final-epoch metric
     md = (tmp_path / "reports" / "latest" / "report.md").read_text()
@@ -179,7 +179,7 @@ def test_settings_are_checked_without_pytest():
                 "--fresh": False, "--reports-dir": "reports"}
     s = settings_from(defaults.get)
     assert (s.profile.name, s.seeds, s.device, s.source) == ("smoke", 5, "cpu", "fresh")
-    assert settings_from((defaults | {"--source": "paper"}).get).source == "seed"  # an alias
+    assert settings_from((defaults | {"--source": "seed"}).get).source == "paper"  # the older name
     for bad, words in (({"--source": "nowhere.csv"}, "neither 'fresh'"), ({"--alpha": 2.0}, "--alpha"),
                        ({"--seeds": "1"}, "at least 2"), ({"--dataset": "mnist"}, "unknown dataset")):
         with _pytest.raises(SettingsError, match=words) as exc:

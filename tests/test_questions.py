@@ -7,7 +7,7 @@ import pytest
 
 from harness import questions as Q
 from harness.profiles import PROFILES
-from harness.runs import question_arm, seed_runs
+from harness.runs import question_arm, published_runs
 
 
 def test_knowing_a_question_never_imports_torch():
@@ -57,15 +57,15 @@ def test_each_claim_arm_selects_exactly_one_cells_runs(profile):
 def test_the_papers_table_is_filed_completely():
     """Every published row answers exactly the question the paper's CSV says it does."""
     import pandas as pd
-    from harness.runs import SEED_CSV
+    from harness.runs import PUBLISHED_CSV
 
     full = PROFILES["full"]
-    df = seed_runs()
+    df = published_runs()
     got = [Q.question_of(r, full) for r in df.to_dict("records")]
     assert None not in got
-    want = [k.split(":")[1] for k in df["key"]]  # seed:<question>:<row>
+    want = [k.split(":")[1] for k in df["key"]]  # paper:<question>:<row>
     assert got == want
-    assert set(pd.read_csv(SEED_CSV).question) == set(Q.QUESTIONS)
+    assert set(pd.read_csv(PUBLISHED_CSV).question) == set(Q.QUESTIONS)
 
 
 def test_cells_follow_the_profile_and_the_papers_order():

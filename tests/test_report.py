@@ -1,7 +1,7 @@
 """The report writer: folder + latest symlink, md/json/csv/png contents, terminal table.
 
-Synthetic runs and claim results only (no training); the seed's published numbers are the
-real ``harness.runs.seed_runs()``.
+Synthetic runs and claim results only (no training); the paper's published numbers are the
+real ``harness.runs.published_runs()``.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 from harness import report
 from harness.profiles import PROFILES
 from harness.report import ORDER_LABELS, claims_table, question_of, write_report
-from harness.runs import LIST_COLUMNS, read_runs_csv, runs_frame, seed_runs
+from harness.runs import LIST_COLUMNS, read_runs_csv, runs_frame, published_runs
 from harness.stats import Arm, mean_greater
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -92,36 +92,36 @@ def synthetic_results(runs: pd.DataFrame) -> list[dict]:
         {"id": "q4-relu-improves-with-depth", "question": "Q4",
          "sentence": "ReLU accuracy improves as blocks are added | (pipe in text)",
          "outcome": "passed", "status_note": "", "evidence": real_ev,  # an Evidence object
-         "seed_evidence": _ev("untestable", None, None, None, [1, 1], note="1 run per depth"),
+         "paper_evidence": _ev("untestable", None, None, None, [1, 1], note="1 run per depth"),
          "p_adjusted": 0.004, "run_keys": keys[:6], "smoke_unshowable": False},
         {"id": "q4-sigmoid-gradient-falls-more[" + "x" * 90 + "]", "question": "Q4",
          "sentence": "The mean gradient magnitude falls with depth for both; Sigmoid's falls more.",
          "outcome": "passed", "status_note": "not shown at smoke scale: 4 epochs",
          "evidence": _ev("inconclusive", float("nan"), [float("nan"), 2.0], float("nan"), [3, 3],
                          label="SD ratio"),
-         "seed_evidence": None, "p_adjusted": float("nan"), "run_keys": keys[6:9],
+         "paper_evidence": None, "p_adjusted": float("nan"), "run_keys": keys[6:9],
          "smoke_unshowable": True},
         {"id": "q5-gn-beats-bn-small-batch[2]", "question": "Q5",
          "sentence": "BatchNorm is very sensitive to batch size.", "outcome": "failed",
          "status_note": "", "evidence": _ev("untestable", None, None, None, [0, 0],
                                             note="no runs for Q5"),
-         "seed_evidence": _ev("supported", 4.1, [2.0, 6.2], 0.002, [5, 5]),
+         "paper_evidence": _ev("supported", 4.1, [2.0, 6.2], 0.002, [5, 5]),
          "p_adjusted": None, "run_keys": ["q5-missing-1", "q5-missing-2"],
          "smoke_unshowable": False},
         {"id": "q6-mlp-order-equivalent", "question": "Q6",
          "sentence": "In the MLP the order makes almost no difference.", "outcome": "xfailed",
-         "status_note": "the seed's own numbers refute it",
+         "status_note": "the paper's own numbers refute it",
          "evidence": _ev("supported", 0.3, [-0.5, 1.1], 0.01, [3, 3], test="TOST", level=0.9),
-         "seed_evidence": _ev("refuted", 3.0, [2.5, 3.5], 0.001, [5, 5], test="TOST", level=0.9),
+         "paper_evidence": _ev("refuted", 3.0, [2.5, 3.5], 0.001, [5, 5], test="TOST", level=0.9),
          "p_adjusted": 0.02, "run_keys": keys[-3:], "smoke_unshowable": False},
         {"id": "q6-cnn-case3-best", "question": "Q6", "sentence": "LeakyReLU->BN is the best.",
          "outcome": "skipped", "status_note": "skipped: no CNN arms", "evidence": None,
-         "seed_evidence": None, "p_adjusted": None, "run_keys": [], "smoke_unshowable": False},
+         "paper_evidence": None, "p_adjusted": None, "run_keys": [], "smoke_unshowable": False},
         {"id": "headline-80-percent", "question": "headline", "sentence": "Best accuracy 80%+",
          "outcome": "passed", "status_note": "",
          "evidence": _ev("supported", 4.0, [2.0, 6.0], 0.003, [3],
                          arms=[{"label": "best", "n": 3, "mean": 84.0, "sd": 0.5}]),
-         "seed_evidence": _ev("supported", 1.7, [0.9, 2.5], 0.004, [5]),
+         "paper_evidence": _ev("supported", 1.7, [0.9, 2.5], 0.004, [5]),
          "p_adjusted": 0.006, "run_keys": keys[-6:-3], "smoke_unshowable": False},
     ]
 
@@ -135,17 +135,17 @@ META = {"profile": "smoke", "dataset": "fashion-mnist-subset", "device": "cpu", 
 
 
 @pytest.fixture(scope="module")
-def seed():
-    return seed_runs()
+def paper():
+    return published_runs()
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory, seed):
+def written(tmp_path_factory, paper):
     """Q5 missing entirely; everything else present."""
     runs = synthetic_runs(questions=("Q4", "Q6"))
     results = synthetic_results(runs)
     reports = tmp_path_factory.mktemp("reports")
-    folder = write_report(reports, results, runs, seed, META)
+    folder = write_report(reports, results, runs, paper, META)
     return reports, folder, results, runs
 
 
@@ -248,42 +248,42 @@ def test_figures_of_present_questions(written):
     assert not (folder / "q5_learning_curves.png").exists()
 
 
-def test_all_figures_when_all_questions_present(tmp_path, seed):
+def test_all_figures_when_all_questions_present(tmp_path, paper):
     runs = synthetic_runs()
-    folder = write_report(tmp_path, synthetic_results(runs), runs, seed, {"profile": "full"})
+    folder = write_report(tmp_path, synthetic_results(runs), runs, paper, {"profile": "full"})
     for name in ALL_FIGURES:
         _check_png(folder / name)
     md = (folder / "report.md").read_text()
     assert "no runs for this question" not in md.lower()
 
 
-def test_empty_inputs_do_not_crash(tmp_path, seed):
-    folder = write_report(tmp_path, [], runs_frame([]), seed, {})
+def test_empty_inputs_do_not_crash(tmp_path, paper):
+    folder = write_report(tmp_path, [], runs_frame([]), paper, {})
     assert not [p for p in folder.glob("*.png")]
     md = (folder / "report.md").read_text()
     assert md.lower().count("no runs for this question") == 4
     assert json.loads((folder / "report.json").read_text())["results"] == []
 
 
-def test_seed_as_source(tmp_path, seed):
-    """source=seed: the runs table is the seed itself (summary rows for Q5)."""
-    folder = write_report(tmp_path, [], seed, seed, {"source": "seed", "dataset": "(from source)"})
+def test_paper_as_source(tmp_path, paper):
+    """source=paper: the runs table is the paper's own (summary rows for Q5)."""
+    folder = write_report(tmp_path, [], paper, paper, {"source": "paper", "dataset": "(from source)"})
     for name in ALL_FIGURES:
         if name != "q5_learning_curves.png":
             _check_png(folder / name)
     assert not (folder / "q5_learning_curves.png").exists()  # the paper published no curves
     md = (folder / "report.md").read_text()
     assert "pop. sd" in md and "dataset `cifar10`" in md
-    assert "this run is on" not in md  # same dataset as the seed: one shared axis
+    assert "this run is on" not in md  # same dataset as the paper: one shared axis
 
 
-def test_two_reports_in_the_same_second(tmp_path, seed, monkeypatch):
+def test_two_reports_in_the_same_second(tmp_path, paper, monkeypatch):
     from harness.report import storage
 
     monkeypatch.setattr(storage, "utc_stamp", lambda now=None: "2026-11-26T14-30-05Z")
     runs = runs_frame([])
-    first = write_report(tmp_path, [], runs, seed, {})
-    second = write_report(tmp_path, [], runs, seed, {})
+    first = write_report(tmp_path, [], runs, paper, {})
+    second = write_report(tmp_path, [], runs, paper, {})
     assert first != second and first.is_dir() and second.is_dir()
     assert first.name == "2026-11-26T14-30-05Z" and second.name == "2026-11-26T14-30-05Z-2"
     assert (tmp_path / "latest").resolve() == second.resolve()
@@ -301,10 +301,10 @@ def test_claims_table_width(written):
     assert claims_table([]).splitlines()[0].startswith("id")
 
 
-def test_question_of(seed):
+def test_question_of(paper):
     """The report files runs through harness.questions, under the profile they were judged with."""
     full, tiny = PROFILES["full"], PROFILES["tiny"]
-    assert {question_of(r, full) for r in seed.to_dict("records")} == {"Q4", "Q5", "Q6"}
+    assert {question_of(r, full) for r in paper.to_dict("records")} == {"Q4", "Q5", "Q6"}
     base = {"stem": "conv", "block_order": "norm-act", "activation": "relu", "batch_size": 128}
     assert question_of(base | {"arch": "cnn", "stem": "block", "norm": "batch", "depth": 8}, full) == "Q4"
     assert question_of(base | {"arch": "cnn", "norm": "group", "depth": 4, "batch_size": 2}, full) == "Q5"
@@ -322,14 +322,14 @@ def test_issue9_columns_multiplicity_heldout_and_seed_levels():
 
     r = {"id": "c", "verdict_adjusted": "inconclusive", "multiplicity": "holm",
          "heldout": {"status": "judged", "verdict": "inconclusive", "p": 0.2, "changed": True},
-         "levels_from_seed_table": "BN's peak batch 16",
-         "seed_evidence": {"verdict": "supported", "p": 0.01}}
+         "levels_from_paper_table": "BN's peak batch 16",
+         "paper_evidence": {"verdict": "supported", "p": 0.01}}
     assert report.adjusted_cell(r) == "inconclusive (holm)"
     assert "changes" in report.heldout_cell(r) and "inconclusive" in report.heldout_cell(r)
-    assert report.seed_verdict(r).endswith("‡")
+    assert report.paper_verdict(r).endswith("‡")
     same = dict(r, heldout={"status": "judged", "verdict": "supported", "p": 0.01, "changed": False},
-                levels_from_seed_table="")
-    assert report.heldout_cell(same).startswith("same") and not report.seed_verdict(same).endswith("‡")
+                levels_from_paper_table="")
+    assert report.heldout_cell(same).startswith("same") and not report.paper_verdict(same).endswith("‡")
     assert report.heldout_cell(dict(r, heldout={"status": "n/a"})) == "n/a"
     assert report.adjusted_cell({}) == report.DASH
     notes = "\n".join(markdown.issue9_notes([report.ClaimResult.parse(r)]))
@@ -349,24 +349,24 @@ def test_claim_result_parsed_once_typed(written):
     assert [ClaimResult.parse(r) for r in doc["results"]] == parsed  # report.json reads back the same
     first, nan, untestable, tost, none = parsed[:5]
     assert isinstance(first.evidence, EvidenceRecord) and first.evidence.arms[0].label == "ReLU d4"
-    assert first.verdict == "supported" and first.evidence.n == (3, 3) and first.seed_evidence.note
+    assert first.verdict == "supported" and first.evidence.n == (3, 3) and first.paper_evidence.note
     assert nan.evidence.effect is None and nan.evidence.ci == (None, 2.0) and nan.p_adjusted is None
     assert not nan.evidence.signed and nan.smoke_unshowable and nan.status_note
     assert untestable.run_keys == ("q5-missing-1", "q5-missing-2") and untestable.p_adjusted is None
     assert tost.evidence.ci_not_95 and tost.evidence.ci_level == 0.9 and tost.outcome == "xfailed"
-    assert none.evidence is None and none.verdict is None and none.seed_evidence is None
+    assert none.evidence is None and none.verdict is None and none.paper_evidence is None
     assert ClaimResult.parse(first) is first
     with pytest.raises(TypeError):
         ClaimResult.parse(["not", "a", "mapping"])
 
 
-def test_write_report_takes_typed_results(tmp_path, seed):
+def test_write_report_takes_typed_results(tmp_path, paper):
     from harness.report import ClaimResult
 
     runs = synthetic_runs(questions=("Q4",))
     results = synthetic_results(runs)
-    a = write_report(tmp_path / "a", results, runs, seed, META)
-    b = write_report(tmp_path / "b", [ClaimResult.parse(r) for r in results], runs, seed, META)
+    a = write_report(tmp_path / "a", results, runs, paper, META)
+    b = write_report(tmp_path / "b", [ClaimResult.parse(r) for r in results], runs, paper, META)
     for name in ("report.md", "report.html"):
         strip = lambda s: re.sub(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d", "T", s)  # noqa: E731
         assert strip((a / name).read_text()) == strip((b / name).read_text())

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from harness.report import html as report_html, write_report
-from harness.runs import read_runs_csv, seed_runs
+from harness.runs import read_runs_csv, published_runs
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "docs" / "results" / "smoke-auto"  # real runs, all five figures, --seeds auto
@@ -40,7 +40,7 @@ HOSTILE = {
                  "ci": [-4.0, -1.0], "ci_level": 0.95, "p": 0.99, "n": [5, 5], "alpha": 0.05,
                  "mde": 1.2, "arms": [{"label": "<arm A>", "n": 5, "mean": 80.0, "sd": 1.0}],
                  "details": {"t": -3.2, "<key>": "<value>"}, "note": "<note>"},
-    "seed_evidence": None, "p_adjusted": 1.0, "run_keys": [],
+    "paper_evidence": None, "p_adjusted": 1.0, "run_keys": [],
 }
 
 
@@ -62,7 +62,7 @@ def report(tmp_path_factory):
     doc = json.loads((SOURCE / "report.json").read_text())
     results = doc["results"] + [HOSTILE]
     folder = write_report(tmp_path_factory.mktemp("reports"), results,
-                          read_runs_csv(SOURCE / "runs.csv"), seed_runs(), doc["meta"])
+                          read_runs_csv(SOURCE / "runs.csv"), published_runs(), doc["meta"])
     return folder, [r["id"] for r in results]
 
 

@@ -1,4 +1,4 @@
-"""The seed's protocol, deterministic on the CPU, divergence recorded: checked on the trainer
+"""The paper's protocol, deterministic on the CPU, divergence recorded: checked on the trainer
 for one seed (``harness.stacked``, a stack of one: what the engine runs for a lone seed) and on
 the reference single-model loop it is checked against (tests/reference_trainer.py)."""
 import math

@@ -30,14 +30,14 @@ One module per job:
 Numbers are formatted and values JSON-cleaned by ``harness.formatting`` (shared with stats).
 """
 from harness.formatting import DASH
-from harness.report.cells import adjusted_cell, heldout_cell, seed_verdict
+from harness.report.cells import adjusted_cell, heldout_cell, paper_verdict
 from harness.report.classify import ORDER_LABELS, QUESTION_TITLES, SECTIONS, question_of
-from harness.report.data import SEED_DATASET
+from harness.report.data import PAPER_DATASET
 from harness.report.figures import FIGURES
 from harness.report.result import ClaimResult
 from harness.report.terminal import claims_table
 from harness.report.writer import write_report
 
 __all__ = ["write_report", "claims_table", "ClaimResult", "question_of", "ORDER_LABELS",
-           "QUESTION_TITLES", "SECTIONS", "FIGURES", "DASH", "SEED_DATASET", "seed_verdict",
+           "QUESTION_TITLES", "SECTIONS", "FIGURES", "DASH", "PAPER_DATASET", "paper_verdict",
            "adjusted_cell", "heldout_cell"]

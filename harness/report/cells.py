@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from harness.formatting import DASH, as_float, as_str, fmt, fmt_p
 from harness.report.result import ClaimResult, EvidenceRecord
 
-__all__ = ["bold", "fmt_n", "effect_ci", "verdict_text", "seed_verdict", "adjusted_cell",
+__all__ = ["bold", "fmt_n", "effect_ci", "verdict_text", "paper_verdict", "adjusted_cell",
            "heldout_cell", "arms_compact", "fmt_wall", "describe_source", "compact"]
 
 
@@ -62,16 +62,16 @@ def verdict_text(r: ClaimResult) -> str:
     return v + " (smoke-unshowable)" if r.smoke_unshowable else v
 
 
-def seed_verdict(result: ClaimResult | Mapping) -> str:
-    """The same test on the seed's published numbers: ``supported (p=0.002)``; ``‡`` when the
+def paper_verdict(result: ClaimResult | Mapping) -> str:
+    """The same test on the paper's published numbers: ``supported (p=0.002)``; ``‡`` when the
     claim's levels were chosen from that table (issue 9: biased toward support there)."""
     r = ClaimResult.parse(result)
-    sev = r.seed_evidence
+    sev = r.paper_evidence
     if sev is None:
         return DASH
     v = sev.verdict or DASH
     out = f"{v} (p={fmt_p(sev.p)})" if sev.p is not None else v
-    return out + " ‡" if r.levels_from_seed_table else out
+    return out + " ‡" if r.levels_from_paper_table else out
 
 
 def adjusted_cell(result: ClaimResult | Mapping) -> str:
@@ -124,8 +124,8 @@ def describe_source(src) -> str:
         return DASH
     if src == "fresh":
         return "fresh (trained or read from the run store in this session)"
-    if src == "seed":
-        return "seed (the seed's published numbers re-judged; nothing trained)"
+    if src in ("paper", "seed"):
+        return "paper (its published numbers re-judged; nothing trained)"
     return f"`{src}` (runs re-read from an exported runs.csv; nothing trained)"
 
 

@@ -1,6 +1,6 @@
 """The numbers behind the report's tables and figures, apart from how they are shown.
 
-* ``Context``: the runs and the seed's runs, each split by question (``classify``), with the
+* ``Context``: the runs and the paper's runs, each split by question (``classify``), with the
   dataset labels every figure and section uses;
 * ``arm_stats``: mean, sd, n and 95% t half-width of one metric over an arm's runs (or from a
   published summary row);
@@ -23,11 +23,11 @@ from harness.report.classify import ORDER_LABELS, PAPER_PROFILE, order_label, pr
 from harness.report.result import ClaimResult
 from harness.runs import COLUMNS
 
-__all__ = ["SEED_DATASET", "ACTIVATIONS", "NORMS", "Context", "ArmStats", "arm_stats", "stat_cell",
+__all__ = ["PAPER_DATASET", "ACTIVATIONS", "NORMS", "Context", "ArmStats", "arm_stats", "stat_cell",
            "Table", "ARM_TABLE_INTROS", "arm_table", "headline_table", "normalise_runs",
            "all_run_keys", "num"]
 
-SEED_DATASET = "CIFAR-10"
+PAPER_DATASET = "CIFAR-10"
 
 #: display name and colour of each Q4 activation and Q5 norm (tables and figures)
 ACTIVATIONS = {"relu": ("ReLU", "tab:blue"), "sigmoid": ("Sigmoid", "tab:red")}
@@ -67,24 +67,24 @@ def _canon(name: str) -> str:
 class Context:
     """The runs split by question, plus labels used by every figure and section."""
 
-    def __init__(self, meta: dict, runs: pd.DataFrame, seed: pd.DataFrame):
+    def __init__(self, meta: dict, runs: pd.DataFrame, paper: pd.DataFrame):
         self.meta = meta
         self.runs = runs
-        self.seed = seed
+        self.paper = paper
         self.q = questions(runs, profile_of(meta))
-        self.seed_q = questions(seed, PAPER_PROFILE)
+        self.paper_q = questions(paper, PAPER_PROFILE)
         datasets = sorted({d for d in (_str(v) for v in runs["dataset"]) if d})
         # the runs' own dataset column wins (meta may say "(from source)")
         self.dataset = ", ".join(datasets) if datasets else (meta.get("dataset") or "?")
         self.profile = meta.get("profile") or "?"
-        # The seed's values get their own (right-hand) y axis unless this run is on CIFAR-10
+        # The paper's values get their own (right-hand) y axis unless this run is on CIFAR-10
         # too: levels on different datasets are not comparable, and one shared axis would
-        # squash this run's differences (e.g. Fashion-MNIST ~85% vs the seed's MLP ~55%).
+        # squash this run's differences (e.g. Fashion-MNIST ~85% vs the paper's MLP ~55%).
         names = set(datasets) or ({str(meta["dataset"])} if meta.get("dataset") else set())
-        self.seed_own_axis = not names or any(_canon(d) != "cifar10" for d in names)
+        self.paper_own_axis = not names or any(_canon(d) != "cifar10" for d in names)
 
-    def of(self, question: str, seed: bool = False) -> pd.DataFrame:
-        df, q = (self.seed, self.seed_q) if seed else (self.runs, self.q)
+    def of(self, question: str, paper: bool = False) -> pd.DataFrame:
+        df, q = (self.paper, self.paper_q) if paper else (self.runs, self.q)
         if not len(df):
             return df
         return df[q == question]
@@ -100,23 +100,23 @@ class Context:
         return int(self.q.isna().sum()) if len(self.q) else 0
 
     def run_note(self) -> str:
-        where = ", right-hand axis" if self.seed_own_axis else ""
-        return (f"this run: {self.dataset} ({self.profile} profile); hollow markers: the seed "
-                f"on {SEED_DATASET}{where}")
+        where = ", right-hand axis" if self.paper_own_axis else ""
+        return (f"this run: {self.dataset} ({self.profile} profile); hollow markers: the paper "
+                f"on {PAPER_DATASET}{where}")
 
-    def seed_axis(self, ax, ylabel: str, log: bool = False):
-        """The axes the seed's reference values are drawn on (see ``seed_own_axis``)."""
-        if not self.seed_own_axis:
+    def paper_axis(self, ax, ylabel: str, log: bool = False):
+        """The axes the paper's reference values are drawn on (see ``paper_own_axis``)."""
+        if not self.paper_own_axis:
             return ax
         rax = ax.twinx()
-        rax.set_ylabel(f"seed, {SEED_DATASET}: {ylabel}", color="dimgray")
+        rax.set_ylabel(f"paper, {PAPER_DATASET}: {ylabel}", color="dimgray")
         rax.tick_params(axis="y", colors="dimgray")
         if log:
             rax.set_yscale("log")
         return rax
 
     def this_ylabel(self, ylabel: str) -> str:
-        return f"this run: {ylabel}" if self.seed_own_axis else ylabel
+        return f"this run: {ylabel}" if self.paper_own_axis else ylabel
 
 
 # =============================================================================================
@@ -236,22 +236,22 @@ ARM_TABLE_INTROS = {
     "Q4": "Arm means (mean ± sample sd over seeds). Q4's claims use the best epoch; "
           "the gradient metric is the epoch-averaged mean |grad|.",
     "Q5": "Arm means (mean ± sample sd over seeds). Q5's claims use the best epoch; "
-          "the seed published mean ± population sd of 5 runs.",
+          "the paper published mean ± population sd of 5 runs.",
     "Q6": "Arm means (mean ± sample sd over seeds). Q6's claims use the final epoch.",
 }
 
 
-def _group_table(rows: pd.DataFrame, seed: pd.DataFrame, keys: list, seed_metric: str,
-                 seed_desc: str, with_grad: bool = False) -> Table | None:
-    """One row per arm: this run's best- and final-epoch accuracy, and the seed's value."""
+def _group_table(rows: pd.DataFrame, paper: pd.DataFrame, keys: list, paper_metric: str,
+                 paper_desc: str, with_grad: bool = False) -> Table | None:
+    """One row per arm: this run's best- and final-epoch accuracy, and the paper's value."""
     header = ["arm", "runs", "best-epoch acc (%)", "final-epoch acc (%)"]
     if with_grad:
         header.append("grad metric")
-    header += ["diverged", f"seed, {SEED_DATASET}: {seed_desc}"]
+    header += ["diverged", f"paper, {PAPER_DATASET}: {paper_desc}"]
     out = []
-    for label, sel, sel_seed in keys:
+    for label, sel, sel_paper in keys:
         grp = rows[sel(rows)] if len(rows) else rows
-        sgrp = seed[sel_seed(seed)] if len(seed) else seed
+        sgrp = paper[sel_paper(paper)] if len(paper) else paper
         if not len(grp) and not len(sgrp):
             continue
         n_rows = int((grp["kind"].astype(object) != "summary").sum()) if len(grp) else 0
@@ -262,7 +262,7 @@ def _group_table(rows: pd.DataFrame, seed: pd.DataFrame, keys: list, seed_metric
             row.append(stat_cell(arm_stats(grp, "grad_metric"), n_rows, digits=None))
         div = int(num(grp, "diverged_epoch").notna().sum()) if len(grp) else 0
         row.append(str(div) if div else "")
-        st = arm_stats(sgrp, seed_metric)
+        st = arm_stats(sgrp, paper_metric)
         if with_grad and st is not None and st.n == 1:
             g = arm_stats(sgrp, "grad_metric")
             row.append(stat_cell(st) + (f"; grad {fmt(g.mean)}" if g else ""))
@@ -275,32 +275,32 @@ def _group_table(rows: pd.DataFrame, seed: pd.DataFrame, keys: list, seed_metric
 
 
 def arm_table(ctx: Context, q: str) -> Table | None:
-    """Q4, Q5 or Q6: one row per arm of this run (and the seed's value beside it); None when
+    """Q4, Q5 or Q6: one row per arm of this run (and the paper's value beside it); None when
     no arm has rows."""
-    rows, seed = ctx.of(q), ctx.of(q, seed=True)
-    both = pd.concat([rows, seed])
+    rows, paper = ctx.of(q), ctx.of(q, paper=True)
+    both = pd.concat([rows, paper])
     keys = []
     if q == "Q4":
         for act in _distinct(both, "activation"):
             for d in _distinct(both, "depth", numeric=True):
                 sel = _and(_eq("activation", act), _eq("depth", d))
                 keys.append((f"{ACTIVATIONS.get(act, (act,))[0]}, depth {int(d)}", sel, sel))
-        return _group_table(rows, seed, keys, "best_test_acc", "best epoch, 1 run", with_grad=True)
+        return _group_table(rows, paper, keys, "best_test_acc", "best epoch, 1 run", with_grad=True)
     if q == "Q5":
         for norm in _distinct(both, "norm"):
             for b in _distinct(both, "batch_size", numeric=True):
                 sel = _and(_eq("norm", norm), _eq("batch_size", b))
                 keys.append((f"{NORMS.get(norm, (norm,))[0]}, batch {int(b)}", sel, sel))
-        return _group_table(rows, seed, keys, "best_test_acc", "best epoch")
+        return _group_table(rows, paper, keys, "best_test_acc", "best epoch")
     for arch in ("cnn", "mlp"):  # Q6
         for (order, act), lab in ORDER_LABELS.items():
             sel = _and(_eq("arch", arch), _eq("block_order", order), _eq("activation", act))
             keys.append((f"{arch.upper()}, {lab}", sel, sel))
-    return _group_table(rows, seed, keys, "final_test_acc", "final epoch")
+    return _group_table(rows, paper, keys, "final_test_acc", "final epoch")
 
 
 HEADLINE_INTRO = ("The five configurations of this run with the highest mean best-epoch accuracy "
-                  f"(the seed's 80%+ is a {SEED_DATASET} figure):")
+                  f"(the paper's 80%+ is a {PAPER_DATASET} figure):")
 
 
 def headline_table(ctx: Context) -> Table | None:

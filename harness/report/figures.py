@@ -16,7 +16,7 @@ from matplotlib.lines import Line2D
 
 from harness.formatting import as_float as _float
 from harness.report.classify import ORDER_LABELS, order_label
-from harness.report.data import ACTIVATIONS, NORMS, SEED_DATASET, Context, arm_stats, num
+from harness.report.data import ACTIVATIONS, NORMS, PAPER_DATASET, Context, arm_stats, num
 
 __all__ = ["FIGURES", "draw", "png"]
 
@@ -78,7 +78,7 @@ def _plot_trend(ax, rows: pd.DataFrame, xcol: str, metric: str, color: str, name
     return drew
 
 
-def _plot_seed_ref(ax, rows: pd.DataFrame, xcol: str, metric: str, color: str, xoffset,
+def _plot_paper_ref(ax, rows: pd.DataFrame, xcol: str, metric: str, color: str, xoffset,
                    positive_only: bool = False) -> bool:
     xs = sorted({x for x in (_float(v) for v in rows[xcol]) if x is not None})
     xm, ym, err = [], [], []
@@ -114,9 +114,9 @@ def _legend_below(fig, handles, ncol):
                frameon=False)
 
 
-def _handles(series: list[tuple[str, str, set]], seed_desc: str, own_axis: bool) -> list:
+def _handles(series: list[tuple[str, str, set]], paper_desc: str, own_axis: bool) -> list:
     """Legend entries for (name, color, drawn parts) series: mean ± 95% CI, per seed, and the
-    seed's published values; only the parts that were drawn."""
+    paper's published values; only the parts that were drawn."""
     hs = []
     for name, color, parts in series:
         if "mean" in parts:
@@ -125,30 +125,30 @@ def _handles(series: list[tuple[str, str, set]], seed_desc: str, own_axis: bool)
         if "points" in parts:
             hs.append(Line2D([], [], color=color, marker="o", lw=0, alpha=0.45, ms=4,
                              label=f"{name}: one seed"))
-        if "seed" in parts:
+        if "paper" in parts:
             hs.append(Line2D([], [], color=color, marker="o", mfc="white", mew=1.6, ls="--",
-                             label=f"{name}: seed ({SEED_DATASET}, {seed_desc})"
+                             label=f"{name}: paper ({PAPER_DATASET}, {paper_desc})"
                                    + (", right axis" if own_axis else "")))
     return hs
 
 
 def _fig_q4(ctx: Context, metric: str, ylabel: str, title: str, log: bool):
-    runs, seed = ctx.of("Q4"), ctx.of("Q4", seed=True)
+    runs, paper = ctx.of("Q4"), ctx.of("Q4", paper=True)
     if not len(runs):
         return None
     fig, (ax,) = _new_fig(w=8.2, h=5.8)
-    rax = ctx.seed_axis(ax, ylabel, log=log) if len(seed) else ax
+    rax = ctx.paper_axis(ax, ylabel, log=log) if len(paper) else ax
     rng = np.random.default_rng(_RNG_SEED)
     series, depths = [], set()
     for i, (act, (name, color)) in enumerate(ACTIVATIONS.items()):
         off = (-0.09, 0.09)[i]
         shift = (lambda x, o=off: x + o)
         mine = runs[runs["activation"].astype(object) == act]
-        ref = seed[seed["activation"].astype(object) == act] if len(seed) else seed
+        ref = paper[paper["activation"].astype(object) == act] if len(paper) else paper
         drew = _plot_trend(ax, mine, "depth", metric, color, name, rng, shift, _lin_jitter(0.05),
                            positive_only=log)
-        if len(ref) and _plot_seed_ref(rax, ref, "depth", metric, color, shift, positive_only=log):
-            drew.add("seed")
+        if len(ref) and _plot_paper_ref(rax, ref, "depth", metric, color, shift, positive_only=log):
+            drew.add("paper")
         if drew:
             series.append((name, color, drew))
         for df in (mine, ref):
@@ -178,23 +178,23 @@ def _fig_q4_gradient(ctx: Context):
 
 
 def _fig_q5(ctx: Context):
-    runs, seed = ctx.of("Q5"), ctx.of("Q5", seed=True)
+    runs, paper = ctx.of("Q5"), ctx.of("Q5", paper=True)
     if not len(runs):
         return None
     fig, (ax,) = _new_fig(w=8.2, h=5.8)
     ylabel = "best-epoch test accuracy (%)"
-    rax = ctx.seed_axis(ax, ylabel) if len(seed) else ax
+    rax = ctx.paper_axis(ax, ylabel) if len(paper) else ax
     rng = np.random.default_rng(_RNG_SEED + 1)
     series, batches = [], set()
     for i, (norm, (name, color)) in enumerate(NORMS.items()):
         f = 2 ** (-0.07, 0.07)[i]
         shift = (lambda x, f=f: x * f)
         mine = runs[runs["norm"].astype(object) == norm]
-        ref = seed[seed["norm"].astype(object) == norm] if len(seed) else seed
+        ref = paper[paper["norm"].astype(object) == norm] if len(paper) else paper
         drew = _plot_trend(ax, mine, "batch_size", "best_test_acc", color, name, rng, shift,
                            _log_jitter(0.04))
-        if len(ref) and _plot_seed_ref(rax, ref, "batch_size", "best_test_acc", color, shift):
-            drew.add("seed")
+        if len(ref) and _plot_paper_ref(rax, ref, "batch_size", "best_test_acc", color, shift):
+            drew.add("paper")
         if drew:
             series.append((name, color, drew))
         for df in (mine, ref):
@@ -265,7 +265,7 @@ def _fig_q5_curves(ctx: Context):
 
 
 def _fig_q6(ctx: Context):
-    runs, seed = ctx.of("Q6"), ctx.of("Q6", seed=True)
+    runs, paper = ctx.of("Q6"), ctx.of("Q6", paper=True)
     if not len(runs):
         return None
     fig, axes = _new_fig(w=12.0, h=5.4, ncols=2)
@@ -275,8 +275,8 @@ def _fig_q6(ctx: Context):
     for ax, arch, title in zip(axes, ("cnn", "mlp"), ("CNN (Q6 CNN, BatchNorm blocks)",
                                                        "MLP (only the first layer's order varies)")):
         mine = runs[runs["arch"].astype(object) == arch]
-        ref = seed[seed["arch"].astype(object) == arch] if len(seed) else seed
-        rax = ctx.seed_axis(ax, "final-epoch test acc. (%)") if len(ref) else ax
+        ref = paper[paper["arch"].astype(object) == arch] if len(paper) else paper
+        rax = ctx.paper_axis(ax, "final-epoch test acc. (%)") if len(ref) else ax
         mine_lab = mine.apply(order_label, axis=1) if len(mine) else pd.Series([], dtype=object)
         ref_lab = ref.apply(order_label, axis=1) if len(ref) else pd.Series([], dtype=object)
         extra = [lab for lab in list(mine_lab) + list(ref_lab) if lab not in labels]
@@ -300,12 +300,12 @@ def _fig_q6(ctx: Context):
                 if len(rs.values):
                     rax.scatter(i + 0.2 + rng.uniform(-0.04, 0.04, len(rs.values)), rs.values,
                                s=30, facecolors="white", edgecolors=color, linewidths=1.4, zorder=4)
-                    drawn.add("seed")
+                    drawn.add("paper")
                 else:
                     rax.errorbar([i + 0.2], [rs.mean],
                                 yerr=[rs.sd] if math.isfinite(rs.sd) else None, color=color,
                                 marker="s", mfc="white", ls="none", capsize=3, zorder=4)
-                    drawn.add("seed-summary")
+                    drawn.add("paper-summary")
         ax.set_xticks(range(len(cats)))
         ax.set_xticklabels([c.replace(" (", "\n(") for c in cats], fontsize=9)
         ax.set_xlim(-0.6, len(cats) - 0.4)
@@ -320,14 +320,14 @@ def _fig_q6(ctx: Context):
     if "mean" in drawn:
         handles.append(Line2D([], [], color="black", marker="D", mfc="gray", lw=1.8,
                               label="mean ± 95% CI (this run)"))
-    if "seed" in drawn:
+    if "paper" in drawn:
         handles.append(Line2D([], [], color="gray", marker="o", mfc="white", lw=0,
-                              label=f"seed ({SEED_DATASET}, each of its 5 runs)"
-                                    + (", right axis" if ctx.seed_own_axis else "")))
-    if "seed-summary" in drawn:
+                              label=f"paper ({PAPER_DATASET}, each of its 5 runs)"
+                                    + (", right axis" if ctx.paper_own_axis else "")))
+    if "paper-summary" in drawn:
         handles.append(Line2D([], [], color="gray", marker="s", mfc="white", lw=1,
-                              label=f"seed ({SEED_DATASET}, mean ± sd)"
-                                    + (", right axis" if ctx.seed_own_axis else "")))
+                              label=f"paper ({PAPER_DATASET}, mean ± sd)"
+                                    + (", right axis" if ctx.paper_own_axis else "")))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles) or 1, fontsize=9,
                frameon=False)
     fig.suptitle(f"Q6: final-epoch test accuracy by order of activation and BatchNorm\n"

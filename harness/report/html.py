@@ -1,7 +1,7 @@
 """``report.html``: the report as one self-contained page, for a reader who opens a CI artifact.
 
 * figures embedded as ``data:image/png;base64`` URIs: nothing is fetched, no CDN, no font;
-* the claims table with verdict colours, the paper's verdict (the same test on the seed's
+* the claims table with verdict colours, the paper's verdict (the same test on the paper's
   published numbers) beside this run's, and under each claim its evidence and arms
   unfolding (``<details>``);
 * the run's details, how to read a verdict, the notes and the question sections: the same
@@ -22,7 +22,7 @@ from typing import Any, Mapping
 from harness.formatting import DASH, fmt, fmt_p
 from harness.report import markdown as md
 from harness.report.cells import adjusted_cell, effect_ci, fmt_n, heldout_cell, verdict_text
-from harness.report.data import SEED_DATASET, Context
+from harness.report.data import PAPER_DATASET, Context
 from harness.report.result import ClaimResult, EvidenceRecord
 
 __all__ = ["render", "inline", "blocks", "VERDICT_CLASSES"]
@@ -183,14 +183,14 @@ def _verdict_badge(verdict: str | None, text: str | None = None) -> str:
 
 
 def _paper_cell(r: ClaimResult) -> str:
-    sev = r.seed_evidence
+    sev = r.paper_evidence
     if sev is None:
         return DASH
     out = _verdict_badge(sev.verdict)
     if sev.p is not None:
         out += f" p={html.escape(fmt_p(sev.p))}"
-    if r.levels_from_seed_table:
-        out += ' <span title="levels chosen from the seed\'s own table">‡</span>'
+    if r.levels_from_paper_table:
+        out += ' <span title="levels chosen from the paper\'s own table">‡</span>'
     return out
 
 
@@ -263,8 +263,8 @@ def _claim_rows(i: int, r: ClaimResult, n_cols: int) -> str:
                       html.escape(f"stopped at {q.stopped_at} seeds (stage {q.stage}): {q.reason}; ")
                       + "; ".join(html.escape(f"{h.seeds}: {fmt_p(h.p)} {h.verdict}") for h in q.history)))
     body = ('<div class="sides">' + _evidence_block("this run", ev)
-            + _evidence_block(f"the paper: the same test on the seed's published numbers ({SEED_DATASET})",
-                              r.seed_evidence)
+            + _evidence_block(f"the paper: the same test on the paper's published numbers ({PAPER_DATASET})",
+                              r.paper_evidence)
             + "</div>" + _kv(extra))
     return (f'<tr class="claim" id="claim-{i}" data-verdict="{html.escape(verdict)}">' + "".join(cells)
             + "</tr>\n"
@@ -272,7 +272,7 @@ def _claim_rows(i: int, r: ClaimResult, n_cols: int) -> str:
             + f"<summary>evidence and arms: <code>{html.escape(r.id)}</code></summary>{body}</details></td></tr>")
 
 
-_CLAIM_HEADER = ["claim", "the seed's sentence", "the paper: verdict on the seed's numbers",
+_CLAIM_HEADER = ["claim", "the paper's sentence", "the paper: verdict on the paper's numbers",
                  "this run: verdict", "effect [CI]", "p", "p (adjusted)", "verdict (adjusted)",
                  "held-out epoch", "n", "pytest"]
 _CLAIM_ALIGN = "lllllrrllrl"

@@ -13,10 +13,10 @@ from typing import Mapping
 
 from harness.formatting import DASH, as_float, fmt, fmt_p
 from harness.report.cells import (adjusted_cell, arms_compact, bold, compact, describe_source,
-                                  effect_ci, fmt_n, fmt_wall, heldout_cell, seed_verdict,
+                                  effect_ci, fmt_n, fmt_wall, heldout_cell, paper_verdict,
                                   verdict_text)
 from harness.report.classify import QUESTION_TITLES, SECTIONS, section_of
-from harness.report.data import (ARM_TABLE_INTROS, HEADLINE_INTRO, SEED_DATASET, Context, Table,
+from harness.report.data import (ARM_TABLE_INTROS, HEADLINE_INTRO, PAPER_DATASET, Context, Table,
                                  arm_table, headline_table)
 from harness.report.figures import FIGURES
 from harness.report.result import ClaimResult
@@ -30,10 +30,10 @@ HTML_FILE = "report.html"
 _HOW_TO_READ = """\
 ## How to read a verdict
 
-Each claim of the seed is turned into one statistical test on this run's numbers, at
+Each claim of the paper is turned into one statistical test on this run's numbers, at
 alpha = {alpha} (declared in the profile before any data). The verdict is one of:
 
-- **supported**: significant in the direction the seed claims (one-sided p < alpha; for an
+- **supported**: significant in the direction the paper claims (one-sided p < alpha; for an
   equivalence claim, the {tost_pct} CI lies inside the margin, i.e. TOST).
 - **refuted**: significant *against* the claim (the mirror test has p < alpha; for
   equivalence, the {tost_pct} CI lies entirely outside the margin).
@@ -44,13 +44,13 @@ alpha = {alpha} (declared in the profile before any data). The verdict is one of
 - **smoke-unshowable**: the claim cannot be shown at smoke scale (too few epochs, a small
   dataset or network); the test still runs and reports its numbers, but the pytest outcome
   is not a failure. Rerun with `--profile full` to judge it.
-- **xfailed**: the seed's *own* published numbers refute (or cannot support) its sentence, so
+- **xfailed**: the paper's *own* published numbers refute (or cannot support) its sentence, so
   the test is expected to fail; *xpassed* means this run supports it nevertheless.
 
-Effects are signed so that **positive = as the seed claims** (except ratios, which are
+Effects are signed so that **positive = as the paper claims** (except ratios, which are
 unsigned). Intervals are 95% two-sided t-intervals unless marked ({tost_pct} CI for TOST).
 "p" is the test's own p-value; "p (adjusted)" is adjusted over all claims of this run by the
-profile's multiplicity rule (Holm unless the profile says otherwise). "seed's verdict" is the same test applied to the seed's published CIFAR-10 numbers.
+profile's multiplicity rule (Holm unless the profile says otherwise). "paper's verdict" is the same test applied to the paper's published CIFAR-10 numbers.
 """
 
 
@@ -124,8 +124,8 @@ def run_details(ctx: Context, results: list[ClaimResult], written_at: datetime) 
     if ctx.unassigned:
         L.append(f"**{ctx.unassigned} rows match no question** (see `question_of` in "
                  "harness/questions.py)")
-    if ctx.seed_own_axis and len(ctx.runs):
-        L.append(f"The seed's numbers are on {SEED_DATASET}; this run is on `{ctx.dataset}`, so "
+    if ctx.paper_own_axis and len(ctx.runs):
+        L.append(f"The paper's numbers are on {PAPER_DATASET}; this run is on `{ctx.dataset}`, so "
                  "absolute accuracies differ: compare directions and effects, not levels.")
     # verdict / outcome counts
     verdicts: dict[str, int] = {}
@@ -147,14 +147,14 @@ def how_to_read(meta: Mapping) -> str:
 
 
 def claims_header() -> tuple[list[str], str]:
-    return (["id", "the seed's sentence", "seed's verdict (p)", "this run: arms (mean±sd)",
+    return (["id", "the paper's sentence", "paper's verdict (p)", "this run: arms (mean±sd)",
              "effect [95% CI]", "test", "p", "p (adjusted)", "verdict", "verdict (adjusted)",
              "held-out epoch", "n", "pytest"], "llllllrrlllrl")
 
 
 def claim_row(r: ClaimResult) -> list:
     ev = r.evidence
-    return [f"`{r.id}`", r.sentence, seed_verdict(r), arms_compact(ev),
+    return [f"`{r.id}`", r.sentence, paper_verdict(r), arms_compact(ev),
             effect_ci(ev, with_label=True), ev.test if ev else DASH,
             fmt_p(ev.p if ev else None), fmt_p(r.p_adjusted),
             bold(verdict_text(r)), adjusted_cell(r), heldout_cell(r),
@@ -168,13 +168,13 @@ def issue9_notes(results: list[ClaimResult]) -> list[str]:
          "at alpha/m (m = claims collected), the first step of Holm and BH, so a passing test is "
          "supported under the rule; the step-down/step-up verdict here can support more."]
     L.append("- **held-out epoch**: the verdict when `best_test_acc` (epoch chosen on the test set, "
-             "the seed's protocol) is replaced by `heldout_best_test_acc` (epoch chosen on test half A, "
+             "the paper's protocol) is replaced by `heldout_best_test_acc` (epoch chosen on test half A, "
              "accuracy on half B). *not used*: the claim does not read that metric; *n/a*: the source "
-             "lacks it (the seed's table, runs trained before it was recorded).")
-    marked = [r for r in results if r.levels_from_seed_table]
+             "lacks it (the paper's table, runs trained before it was recorded).")
+    marked = [r for r in results if r.levels_from_paper_table]
     if marked:
-        L.append("- **‡** on the seed's verdict: the claim's levels were chosen from the seed's own "
-                 "table (" + "; ".join(f"`{r.id}`: {r.levels_from_seed_table}" for r in marked)
+        L.append("- **‡** on the paper's verdict: the claim's levels were chosen from the paper's own "
+                 "table (" + "; ".join(f"`{r.id}`: {r.levels_from_paper_table}" for r in marked)
                  + "). Valid for fresh runs; on that table the verdict is biased toward support.")
     return L + [""]
 

@@ -146,7 +146,7 @@ class Sequential:
 
 @dataclass(frozen=True)
 class ClaimResult:
-    """One claim as judged in this session, with the same test on the seed's numbers."""
+    """One claim as judged in this session, with the same test on the paper's numbers."""
 
     id: str
     question: str | None
@@ -154,12 +154,12 @@ class ClaimResult:
     outcome: str | None  # pytest: passed, failed, skipped, xfailed, xpassed, xpassed-strict
     status_note: str | None
     evidence: EvidenceRecord | None
-    seed_evidence: EvidenceRecord | None
+    paper_evidence: EvidenceRecord | None
     p_adjusted: float | None
     verdict_adjusted: str | None
     multiplicity: str | None
     heldout: Heldout | None
-    levels_from_seed_table: str  # "" when the levels were not chosen from the seed's table
+    levels_from_paper_table: str  # "" when the levels were not chosen from the paper's table
     smoke_unshowable: bool
     sequential: Sequential | None
     run_keys: tuple[str, ...]
@@ -173,7 +173,8 @@ class ClaimResult:
         d = jsonable(result)
         if not isinstance(d, dict):
             raise TypeError(f"a claim result must be a mapping, got {type(result).__name__}")
-        levels = d.get("levels_from_seed_table")
+        # reports written before issue 8 named the paper "seed": read both spellings
+        levels = d.get("levels_from_paper_table", d.get("levels_from_seed_table"))
         return cls(
             id=as_str(d.get("id")) or "?",
             question=as_str(d.get("question")),
@@ -181,12 +182,12 @@ class ClaimResult:
             outcome=as_str(d.get("outcome")),
             status_note=as_str(d.get("status_note")),
             evidence=EvidenceRecord.parse(d.get("evidence")),
-            seed_evidence=EvidenceRecord.parse(d.get("seed_evidence")),
+            paper_evidence=EvidenceRecord.parse(d.get("paper_evidence", d.get("seed_evidence"))),
             p_adjusted=as_float(d.get("p_adjusted")),
             verdict_adjusted=as_str(d.get("verdict_adjusted")),
             multiplicity=as_str(d.get("multiplicity")),
             heldout=Heldout.parse(d.get("heldout")),
-            levels_from_seed_table=str(levels) if levels else "",
+            levels_from_paper_table=str(levels) if levels else "",
             smoke_unshowable=bool(d.get("smoke_unshowable")),
             sequential=Sequential.parse(d.get("sequential")),
             run_keys=tuple(k for k in map(as_str, d.get("run_keys") or []) if k is not None),

@@ -19,7 +19,7 @@ __all__ = ["write_report"]
 
 
 def write_report(reports_dir: Path, results: list, runs: pd.DataFrame,
-                 seed_runs: pd.DataFrame, meta: dict) -> Path:
+                 published_runs: pd.DataFrame, meta: dict) -> Path:
     """Write one report folder (see ``harness.report``) and point ``latest`` at it.
     ``results``: the plugin's claim result dicts (or ``ClaimResult``). Returns the new folder."""
     reports_dir = Path(reports_dir)
@@ -27,7 +27,7 @@ def write_report(reports_dir: Path, results: list, runs: pd.DataFrame,
     meta = jsonable(dict(meta or {}))
     results = parse_results(results)
     runs = normalise_runs(runs)
-    ctx = Context(meta, runs, normalise_runs(seed_runs))
+    ctx = Context(meta, runs, normalise_runs(published_runs))
 
     folder = storage.make_folder(reports_dir)
     written_at = datetime.now(timezone.utc)
