@@ -126,13 +126,14 @@ def read_runs_csv(path: str | Path, source: str | None = None) -> pd.DataFrame:
 
 
 # -- the paper's published numbers -------------------------------------------------------------
-# published_results.csv spells the layer order as one string; split it into our columns.
-_PUBLISHED_ORDER = {
-    "conv-norm-act": ("norm-act", None), "conv-norm-relu": ("norm-act", "relu"),
-    "conv-relu-norm": ("act-norm", "relu"), "conv-leakyrelu-norm": ("act-norm", "leaky_relu"),
-    "linear-norm-relu": ("norm-act", "relu"), "linear-relu-norm": ("act-norm", "relu"),
-    "linear-leakyrelu-norm": ("act-norm", "leaky_relu"),
-}
+def _published_order(spelled: str) -> tuple[str, str | None]:
+    """published_results.csv spells a layer order as one string, e.g. "conv-leakyrelu-norm" or
+    "linear-norm-relu" (or "conv-norm-act": the activation is its own column): our
+    (block_order, activation), activation None when the string does not name it."""
+    _layer, first, second = spelled.split("-")
+    if first == "norm":
+        return "norm-act", None if second == "act" else second.replace("leakyrelu", "leaky_relu")
+    return "act-norm", first.replace("leakyrelu", "leaky_relu")
 
 
 def published_runs(path: str | Path = PUBLISHED_CSV) -> pd.DataFrame:
@@ -153,7 +154,7 @@ def _published_runs(path: str) -> pd.DataFrame:
           ((raw.question == "Q6") & (raw.table == "experiment2") & (raw.kind == "run"))
     rows = []
     for r in raw[use].itertuples():
-        order, act = _PUBLISHED_ORDER[r.order]
+        order, act = _published_order(r.order)
         best = r.metric == "best_epoch_test_acc"
         row = {"key": f"paper:{r.question}:{r.Index}", "source": "paper", "kind": r.kind,
                "seed": r.run if r.kind == "run" else None, "arch": r.arch, "width": 64,

@@ -1,0 +1,80 @@
+"""The layout issue 8 asked for, kept: each concept in one home, imports that only run down.
+
+Read from the source with ``ast`` (nothing imported), so a change that breaks the layout fails
+here with the file and the import named.
+"""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Absolute names of every module ``path`` imports, at any depth."""
+    out: set[str] = set()
+    tree = ast.parse(path.read_text(), str(path))
+    pkg = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                base = ".".join(parent + ([base] if base else []))
+            out.add(base)
+            out |= {f"{base}.{a.name}" for a in node.names}
+    return out
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "benchmarks").glob("*.py")), ids=lambda p: p.name)
+def test_benchmarks_import_nothing_from_tests(path):
+    assert not any(m == "tests" or m.startswith("tests.") for m in imported_modules(path))
+
+
+# Lower layers never import upper ones: statistics and questions know nothing of the report,
+# the plugin or the session; the report knows nothing of pytest.
+NEVER = {
+    "harness/stats.py": ("harness.report", "harness.plugin", "harness.session", "harness.judging", "pytest"),
+    "harness/formatting.py": ("harness.report", "harness.plugin", "harness.stats", "pandas", "torch"),
+    "harness/questions.py": ("harness.report", "harness.plugin", "harness.runs", "torch", "pandas"),
+    "harness/session.py": ("pytest", "harness.plugin"),
+    "harness/judging.py": ("pytest", "harness.plugin", "harness.report"),
+    "models/config.py": ("torch",),
+}
+
+
+@pytest.mark.parametrize("rel", sorted(NEVER))
+def test_lower_layers_do_not_import_upper_ones(rel):
+    mods = imported_modules(REPO / rel)
+    bad = sorted(m for m in mods for banned in NEVER[rel] if m == banned or m.startswith(banned + "."))
+    assert not bad, f"{rel} imports {bad}"
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "harness" / "report").glob("*.py")), ids=lambda p: p.name)
+def test_the_report_knows_nothing_of_pytest(path):
+    assert not any(m == "pytest" or m.startswith(("pytest.", "_pytest")) for m in imported_modules(path))
+
+
+def test_one_trainer_and_one_question_table():
+    """No second training loop in harness/ (the single-model reference lives in tests/), and
+    the Q6 orders are listed only in harness/questions.py."""
+    assert not (REPO / "harness" / "trainer.py").exists() and not (REPO / "harness" / "fused.py").exists()
+    listing = '("act-norm", "leaky_relu")'
+    where = [str(p.relative_to(REPO)) for p in REPO.glob("*/**/*.py")
+             if listing in p.read_text() and not p.parts[-2] == "tests"]
+    assert where == ["harness/questions.py"], where
+
+
+def test_judging_a_source_never_imports_torch():
+    """Judging the paper's table (settings, questions, runs, stats, report) loads no torch."""
+    code = ("import sys, harness.session, harness.judging, harness.questions, harness.runs, "
+            "harness.report; assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
