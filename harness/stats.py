@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 from scipy import optimize, special, stats
@@ -90,8 +90,10 @@ class Arm:
         return math.sqrt(self.var) if math.isfinite(self.var) and self.var >= 0 else math.nan
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Evidence:
+    """What a decision rule found; built by keyword (13 fields, no positional order to get wrong)."""
+
     verdict: str  # one of the four constants
     test: str  # human name, e.g. "Welch t (one-sided)"
     effect: float | None  # point estimate, in the claim's direction (positive = as claimed)
@@ -235,12 +237,45 @@ def _verdict(p: float, p_opposite: float, alpha: float) -> str:
 def _untestable(test: str, effect_label: str, arms: Sequence[Arm], alpha: float, note: str,
                 ci_level: float = 0.95, n: tuple[int, ...] | None = None,
                 details: dict | None = None) -> Evidence:
-    return Evidence(UNTESTABLE, test, None, effect_label, None, ci_level, None,
-                    tuple(a.n for a in arms) if n is None else n, alpha, None, tuple(arms),
-                    dict(details or {}), note)
+    return Evidence(verdict=UNTESTABLE, test=test, effect=None, effect_label=effect_label, ci=None,
+                    ci_level=ci_level, p=None, n=tuple(a.n for a in arms) if n is None else n,
+                    alpha=alpha, mde=None, arms=tuple(arms), details=dict(details or {}), note=note)
 
 
 ZERO_VAR_NOTE = "zero variance in every arm: the difference is exact, p is 0 or 1"
+
+
+@dataclass(frozen=True)
+class _Contrast:
+    t: float
+    p: float       # H1: shift > 0
+    p_opp: float   # H1: shift < 0
+    ci: tuple[float, float]
+    mde: float
+    note: str
+
+
+def _contrast(estimate: float, shift: float, se: float, df: float, alpha: float, *,
+              ci_q: float = 0.975, power: float = MDE_POWER,
+              t_p: tuple[float, float] | None = None) -> _Contrast | None:
+    """The one-sided t of a contrast, written once: ``shift`` = estimate minus its null
+    value, ``se`` and ``df`` its standard error and degrees of freedom. Gives the p of H1
+    shift > 0 and of the opposite, the two-sided interval of ``estimate`` at quantile ``ci_q``
+    and the MDE at ``power``. ``t_p``: t and p computed elsewhere (scipy on raw values).
+
+    Zero variance (se = 0) has one rule: the contrast is exact, p is 0 or 1, the interval a
+    point and the MDE 0 (``ZERO_VAR_NOTE``); and None when the shift is 0 too (t = 0/0: the
+    caller says why it is untestable)."""
+    if se == 0:
+        if shift == 0:
+            return None
+        up = shift > 0
+        return _Contrast(math.inf if up else -math.inf, 0.0 if up else 1.0, 1.0 if up else 0.0,
+                         (estimate, estimate), 0.0, ZERO_VAR_NOTE)
+    t, p = t_p if t_p is not None else (shift / se, _t_sf(shift / se, df))
+    h = _t_ppf(ci_q, df) * se
+    return _Contrast(t, p, _t_cdf(t, df), (estimate - h, estimate + h),
+                     minimum_detectable_difference(se, df, alpha, power), "")
 
 
 # --------------------------------------------------------------------------------------
@@ -270,35 +305,22 @@ def _welch_greater(a: Arm, b: Arm, margin: float, alpha: float, test: str, label
     diff = a.mean - b.mean
     shift = diff - margin
     se, df = _welch_se_df((a, b))
-    note = ""
-    if se == 0:
-        if shift == 0:
-            return _untestable(test, label, (a, b), alpha,
-                               "zero variance in both arms and difference equal to the margin (t = 0/0)")
-        t = math.inf if shift > 0 else -math.inf
-        p, p_opp = (0.0, 1.0) if shift > 0 else (1.0, 0.0)
-        ci = (diff, diff)
-        mde = 0.0
-        note = ZERO_VAR_NOTE
-    else:
-        if use_scipy and a.values is not None and b.values is not None:
-            r = stats.ttest_ind(np.asarray(a.values) - margin, np.asarray(b.values),
-                                equal_var=False, alternative="greater")
-            t, p = float(r.statistic), float(r.pvalue)
-        elif use_scipy:
-            r = stats.ttest_ind_from_stats(a.mean - margin, a.sd, a.n, b.mean, b.sd, b.n,
-                                           equal_var=False, alternative="greater")
-            t, p = float(r.statistic), float(r.pvalue)
-        else:
-            t = shift / se
-            p = _t_sf(t, df)
-        p_opp = _t_cdf(t, df)
-        h = _t_ppf(0.975, df) * se
-        ci = (diff - h, diff + h)
-        # mde = how far beyond the margin the true difference must lie (>= 0; issue 9: a
-        # negative margin used to print a negative mde); the true difference itself is in
-        # details["mde_difference"].
-        mde = minimum_detectable_difference(se, df, alpha)
+    t_p = None
+    if se > 0 and use_scipy and a.values is not None and b.values is not None:
+        r = stats.ttest_ind(np.asarray(a.values) - margin, np.asarray(b.values),
+                            equal_var=False, alternative="greater")
+        t_p = float(r.statistic), float(r.pvalue)
+    elif se > 0 and use_scipy:
+        r = stats.ttest_ind_from_stats(a.mean - margin, a.sd, a.n, b.mean, b.sd, b.n,
+                                       equal_var=False, alternative="greater")
+        t_p = float(r.statistic), float(r.pvalue)
+    # mde = how far beyond the margin the true difference must lie (>= 0; issue 9: a negative
+    # margin used to print a negative mde); the true difference itself is details["mde_difference"].
+    c = _contrast(diff, shift, se, df, alpha, t_p=t_p)
+    if c is None:
+        return _untestable(test, label, (a, b), alpha,
+                           "zero variance in both arms and difference equal to the margin (t = 0/0)")
+    t, p, p_opp, ci, mde, note = c.t, c.p, c.p_opp, c.ci, c.mde, c.note
     pooled_df = a.n + b.n - 2
     sp2 = ((a.n - 1) * a.var + (b.n - 1) * b.var) / pooled_df
     g = diff / math.sqrt(sp2) * _hedges_j(pooled_df) if sp2 > 0 else None
@@ -310,8 +332,9 @@ def _welch_greater(a: Arm, b: Arm, margin: float, alpha: float, test: str, label
     details = {"t": t, "df": df, "se": se, "hedges_g": g, "p_superiority": p_sup,
                "p_opposite": p_opp, "p_refuted": p_opp, "margin": margin,
                "mde_difference": margin + mde}
-    return Evidence(_verdict(p, p_opp, alpha), test, diff, label, ci, 0.95, p, (a.n, b.n),
-                    alpha, mde, (a, b), details, note)
+    return Evidence(verdict=_verdict(p, p_opp, alpha), test=test, effect=diff, effect_label=label,
+                    ci=ci, ci_level=0.95, p=p, n=(a.n, b.n), alpha=alpha, mde=mde, arms=(a, b),
+                    details=details, note=note)
 
 
 # --------------------------------------------------------------------------------------
@@ -330,30 +353,21 @@ def mean_above(a: Arm, threshold: float, *, alpha: float, unit: str = "") -> Evi
     diff = a.mean - threshold
     df = a.n - 1
     se = a.sd / math.sqrt(a.n)
-    note = ""
-    if se == 0:
-        if diff == 0:
-            return _untestable(test, label, (a,), alpha,
-                               "zero variance and mean equal to the threshold (t = 0/0)")
-        t = math.inf if diff > 0 else -math.inf
-        p, p_opp = (0.0, 1.0) if diff > 0 else (1.0, 0.0)
-        ci, mde, g, note = (diff, diff), 0.0, None, ZERO_VAR_NOTE
-    else:
-        if a.values is not None:
-            r = stats.ttest_1samp(np.asarray(a.values), threshold, alternative="greater")
-            t, p = float(r.statistic), float(r.pvalue)
-        else:
-            t = diff / se
-            p = _t_sf(t, df)
-        p_opp = _t_cdf(t, df)
-        h = _t_ppf(0.975, df) * se
-        ci = (diff - h, diff + h)
-        mde = minimum_detectable_difference(se, df, alpha)
-        g = diff / a.sd * _hedges_j(df) if df >= 2 else None
+    t_p = None
+    if se > 0 and a.values is not None:
+        r = stats.ttest_1samp(np.asarray(a.values), threshold, alternative="greater")
+        t_p = float(r.statistic), float(r.pvalue)
+    c = _contrast(diff, diff, se, df, alpha, t_p=t_p)
+    if c is None:
+        return _untestable(test, label, (a,), alpha,
+                           "zero variance and mean equal to the threshold (t = 0/0)")
+    t, p, p_opp, ci, mde, note = c.t, c.p, c.p_opp, c.ci, c.mde, c.note
+    g = diff / a.sd * _hedges_j(df) if se > 0 and df >= 2 else None
     details = {"t": t, "df": float(df), "se": se, "hedges_g": g, "threshold": threshold,
                "p_opposite": p_opp, "p_refuted": p_opp}
-    return Evidence(_verdict(p, p_opp, alpha), test, diff, label, ci, 0.95, p, (a.n,), alpha,
-                    mde, (a,), details, note)
+    return Evidence(verdict=_verdict(p, p_opp, alpha), test=test, effect=diff, effect_label=label,
+                    ci=ci, ci_level=0.95, p=p, n=(a.n,), alpha=alpha, mde=mde, arms=(a,),
+                    details=details, note=note)
 
 
 # --------------------------------------------------------------------------------------
@@ -446,14 +460,16 @@ def trend(levels: Sequence[float], arms: Sequence[Arm], *, direction: str, alpha
     if contrast is None:
         details["p_refuted"] = 1.0 if p_tau_opp is None else p_tau_opp
         v = _verdict(p_tau, details["p_refuted"], alpha)
-        return Evidence(v, "Kendall tau (one-sided)", tau if inc else -tau,
-                        "Kendall tau (signed: + = as claimed)", None, 0.95, p_tau, n, alpha, None,
-                        arms_s, details, f"verdict rests on Kendall tau alone: {c_note}")
+        return Evidence(verdict=v, test="Kendall tau (one-sided)", effect=tau if inc else -tau,
+                        effect_label="Kendall tau (signed: + = as claimed)", ci=None, ci_level=0.95,
+                        p=p_tau, n=n, alpha=alpha, mde=None, arms=arms_s, details=details,
+                        note=f"verdict rests on Kendall tau alone: {c_note}")
     if tau is None:
         details["p_refuted"] = contrast.details["p_opposite"]
-        return Evidence(contrast.verdict, "Welch t last-vs-first (one-sided)", contrast.effect,
-                        c_label, contrast.ci, 0.95, contrast.p, n, alpha, contrast.mde, arms_s,
-                        details, f"verdict rests on the contrast alone: {tau_note}")
+        return Evidence(verdict=contrast.verdict, test="Welch t last-vs-first (one-sided)",
+                        effect=contrast.effect, effect_label=c_label, ci=contrast.ci, ci_level=0.95,
+                        p=contrast.p, n=n, alpha=alpha, mde=contrast.mde, arms=arms_s,
+                        details=details, note=f"verdict rests on the contrast alone: {tau_note}")
     p_c, p_c_opp = contrast.p, contrast.details["p_opposite"]
     p_ref = max(1.0 if p_tau_opp is None else p_tau_opp, p_c_opp)
     details["p_refuted"] = p_ref
@@ -472,8 +488,9 @@ def trend(levels: Sequence[float], arms: Sequence[Arm], *, direction: str, alpha
         typical = float(np.sqrt(np.nanmean(np.square(sds))))
         sds = [sd if math.isfinite(sd) else typical for sd in sds]
         mde = simulate.trend_mde(lv, [a.n for a in arms_s], sds, alpha, MDE_POWER)
-    return Evidence(v, test, contrast.effect, c_label, contrast.ci, 0.95, max(p_tau, p_c), n,
-                    alpha, mde, arms_s, details, contrast.note)
+    return Evidence(verdict=v, test=test, effect=contrast.effect, effect_label=c_label,
+                    ci=contrast.ci, ci_level=0.95, p=max(p_tau, p_c), n=n, alpha=alpha, mde=mde,
+                    arms=arms_s, details=details, note=contrast.note)
 
 
 # --------------------------------------------------------------------------------------
@@ -568,8 +585,9 @@ def variance_greater(a_arms: Arm | Sequence[Arm], b_arms: Arm | Sequence[Arm], *
             ci = None
     details.update({"t": t, "df": df, "score_a": ma, "score_b": mb, "p_opposite": p_opp,
                     "p_refuted": p_opp})
-    return Evidence(_verdict(p, p_opp, alpha), test, ratio, label, ci, 0.95, p,
-                    tuple(x.n for x in arms), alpha, mde, arms, details, note)
+    return Evidence(verdict=_verdict(p, p_opp, alpha), test=test, effect=ratio, effect_label=label,
+                    ci=ci, ci_level=0.95, p=p, n=tuple(x.n for x in arms), alpha=alpha, mde=mde,
+                    arms=arms, details=details, note=note)
 
 
 # --------------------------------------------------------------------------------------
@@ -597,23 +615,16 @@ def equivalent(a: Arm, b: Arm, *, margin: float, alpha: float, unit: str = "") -
         return _untestable(test, label, (a, b), alpha, problem, ci_level=level)
     diff = a.mean - b.mean
     se, df = _welch_se_df((a, b))
-    note = ""
-    if se == 0:
-        if abs(diff) == margin:
-            return _untestable(test, label, (a, b), alpha,
-                               "zero variance and difference exactly at the margin (t = 0/0)",
-                               ci_level=level)
-        t_lo = math.inf if diff + margin > 0 else -math.inf
-        t_hi = -math.inf if diff - margin < 0 else math.inf
-        p_lo = 0.0 if t_lo > 0 else 1.0
-        p_hi = 0.0 if t_hi < 0 else 1.0
-        ci, mde, note = (diff, diff), 0.0, ZERO_VAR_NOTE
-    else:
-        t_lo, t_hi = (diff + margin) / se, (diff - margin) / se
-        p_lo, p_hi = _t_sf(t_lo, df), _t_cdf(t_hi, df)  # H1: diff > -margin ; H1: diff < margin
-        h = _t_ppf(1 - alpha, df) * se
-        ci = (diff - h, diff + h)
-        mde = minimum_detectable_difference(se, df, alpha, power=1 - (1 - MDE_POWER) / 2)
+    # two one-sided contrasts: H1 diff > -margin, and H1 diff < margin (its shift margin - diff)
+    power = 1 - (1 - MDE_POWER) / 2
+    lo = _contrast(diff, diff + margin, se, df, alpha, ci_q=1 - alpha, power=power)
+    hi = _contrast(diff, margin - diff, se, df, alpha, ci_q=1 - alpha, power=power)
+    if lo is None or hi is None:
+        return _untestable(test, label, (a, b), alpha,
+                           "zero variance and difference exactly at the margin (t = 0/0)",
+                           ci_level=level)
+    t_lo, t_hi, p_lo, p_hi = lo.t, -hi.t, lo.p, hi.p
+    ci, mde, note = lo.ci, lo.mde, lo.note
     p = max(p_lo, p_hi)
     # refuted = the difference lies beyond the margin on one side: one-sided tests of
     # diff > margin and diff < -margin; at most one can be near significance under the null
@@ -629,7 +640,8 @@ def equivalent(a: Arm, b: Arm, *, margin: float, alpha: float, unit: str = "") -
         v = INCONCLUSIVE
     details = {"margin": margin, "t_lower": t_lo, "t_upper": t_hi, "p_lower": p_lo,
                "p_upper": p_hi, "df": df, "se": se, "p_refuted": p_ref}
-    return Evidence(v, test, diff, label, ci, level, p, (a.n, b.n), alpha, mde, (a, b), details, note)
+    return Evidence(verdict=v, test=test, effect=diff, effect_label=label, ci=ci, ci_level=level,
+                    p=p, n=(a.n, b.n), alpha=alpha, mde=mde, arms=(a, b), details=details, note=note)
 
 
 # --------------------------------------------------------------------------------------
@@ -673,27 +685,19 @@ def diff_of_diffs(a1: Arm, b1: Arm, a2: Arm, b2: Arm, *, alpha: float, log: bool
     d1, d2 = arms[0].mean - arms[1].mean, arms[2].mean - arms[3].mean
     c = d1 - d2
     se, df = _welch_se_df(arms)
-    note = ""
-    if se == 0:
-        if c == 0:
-            return _untestable(test, label, orig, alpha,
-                               "zero variance in every arm and zero contrast (t = 0/0)")
-        t = math.inf if c > 0 else -math.inf
-        p, p_opp = (0.0, 1.0) if c > 0 else (1.0, 0.0)
-        ci, mde, note = (c, c), 0.0, ZERO_VAR_NOTE
-    else:
-        t = c / se
-        p, p_opp = _t_sf(t, df), _t_cdf(t, df)
-        h = _t_ppf(0.975, df) * se
-        ci = (c - h, c + h)
-        mde = minimum_detectable_difference(se, df, alpha)
+    k = _contrast(c, c, se, df, alpha)
+    if k is None:
+        return _untestable(test, label, orig, alpha,
+                           "zero variance in every arm and zero contrast (t = 0/0)")
+    t, p, p_opp, ci, mde, note = k.t, k.p, k.p_opp, k.ci, k.mde, k.note
     details = {"t": t, "df": df, "se": se, "diff_1": d1, "diff_2": d2, "p_opposite": p_opp,
                "p_refuted": p_opp, "log": log}
     if log:
         details.update({"ratio_1": math.exp(d1), "ratio_2": math.exp(d2),
                         "ratio_of_ratios": math.exp(c)})
-    return Evidence(_verdict(p, p_opp, alpha), test, c, label, ci, 0.95, p,
-                    tuple(x.n for x in orig), alpha, mde, orig, details, note)
+    return Evidence(verdict=_verdict(p, p_opp, alpha), test=test, effect=c, effect_label=label,
+                    ci=ci, ci_level=0.95, p=p, n=tuple(x.n for x in orig), alpha=alpha, mde=mde,
+                    arms=orig, details=details, note=note)
 
 
 # --------------------------------------------------------------------------------------
@@ -846,7 +850,8 @@ def spread_greater(family_a: Sequence[Arm], family_b: Sequence[Arm], *, alpha: f
                 "interaction significant but the spreads do not differ significantly"
     # p is always the claim's (as for every test); the refutation's is details["p_refuted"]
     p_claim = max(p, p_dir)
-    return Evidence(v, test, f_hat, label, ci, 0.95, p_claim, n, alpha, mde, arms, details, note)
+    return Evidence(verdict=v, test=test, effect=f_hat, effect_label=label, ci=ci, ci_level=0.95,
+                    p=p_claim, n=n, alpha=alpha, mde=mde, arms=arms, details=details, note=note)
 
 
 # --------------------------------------------------------------------------------------
@@ -899,10 +904,11 @@ def all_of(parts: Sequence[Evidence], *, test_name: str = "intersection-union") 
     notes = [f"{x.test}: {x.note}" for x in parts if x.note]
     details = {"parts": [x.to_dict() for x in parts], "binding_part": parts.index(binding),
                "p_refuted": p_ref}
-    return Evidence(v, test_name, binding.effect, binding.effect_label, binding.ci,
-                    binding.ci_level, p, tuple(k for x in parts for k in x.n), alpha,
-                    binding.mde if m == 1 else None, tuple(a for x in parts for a in x.arms),
-                    details, "; ".join(notes))
+    return Evidence(verdict=v, test=test_name, effect=binding.effect,
+                    effect_label=binding.effect_label, ci=binding.ci, ci_level=binding.ci_level, p=p,
+                    n=tuple(k for x in parts for k in x.n), alpha=alpha,
+                    mde=binding.mde if m == 1 else None, arms=tuple(a for x in parts for a in x.arms),
+                    details=details, note="; ".join(notes))
 
 
 def bh_adjust(pvalues: Sequence[float | None]) -> list[float | None]:

@@ -332,7 +332,8 @@ def _claim_a_beats_b(runs, profile):
     try:
         return stats.mean_greater(side("A"), side("B"), alpha=profile.alpha)
     except LookupError as exc:
-        return stats.Evidence(stats.UNTESTABLE, "none", None, "", None, 0.95, None, (), profile.alpha,
+        return stats.Evidence(verdict=stats.UNTESTABLE, test="none", effect=None, effect_label="",
+                              ci=None, ci_level=0.95, p=None, n=(), alpha=profile.alpha,
                               note=f"missing {exc}")
 
 

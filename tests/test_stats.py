@@ -377,8 +377,8 @@ def test_bh_matches_scipy_and_passes_none():
 # ------------------------------------------------------------------------------- all_of
 
 def _ev(verdict, p, effect=1.0, n=(5, 5)):
-    return Evidence(verdict, "t", effect if verdict != UNTESTABLE else None, "d", None, 0.95, p, n,
-                    ALPHA, None)
+    return Evidence(verdict=verdict, test="t", effect=effect if verdict != UNTESTABLE else None,
+                    effect_label="d", ci=None, ci_level=0.95, p=p, n=n, alpha=ALPHA)
 
 
 @pytest.mark.parametrize("verdicts,expected", [
@@ -588,8 +588,8 @@ def test_programming_errors_raise():
 # ------------------------------------------------------------------------------- refutation (issue 9)
 
 def _ev_ref(verdict, p, p_ref):
-    return Evidence(verdict, "t", 1.0, "d", None, 0.95, p, (5, 5), ALPHA, None,
-                    details={"p_refuted": p_ref})
+    return Evidence(verdict=verdict, test="t", effect=1.0, effect_label="d", ci=None, ci_level=0.95,
+                    p=p, n=(5, 5), alpha=ALPHA, details={"p_refuted": p_ref})
 
 
 def test_all_of_refutes_at_alpha_over_m():
