@@ -1,5 +1,5 @@
 """The committed evidence cannot silently change: every report under docs/results/ is
-re-judged from its own runs (its runs.csv, or the paper's table for seed-published) with the
+re-judged from its own runs (its runs.csv, or the paper's table for paper-published) with the
 profile its report recorded, in seconds and without training, and every claim must get
 exactly the committed verdict and p-value. A change to stats or claims that alters a
 committed verdict fails here until the report is regenerated and the change is written in
