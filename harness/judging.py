@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from harness import stats
-from harness.profiles import PROFILES
+from harness.profiles import PAPER_PROFILE
 from harness.questions import runs_of
 
 
@@ -64,7 +64,7 @@ def judge_claim(fn: Callable, claim: ClaimMark, settings, runs_for: Callable, n_
     else:
         ev = evaluate(fn, runs, s.profile)
     paper_ev = ev if s.source == "paper" else \
-        evaluate(fn, published_runs(), PROFILES["full"].replace(alpha=s.profile.alpha))
+        evaluate(fn, published_runs(), PAPER_PROFILE.replace(alpha=s.profile.alpha))
     # issue 9: the outcome is judged at the per-claim level of the declared multiplicity rule
     # (alpha/m, m = claims collected; harness/multiplicity.py says why)
     outcome_alpha = multiplicity.per_claim_alpha(s.profile.multiplicity, s.profile.alpha, n_claims)

@@ -210,6 +210,19 @@ def validate(p: Profile, where: str = "profile") -> Profile:
     return p
 
 
+#: The paper's table is the full protocol's grid: judged (and filed) with this profile.
+PAPER_PROFILE = PROFILES["full"]
+
+
+def recorded(settings, where: str, default: str = "smoke") -> Profile:
+    """The profile a report recorded (report.json's ``meta.profile_settings``): its named base
+    with every recorded key applied. ProfileError (a ValueError) when the record is unusable."""
+    if not isinstance(settings, dict):
+        raise ProfileError(f"{where}: no recorded profile settings")
+    base = PROFILES.get(str(settings.get("name")), PROFILES[default])
+    return override(base, settings, where)
+
+
 def override(p: Profile, changes: dict, where: str) -> Profile:
     """``p`` with ``changes`` (key -> value, already parsed), each checked against the field's
     type and the whole against :func:`validate`. Unknown keys are one error naming them."""

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from harness.profiles import DATASETS, PROFILES, Profile, ProfileError, resolve_profile
+from harness.profiles import DATASETS, PAPER_PROFILE, PROFILES, Profile, ProfileError, resolve_profile
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_STORE = REPO / ".runstore" / "runs.sqlite"
@@ -79,7 +79,7 @@ def settings_from(opt: Callable[[str], object]) -> Settings:
     recorded = recorded_profile(source) if name is None and source not in SOURCES else None
     if name is None and recorded is None:
         # The paper's numbers are the full protocol's grid; an exported CSV carries its own.
-        name = {"fresh": "smoke", "paper": "full"}.get(source) or profile_of_csv(source)
+        name = {"fresh": "smoke", "paper": PAPER_PROFILE.name}.get(source) or profile_of_csv(source)
     try:
         profile = recorded or resolve_profile(name, [])
         if opt("profile_set"):
@@ -131,13 +131,12 @@ def settings_from(opt: Callable[[str], object]) -> Settings:
 def recorded_profile(path: str) -> Profile | None:
     """The exact profile a report recorded beside its runs.csv (report.json's
     ``meta.profile_settings``), or None when there is no such report."""
-    from harness.profiles import override
+    from harness.profiles import recorded
 
     report = Path(path).parent / "report.json"
     try:
-        settings = json.loads(report.read_text())["meta"]["profile_settings"]
-        base = PROFILES.get(settings.get("name"), PROFILES["smoke"])
-        return override(base, settings, f"--source {path}: {report.name}")
+        return recorded(json.loads(report.read_text())["meta"]["profile_settings"],
+                        f"--source {path}: {report.name}")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from harness import questions as Q
 from harness.formatting import as_str as _str
-from harness.profiles import PROFILES, Profile, ProfileError, override
+from harness.profiles import PAPER_PROFILE, PROFILES, Profile, ProfileError, recorded
 
 __all__ = ["ORDER_LABELS", "QUESTION_TITLES", "SECTIONS", "PAPER_PROFILE", "profile_of",
            "question_of", "questions", "order_label", "section_of"]
@@ -24,22 +24,18 @@ __all__ = ["ORDER_LABELS", "QUESTION_TITLES", "SECTIONS", "PAPER_PROFILE", "prof
 ORDER_LABELS = {Q.Q6_ORDERS[name]: label for name, label in Q.ORDER_LABELS.items()}
 QUESTION_TITLES = Q.TITLES
 SECTIONS = Q.SECTIONS
-#: the paper's table is the full protocol's grid
-PAPER_PROFILE = PROFILES["full"]
 
 
 def profile_of(meta: Mapping) -> Profile:
     """The profile a report's runs were judged with: its recorded settings, else its name."""
     if meta.get("source") in ("seed", "paper"):
         return PAPER_PROFILE
-    settings = meta.get("profile_settings")
-    base = PROFILES.get(str(meta.get("profile")), PROFILES["smoke"])
-    if isinstance(settings, Mapping):
-        try:
-            return override(PROFILES.get(str(settings.get("name")), base), dict(settings), "report meta")
-        except (ProfileError, TypeError, ValueError):
-            pass
-    return base
+    name = str(meta.get("profile"))
+    try:
+        return recorded(dict(meta.get("profile_settings") or {}), "report meta",
+                        default=name if name in PROFILES else "smoke")
+    except (ProfileError, TypeError, ValueError):
+        return PROFILES.get(name, PROFILES["smoke"])
 
 
 def question_of(row: Mapping, profile: Profile) -> str | None:
