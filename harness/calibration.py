@@ -107,17 +107,41 @@ def _pooled_dod(a1, b1, a2, b2):
 
 
 def _interaction_alone(a_arms, b_arms):
-    """The old spread rule: interaction F significant, direction from the sample spreads."""
-    mA = np.stack([a.mean(-1) for a in a_arms], -1)
-    mB = np.stack([b.mean(-1) for b in b_arms], -1)
-    vA = np.stack([a.var(-1, ddof=1) for a in a_arms], -1)
-    vB = np.stack([b.var(-1, ddof=1) for b in b_arms], -1)
-    n = [a.shape[-1] for a in a_arms]
-    _, _, d = sim.spread_p_from_summaries(mA, mB, vA, vB, n, [b.shape[-1] for b in b_arms])
-    k, N = len(n), 2 * sum(n)
-    p_int = special.fdtrc(k - 1, N - 2 * k, d["F"])
+    """The first spread rule: interaction F significant, direction from the sample spreads."""
+    mA, mB, vA, vB, nA, nB = sim._cell_summaries(a_arms, b_arms)
+    _, p_int = sim.interaction_f(mA, mB, vA, vB, nA, nB)
     up = mA.std(-1) > mB.std(-1)
     return np.where(up, p_int, 1.0), np.where(~up, p_int, 1.0)
+
+
+def _uncorrected_ratio(a_arms, b_arms):
+    """The second spread rule: interaction F and the ratio of between-level mean squares
+    (nbar_A var(means_A)) / (nbar_B var(means_B)) against F(k-1, k-1), no noise correction."""
+    mA, mB, vA, vB, nA, nB = sim._cell_summaries(a_arms, b_arms)
+    _, p_int = sim.interaction_f(mA, mB, vA, vB, nA, nB)
+    k = len(nA)
+    ratio = (np.mean(nA) * mA.var(-1, ddof=1)) / (np.mean(nB) * mB.var(-1, ddof=1))
+    return (np.maximum(p_int, special.fdtrc(k - 1, k - 1, ratio)),
+            np.maximum(p_int, special.fdtrc(k - 1, k - 1, 1 / ratio)))
+
+
+def _pooled_correction(a_arms, b_arms):
+    """The noise correction with one pooled within-cell variance per family: vhat =
+    MSW * mean(1/n), reference F(k-1, k-1) * F(df_B, df_A) with the nominal dfs (exact when a
+    family's cells share one variance and n; no Satterthwaite dfs)."""
+    mA, mB, vA, vB, nA, nB = sim._cell_summaries(a_arms, b_arms)
+    _, p_int = sim.interaction_f(mA, mB, vA, vB, nA, nB)
+    k = len(nA)
+
+    def pooled(m, v, n):
+        n = np.asarray(n, float)
+        df = (n - 1).sum()
+        msw = ((n - 1) * v).sum(-1) / df
+        full = np.ones_like(msw)
+        return m.var(-1, ddof=1), msw * np.mean(1 / n), (k - 1) * full, df * full
+    a, b = pooled(mA, vA, nA), pooled(mB, vB, nB)
+    return (np.maximum(p_int, sim.spread_ratio_p(a, b)[0]),
+            np.maximum(p_int, sim.spread_ratio_p(b, a)[0]))
 
 
 # ---------------------------------------------------------------- scenarios
@@ -217,35 +241,64 @@ def _dod_scenarios():
 
 
 def _spread_scenarios():
+    """Null scenarios of spread_greater: tau_A = tau_B (tau = SD of the true level effects),
+    either both 0 or equal in crossed profiles (A rises where B falls). Each carries the naive
+    rule the scenario defeats: the interaction alone (crossed profiles), the uncorrected
+    spread ratio (one family noisier), or the correction with a pooled variance per family
+    (one level noisier than the others)."""
     def split(a):
         k = len(a) // 2
         return a[:k], a[k:]
     rule = lambda a: sim.spread_p(*split(a))
-    naive = lambda a: _interaction_alone(*split(a))
 
     def scalar(a):
         fa, fb = split(a)
         return stats.spread_greater([_A(f"a{i}", x) for i, x in enumerate(fa)],
                                     [_A(f"b{i}", x) for i, x in enumerate(fb)], alpha=ALPHA)
-    crossed = [(0, .5, 5), (1, .5, 5), (2, .5, 5), (2, .5, 5), (1, .5, 5), (0, .5, 5)]
-    weak = {"unequal_noise": (
-        "The interaction F pools the within-cell variance of both families; with one family 3x "
-        "noisier it fires too often, and the spread ratio then follows the noise. A Welch-type "
-        "(heteroscedastic) interaction F measured 0.06 too (k = 7 levels, 4 df per cell), so "
-        "it was not adopted")}
-    return [Scenario("spread_greater", name, desc, _arms_draw(specs, kind), rule, naive,
-                     "interaction F alone, direction read off the sample spreads", "supported",
-                     scalar, weak.get(name, ""))
-            for name, desc, specs, kind in (
-                ("equal", "3 levels, the same profile 0/1/3 in both families, SD 1, n 5",
-                 [(0, 1, 5), (1, 1, 5), (3, 1, 5), (.5, 1, 5), (1.5, 1, 5), (3.5, 1, 5)], "normal"),
-                ("crossed", "equal spreads, crossed profiles 0/1/2 vs 2/1/0, SD 0.5, n 5",
-                 crossed, "normal"),
-                ("unequal_noise", "no level effects, 7 levels, noise SD 3 (A) vs 1 (B), n 5",
-                 [(0, 3, 5)] * 7 + [(0, 1, 5)] * 7, "normal"),
-                ("unequal_n", "crossed profiles, n 3/5/8 vs 8/5/3",
-                 [(0, .5, 3), (1, .5, 5), (2, .5, 8), (2, .5, 8), (1, .5, 5), (0, .5, 3)], "normal"),
-                ("t3", "crossed profiles, t(3) noise (SD 0.5)", crossed, "t3"))]
+    naive = {
+        "interaction": (lambda a: _interaction_alone(*split(a)),
+                        "interaction F alone, direction read off the sample spreads"),
+        "uncorrected": (lambda a: _uncorrected_ratio(*split(a)),
+                        "interaction F + spread ratio without noise correction (the previous rule)"),
+        "pooled": (lambda a: _pooled_correction(*split(a)),
+                   "noise correction from one pooled variance per family, nominal dfs"),
+    }
+
+    def crossed(k, rng_, sd_a, sd_b, n_a=None, n_b=None):
+        prof = np.linspace(0, rng_, k)
+        n_a = n_a or [5] * k
+        n_b = n_b or [5] * k
+        return ([(m, sd_a, n) for m, n in zip(prof, n_a)]
+                + [(m, sd_b, n) for m, n in zip(prof[::-1], n_b)])
+    rows = (
+        # name, description, specs, noise kind, naive, side
+        ("equal", "3 levels, the same profile 0/1/3 in both families, SD 1, n 5",
+         [(0, 1, 5), (1, 1, 5), (3, 1, 5), (.5, 1, 5), (1.5, 1, 5), (3.5, 1, 5)], "normal",
+         "interaction", "supported"),
+        ("crossed", "equal spreads, crossed profiles 0/1/2 vs 2/1/0, SD 0.5, n 5",
+         crossed(3, 2, .5, .5), "normal", "interaction", "supported"),
+        ("unequal_noise", "no level effects, 7 levels, noise SD 3 (A) vs 1 (B), n 5",
+         [(0, 3, 5)] * 7 + [(0, 1, 5)] * 7, "normal", "uncorrected", "supported"),
+        ("unequal_noise_crossed_a", "7 levels, crossed profiles of range 1, noise SD 3 (A) vs 1 (B), n 5",
+         crossed(7, 1, 3, 1), "normal", "uncorrected", "supported"),
+        ("unequal_noise_crossed_b", "7 levels, crossed profiles of range 1, noise SD 1 (A) vs 3 (B), n 5",
+         crossed(7, 1, 1, 3), "normal", "uncorrected", "refuted"),
+        ("unequal_noise_k3", "3 levels, crossed profiles 0/0.5/1, noise SD 3 (A) vs 1 (B), n 5",
+         crossed(3, 1, 3, 1), "normal", "interaction", "supported"),
+        ("unequal_n", "crossed profiles 0/1/2 vs 2/1/0, SD 0.5, n 3/5/8 vs 8/5/3",
+         crossed(3, 2, .5, .5, [3, 5, 8], [8, 5, 3]), "normal", "interaction", "supported"),
+        ("unequal_n_noise", "crossed profiles 0/0.5/1, noise SD 3 (A) vs 1 (B), n 3/5/8 vs 8/5/3",
+         crossed(3, 1, 3, 1, [3, 5, 8], [8, 5, 3]), "normal", "interaction", "supported"),
+        ("unequal_level_noise", "no level effects, 7 levels, one level of A with SD 5, all other cells SD 1, n 5",
+         [(0, 5, 5)] + [(0, 1, 5)] * 13, "normal", "pooled", "supported"),
+        ("t3", "crossed profiles 0/1/2 vs 2/1/0, t(3) noise (SD 0.5), n 5",
+         crossed(3, 2, .5, .5), "t3", "interaction", "supported"),
+        ("t3_unequal_noise", "7 levels, crossed profiles of range 1, t(3) noise SD 3 (A) vs 1 (B), n 5",
+         crossed(7, 1, 3, 1), "t3", "uncorrected", "supported"),
+    )
+    return [Scenario("spread_greater", name, desc, _arms_draw(specs, kind), rule, naive[nv][0],
+                     naive[nv][1], side, scalar)
+            for name, desc, specs, kind, nv, side in rows]
 
 
 def _all_of_scenarios():

@@ -734,36 +734,57 @@ def spread_greater(family_a: Sequence[Arm], family_b: Sequence[Arm], *, alpha: f
     BatchNorm's accuracy varies more across batch sizes than GroupNorm's).
 
     ``family_a[j]`` and ``family_b[j]`` are the runs of the two families at level j (same
-    k >= 2 levels, aligned).
+    k >= 2 levels, aligned, n >= 2 runs in every cell). The quantity compared is tau, the SD
+    of a family's true level effects: H1 tau_A > tau_B.
 
-    Why this test: "A's level means spread more than B's" implies that the level effects
-    differ between the families, which is the family x level interaction of the 2 x k
-    two-way layout. Its F test uses all runs, pools the within-cell noise (df2 = N - 2k),
-    is exact under normality, and works from summaries (cell means, variances, n). The F
-    test is not directional, so the direction is read off the spreads (SD of the level
-    means of each family): supported iff p < alpha and spread_a > spread_b, refuted iff
-    p < alpha and spread_a < spread_b. A bootstrap test of spread_a - spread_b is not used:
-    at n = 5 per cell bootstrap intervals under-cover (~85% for a nominal 95%).
+    Test: intersection-union of two parts; supported iff both are significant (p = the
+    larger p), refuted iff the interaction and the mirror spread ratio are (details
+    ["p_refuted"]).
 
-    Caveat: the interaction is also significant when both families vary equally but
-    differently (crossed profiles); then the direction rests on a small difference of
-    spreads. Read spread_a/spread_b in details alongside the verdict.
+    1. The family x level interaction F of the 2 x k layout: "A's level means spread more
+       than B's" implies that the level effects differ between the families. Wald F of the
+       k - 1 contrasts of d_j = mean_Aj - mean_Bj, SS_int = sum_j w_j (d_j - dbar_w)^2 with
+       w_j = 1/(1/n_Aj + 1/n_Bj), over the pooled within-cell MSE (df2 = N - 2k; identical to
+       the full vs additive linear model). It is not directional, and pools the noise of both
+       families.
+    2. A noise-corrected one-sided spread ratio, which alone holds the level under the whole
+       null tau_A <= tau_B, whatever the within-cell noise of either family:
+       T = (S2_A / S2_B) / max(1, vhat_A / vhat_B), with S2 the variance of a family's level
+       means (ddof=1) and vhat = mean_j(var_j / n_j) the part of S2 that is noise. Reference:
+       Q = F(f1_A, f1_B) * F(f2_B, f2_A), the distribution of (S2_A/vhat_A) / (S2_B/vhat_B)
+       when neither family has level effects (exact with one variance and one n per family;
+       f1, f2 Satterthwaite dfs of S2 and vhat from the cells' variances otherwise, so that a
+       level much noisier than the others is not read as spread). T <= that ratio, and with
+       equal tau > 0 S2_A / S2_B estimates (tau^2 + v_A)/(tau^2 + v_B) <= max(1, v_A/v_B).
+       p = P(Q >= T) by quadrature (``harness.simulate.spread_ratio_p``).
 
-    Unbalanced cells are allowed: the interaction is the Wald F for the k-1 contrasts
-    d_j - d_k of the per-level family differences d_j = mean_Aj - mean_Bj, which reduces to
-    SS_int = sum_j w_j (d_j - dbar_w)^2 with w_j = 1/(1/n_Aj + 1/n_Bj), over the pooled
-    within-cell MSE (identical to the full vs additive linear-model comparison).
+    Why not the old rules (issue 9): reading the direction off the sample spreads after a
+    significant interaction said `supported` about half the time with crossed profiles of
+    equal spread; the uncorrected ratio of between-level mean squares,
+    (nbar_A var(means_A)) / (nbar_B var(means_B)) ~ F(k-1, k-1), follows the noise when one
+    family is noisier (0.06 at 7 levels with SD 3 vs 1, and up to 0.19 with crossed profiles),
+    and a Welch-type interaction F measured 0.06 as well. A bootstrap of spread_A - spread_B
+    under-covers at n = 5. Null rates of this rule: at most 0.03 in every scenario of
+    docs/STATISTICS.md (unequal noise, unequal n, t(3) noise, a level 5x noisier, 3 and 7
+    levels). Price: with 3 levels and n = 5 the spread ratio has about 2 df a side, so power
+    is low (docs/STATISTICS.md, "Power of spread_greater", old vs new rule).
 
     Effect = Cohen's f of the interaction, sqrt(lambda/N), with lambda the noncentrality;
     point estimate = median-unbiased lambda, 95% CI by inverting the noncentral F
-    (Steiger 2004). ``mde`` = the Cohen's f detectable with 80% power.
+    (Steiger 2004). ``mde`` = the Cohen's f at which the whole rule says supported with 80%
+    power when A rises in equal steps, B is flat and the within-cell SD is common (simulated,
+    ``harness.simulate.spread_mde``); the interaction F alone would need
+    details["mde_interaction_only"]. details also hold spread_a, spread_b (SD of the level
+    means), vhat_a, vhat_b, the statistic T and its mirror, their dfs and p's.
     """
+    from harness import simulate
+
     alpha = _check_alpha(alpha)
     A, B = tuple(family_a), tuple(family_b)
     if len(A) != len(B):
         raise ValueError(f"families must have the same number of levels: {len(A)} vs {len(B)}")
     k = len(A)
-    test = "2 x k interaction F + one-sided spread-ratio F (intersection-union)"
+    test = "2 x k interaction F + noise-corrected one-sided spread ratio (intersection-union)"
     label = "Cohen's f of family x level interaction"
     arms = A + B
     if k < 2:
@@ -782,7 +803,14 @@ def spread_greater(family_a: Sequence[Arm], family_b: Sequence[Arm], *, alpha: f
     if df2 < 1:
         return _untestable(test, label, arms, alpha,
                            f"no within-cell degrees of freedom (N={int(N)} runs in {2 * k} cells)")
-    sse = sum((x.n - 1) * x.var for x in arms if x.n >= 2)
+    one = [x.label for x in arms if x.n < 2]
+    if one:
+        return _untestable(test, label, arms, alpha,
+                           f"arm '{one[0]}' has n=1: the noise correction of the spread ratio "
+                           "needs a variance in every cell (n >= 2)")
+    vA = np.array([x.var for x in A])
+    vB = np.array([x.var for x in B])
+    sse = sum((x.n - 1) * x.var for x in arms)
     mse = sse / df2
     d = mA - mB
     w = 1.0 / (1.0 / nA + 1.0 / nB)
@@ -810,34 +838,21 @@ def spread_greater(family_a: Sequence[Arm], family_b: Sequence[Arm], *, alpha: f
         ci = (math.sqrt(lam_lo / N), math.sqrt(lam_hi / N))
         f_crit = float(special.fdtri(df1, df2, 1 - alpha))
         lam_mde = _nc_for_cdf(1 - MDE_POWER, f_crit, df1, df2)
-        # issue 9: the interaction F alone has 80% power at mde_interaction_only, but the
-        # rule also needs the spread-ratio part; mde is simulated for the whole rule (family
-        # A rising in equal steps, B flat, common within-cell SD).
-        from harness import simulate
-
         mde = simulate.spread_mde(tuple(int(x) for x in nA), tuple(int(x) for x in nB), alpha,
                                   MDE_POWER)
         details.update({"lambda_hat": lam, "lambda_ci": [lam_lo, lam_hi],
                         "mde_interaction_only": math.sqrt(lam_mde / N)})
     details["F"] = F
-    # Directional part. The interaction alone also fires when both families vary equally but
-    # in different shapes (crossed profiles), and then "direction from the spreads" gave a
-    # false `supported` about half the time. So the claim must also pass a one-sided test of
-    # the spreads themselves: the between-level mean squares MSB = nbar * var(level means)
-    # of the two families, whose ratio is F(k-1, k-1) when neither family has level effects
-    # (and a common within-cell variance). Equal nonzero spreads concentrate the ratio around
-    # 1, so the test stays at or below alpha under the whole null "spread_a <= spread_b".
-    # Verdict by intersection-union: supported iff both parts are significant; p = the max.
-    msb_a = float(nA.mean()) * spread_a ** 2
-    msb_b = float(nB.mean()) * spread_b ** 2
-    if msb_b > 0:
-        ratio = msb_a / msb_b
-        p_dir = float(special.fdtrc(df1, df1, ratio))
-        p_dir_opp = float(special.fdtrc(df1, df1, 1.0 / ratio)) if ratio > 0 else 0.0
-    else:
-        ratio = math.inf if msb_a > 0 else math.nan
-        p_dir, p_dir_opp = (0.0, 1.0) if msb_a > 0 else (1.0, 1.0)
-    details.update({"p_interaction": p, "msb_ratio": ratio, "p_spread_ratio": p_dir,
+    # Directional part: the same vectorised code the calibration simulates (one replicate).
+    sa = simulate.level_spread(mA[None, :], vA[None, :], nA)
+    sb = simulate.level_spread(mB[None, :], vB[None, :], nB)
+    p_dir, T = (float(x[0]) for x in simulate.spread_ratio_p(sa, sb))
+    p_dir_opp, T_opp = (float(x[0]) for x in simulate.spread_ratio_p(sb, sa))
+    details.update({"vhat_a": float(sa[1][0]), "vhat_b": float(sb[1][0]),
+                    "df_levels_a": float(sa[2][0]), "df_levels_b": float(sb[2][0]),
+                    "df_noise_a": float(sa[3][0]), "df_noise_b": float(sb[3][0]),
+                    "spread_ratio_T": T, "spread_ratio_T_opposite": T_opp,
+                    "p_interaction": p, "p_spread_ratio": p_dir,
                     "p_spread_ratio_opposite": p_dir_opp, "p_refuted": max(p, p_dir_opp)})
     if p < alpha and p_dir < alpha:
         v = SUPPORTED

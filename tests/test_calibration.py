@@ -52,10 +52,9 @@ def test_rule_at_most_alpha_and_naive_variant_flagged(family):
 
 def test_documented_weaknesses_are_real():
     """A scenario marked as a weakness is above the limit (else the mark must go); 50,000
-    replicates, so that a rate of 0.058 is told from 0.05 (the vectorised rules take < 1 s)."""
-    weak = [sc for sc in SCENARIOS if sc.weakness]
-    assert weak
-    for sc in weak:
+    replicates, so that a rate of 0.058 is told from 0.05. None is left since spread_greater's
+    noise-corrected spread ratio (issue 9); the mechanism stays for the next one."""
+    for sc in (s for s in SCENARIOS if s.weakness):
         assert cal.rates(sc, 50_000)["supported"] > cal.limit(50_000), sc.name
 
 

@@ -302,27 +302,58 @@ def _interaction_f_by_regression(cells_a, cells_b):
     return (r_add - r_full) / df1 / (r_full / df2), df1, df2
 
 
+def _product_f_sf_by_quad(x, d1, d2, e1, e2):
+    """P(F(d1, d2) * F(e1, e2) >= x) by adaptive quadrature over log G (scipy densities)."""
+    from scipy import integrate
+
+    def integrand(z):
+        g = math.exp(z)
+        return stats.f.sf(x / g, d1, d2) * stats.f.pdf(g, e1, e2) * g
+    return integrate.quad(integrand, -60, 60, points=[0.0], limit=500, epsabs=1e-13, epsrel=1e-11)[0]
+
+
+def _satterthwaite_by_matrices(cells):
+    """S2, vhat, and the Satterthwaite dfs of S2 and vhat for one family, from the matrix
+    definitions: S2 = x'Cx/(k-1) with C the centring matrix, x ~ N(0, U), U = diag(var_j/n_j)."""
+    k = len(cells)
+    m = np.array([np.mean(c) for c in cells])
+    u = np.array([np.var(c, ddof=1) / len(c) for c in cells])
+    C = np.eye(k) - np.ones((k, k)) / k
+    CU = C @ np.diag(u)
+    f1 = np.trace(CU) ** 2 / np.trace(CU @ CU)
+    f2 = u.sum() ** 2 / sum(ui ** 2 / (len(c) - 1) for ui, c in zip(u, cells))
+    return np.var(m, ddof=1), u.mean(), f1, f2
+
+
 def test_spread_greater_matches_linear_model_unbalanced():
     rng = np.random.default_rng(3)
-    cells_a = [rng.normal(mu, 1, n) for mu, n in zip([0, 4, 9], [5, 4, 6])]
+    cells_a = [rng.normal(mu, 1, n) for mu, n in zip([0, 10, 25], [5, 4, 6])]
     cells_b = [rng.normal(mu, 1, n) for mu, n in zip([0, 0.5, 1], [5, 5, 3])]
     F, df1, df2 = _interaction_f_by_regression(cells_a, cells_b)
     fa = [arm(f"a{j}", x) for j, x in enumerate(cells_a)]
     fb = [arm(f"b{j}", x) for j, x in enumerate(cells_b)]
     e = spread_greater(fa, fb, alpha=ALPHA)
-    assert close(e.details["F"], F, rel=1e-8)
-    assert (e.details["df1"], e.details["df2"]) == (df1, df2)
-    assert close(e.details["p_interaction"], stats.f.sf(F, df1, df2), rel=1e-8)
-    # the directional part: between-level mean squares, F(k-1, k-1)
-    ma, mb = [np.mean(x) for x in cells_a], [np.mean(x) for x in cells_b]
-    ratio = (np.mean([5, 4, 6]) * np.var(ma, ddof=1)) / (np.mean([5, 5, 3]) * np.var(mb, ddof=1))
-    assert close(e.details["p_spread_ratio"], stats.f.sf(ratio, df1, df1), rel=1e-8)
-    assert close(e.p, max(e.details["p_interaction"], e.details["p_spread_ratio"]), rel=1e-12)
-    assert e.verdict == SUPPORTED and e.details["spread_a"] > e.details["spread_b"]
+    d = e.details
+    assert close(d["F"], F, rel=1e-8)
+    assert (d["df1"], d["df2"]) == (df1, df2)
+    assert close(d["p_interaction"], stats.f.sf(F, df1, df2), rel=1e-8)
+    # the directional part: noise-corrected spread ratio against F(f1a, f1b) * F(f2b, f2a)
+    s2a, va, f1a, f2a = _satterthwaite_by_matrices(cells_a)
+    s2b, vb, f1b, f2b = _satterthwaite_by_matrices(cells_b)
+    assert close(d["vhat_a"], va, rel=1e-10) and close(d["vhat_b"], vb, rel=1e-10)
+    assert close(d["df_levels_a"], f1a, rel=1e-10) and close(d["df_noise_b"], f2b, rel=1e-10)
+    T = (s2a / s2b) / max(1.0, va / vb)
+    assert close(d["spread_ratio_T"], T, rel=1e-10)
+    assert close(d["p_spread_ratio"], _product_f_sf_by_quad(T, f1a, f1b, f2b, f2a), rel=1e-6)
+    T_opp = (s2b / s2a) / max(1.0, vb / va)
+    assert close(d["p_spread_ratio_opposite"], _product_f_sf_by_quad(T_opp, f1b, f1a, f2a, f2b),
+                 rel=1e-6)
+    assert close(e.p, max(d["p_interaction"], d["p_spread_ratio"]), rel=1e-12)
+    assert e.verdict == SUPPORTED and d["spread_a"] > d["spread_b"]
     # summaries give the same
     es = spread_greater([summary_of(x) for x in fa], [summary_of(x) for x in fb], alpha=ALPHA)
-    assert close(es.p, e.p)
-    # reversed families -> refuted, same F
+    assert close(es.p, e.p, rel=1e-9)
+    # reversed families -> refuted, same F, the mirror statistic is the claim's
     r = spread_greater(fb, fa, alpha=ALPHA)
     assert r.verdict == REFUTED and close(r.details["p_refuted"], e.p)
     # Cohen's f: CI inverts the noncentral F (Steiger 2004), point estimate inside
@@ -334,10 +365,49 @@ def test_spread_greater_matches_linear_model_unbalanced():
     assert e.ci[0] <= e.effect <= e.ci[1]
     # mde: Cohen's f with 80% power
     crit = stats.f.ppf(1 - ALPHA, df1, df2)
-    f_int = e.details["mde_interaction_only"]
+    f_int = d["mde_interaction_only"]
     assert close(stats.ncf.sf(crit, df1, df2, f_int ** 2 * N), 0.8, rel=1e-6)
     # the whole rule also needs the spread-ratio part: its mde (simulated) is larger
     assert e.mde > f_int
+    # every cell needs a variance for the noise correction
+    one = spread_greater(fa[:2] + [arm("one", [3.0])], fb, alpha=ALPHA)
+    assert one.verdict == UNTESTABLE and "n=1" in one.note
+
+
+def test_product_f_sf_quadrature_is_accurate():
+    """The tanh-sinh rule of harness.simulate.product_f_sf against adaptive quadrature (to
+    1e-8, real dfs, far tails included) and against Monte Carlo."""
+    from harness import simulate as sim
+
+    rng = np.random.default_rng(8)
+    for _ in range(40):
+        d1, d2 = rng.uniform(1, 6, 2)
+        e1, e2 = rng.uniform(1, 40, 2)
+        x = math.exp(rng.uniform(-2, 7))
+        assert abs(float(sim.product_f_sf(x, d1, d2, e1, e2)) - _product_f_sf_by_quad(x, d1, d2, e1, e2)) < 1e-8
+    assert float(sim.product_f_sf(0.0, 2, 2, 12, 12)) == pytest.approx(1.0, abs=1e-12)
+    assert float(sim.product_f_sf(math.inf, 2, 2, 12, 12)) == 0.0
+    q = stats.f.rvs(2, 2, size=400_000, random_state=1) * stats.f.rvs(24, 12, size=400_000, random_state=2)
+    for x in (1.0, 5.0, 19.0, 60.0):
+        p = float(sim.product_f_sf(x, 2, 2, 24, 12))
+        assert abs((q >= x).mean() - p) < 4 * math.sqrt(p * (1 - p) / q.size)
+
+
+def test_spread_ratio_reference_is_exact_when_each_family_has_one_variance():
+    """No level effects, one noise SD per family (3 vs 1), equal n: (S2_A/vhat_A)/(S2_B/vhat_B)
+    is distributed exactly as F(k-1, k-1) * F(df_B, df_A) with the nominal dfs, whatever the
+    two SDs (the reason the noise correction works); Monte Carlo against product_f_sf."""
+    from harness import simulate as sim
+
+    rng = np.random.default_rng(21)
+    k, n, reps = 3, 5, 200_000
+    a = 3.0 * rng.standard_normal((reps, k, n))
+    b = rng.standard_normal((reps, k, n))
+    ratio = [x.mean(-1).var(-1, ddof=1) / (x.var(-1, ddof=1).mean(-1) / n) for x in (a, b)]
+    q = ratio[0] / ratio[1]
+    for x in (0.5, 3.0, 10.0, 30.0):
+        p = float(sim.product_f_sf(x, k - 1, k - 1, k * (n - 1), k * (n - 1)))
+        assert abs((q >= x).mean() - p) < 4 * math.sqrt(p * (1 - p) / reps), x
 
 
 def test_spread_greater_crossed_profiles_are_not_a_false_positive():
