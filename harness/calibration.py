@@ -114,34 +114,45 @@ def _interaction_alone(a_arms, b_arms):
     return np.where(up, p_int, 1.0), np.where(~up, p_int, 1.0)
 
 
-def _uncorrected_ratio(a_arms, b_arms):
-    """The second spread rule: interaction F and the ratio of between-level mean squares
-    (nbar_A var(means_A)) / (nbar_B var(means_B)) against F(k-1, k-1), no noise correction."""
+def spread_direction_alone(a_arms, b_arms, how: str = "applied"):
+    """The directional part of a spread rule alone, without the interaction F: (p, mirror p).
+    how = "applied": the noise-corrected ratio with Satterthwaite dfs (harness.simulate);
+    "pooled": the same correction from one pooled variance per family, vhat = MSW * mean(1/n),
+    reference F(k-1, k-1) * F(df_B, df_A) with the nominal dfs (exact when a family's cells
+    share one variance and n); "previous": the uncorrected ratio of between-level mean squares
+    (nbar_A var(means_A)) / (nbar_B var(means_B)) against F(k-1, k-1)."""
     mA, mB, vA, vB, nA, nB = sim._cell_summaries(a_arms, b_arms)
-    _, p_int = sim.interaction_f(mA, mB, vA, vB, nA, nB)
     k = len(nA)
-    ratio = (np.mean(nA) * mA.var(-1, ddof=1)) / (np.mean(nB) * mB.var(-1, ddof=1))
-    return (np.maximum(p_int, special.fdtrc(k - 1, k - 1, ratio)),
-            np.maximum(p_int, special.fdtrc(k - 1, k - 1, 1 / ratio)))
+    if how == "previous":
+        ratio = (np.mean(nA) * mA.var(-1, ddof=1)) / (np.mean(nB) * mB.var(-1, ddof=1))
+        return special.fdtrc(k - 1, k - 1, ratio), special.fdtrc(k - 1, k - 1, 1 / ratio)
+    if how == "applied":
+        a, b = sim.level_spread(mA, vA, nA), sim.level_spread(mB, vB, nB)
+    else:
+        def pooled(m, v, n):
+            n = np.asarray(n, float)
+            df = (n - 1).sum()
+            msw = ((n - 1) * v).sum(-1) / df
+            full = np.ones_like(msw)
+            return m.var(-1, ddof=1), msw * np.mean(1 / n), (k - 1) * full, df * full
+        a, b = pooled(mA, vA, nA), pooled(mB, vB, nB)
+    return sim.spread_ratio_p(a, b)[0], sim.spread_ratio_p(b, a)[0]
+
+
+def _with_interaction(a_arms, b_arms, how):
+    p_int = sim.interaction_f(*sim._cell_summaries(a_arms, b_arms))[1]
+    p, p_opp = spread_direction_alone(a_arms, b_arms, how)
+    return np.maximum(p_int, p), np.maximum(p_int, p_opp)
+
+
+def _uncorrected_ratio(a_arms, b_arms):
+    """The previous spread rule: interaction F and the uncorrected spread ratio."""
+    return _with_interaction(a_arms, b_arms, "previous")
 
 
 def _pooled_correction(a_arms, b_arms):
-    """The noise correction with one pooled within-cell variance per family: vhat =
-    MSW * mean(1/n), reference F(k-1, k-1) * F(df_B, df_A) with the nominal dfs (exact when a
-    family's cells share one variance and n; no Satterthwaite dfs)."""
-    mA, mB, vA, vB, nA, nB = sim._cell_summaries(a_arms, b_arms)
-    _, p_int = sim.interaction_f(mA, mB, vA, vB, nA, nB)
-    k = len(nA)
-
-    def pooled(m, v, n):
-        n = np.asarray(n, float)
-        df = (n - 1).sum()
-        msw = ((n - 1) * v).sum(-1) / df
-        full = np.ones_like(msw)
-        return m.var(-1, ddof=1), msw * np.mean(1 / n), (k - 1) * full, df * full
-    a, b = pooled(mA, vA, nA), pooled(mB, vB, nB)
-    return (np.maximum(p_int, sim.spread_ratio_p(a, b)[0]),
-            np.maximum(p_int, sim.spread_ratio_p(b, a)[0]))
+    """Interaction F and the noise correction from one pooled variance per family."""
+    return _with_interaction(a_arms, b_arms, "pooled")
 
 
 # ---------------------------------------------------------------- scenarios
@@ -291,6 +302,11 @@ def _spread_scenarios():
          crossed(3, 1, 3, 1, [3, 5, 8], [8, 5, 3]), "normal", "interaction", "supported"),
         ("unequal_level_noise", "no level effects, 7 levels, one level of A with SD 5, all other cells SD 1, n 5",
          [(0, 5, 5)] + [(0, 1, 5)] * 13, "normal", "pooled", "supported"),
+        ("unequal_level_noise_seed_q5", "no level effects, 7 levels, the seed's Q5 cell SDs "
+         "(BatchNorm 2.47/1.20/0.85/0.60/1.13/1.38/0.95 vs GroupNorm 2.14/1.29/0.59/0.60/1.41/0.61/0.97), n 5",
+         [(0, sd, 5) for sd in (2.47, 1.20, 0.85, 0.60, 1.13, 1.38, 0.95)]
+         + [(0, sd, 5) for sd in (2.14, 1.29, 0.59, 0.60, 1.41, 0.61, 0.97)], "normal",
+         "uncorrected", "supported"),
         ("t3", "crossed profiles 0/1/2 vs 2/1/0, t(3) noise (SD 0.5), n 5",
          crossed(3, 2, .5, .5), "t3", "interaction", "supported"),
         ("t3_unequal_noise", "7 levels, crossed profiles of range 1, t(3) noise SD 3 (A) vs 1 (B), n 5",

@@ -58,6 +58,23 @@ def test_documented_weaknesses_are_real():
         assert cal.rates(sc, 50_000)["supported"] > cal.limit(50_000), sc.name
 
 
+def test_spread_ratio_alone_holds_alpha():
+    """spread_greater's directional part, without the interaction F, is at or below the limit
+    under every spread null (unequal noise either way, a noisier level, unequal n, t(3)): the
+    reason the intersection-union is calibrated whatever the interaction part does. The
+    uncorrected ratio it replaced fails the same simulation."""
+    lim = cal.limit(REPS)
+    worst_previous = 0.0
+    for sc in (s for s in SCENARIOS if s.family == "spread_greater"):
+        arms = sc.draw(np.random.default_rng(20261128), REPS)
+        k = len(arms) // 2
+        p, p_opp = cal.spread_direction_alone(arms[:k], arms[k:], "applied")
+        assert (p < cal.ALPHA).mean() <= lim and (p_opp < cal.ALPHA).mean() <= lim, sc.name
+        q, _ = cal.spread_direction_alone(arms[:k], arms[k:], "previous")
+        worst_previous = max(worst_previous, float((q < cal.ALPHA).mean()))
+    assert worst_previous > lim
+
+
 def test_kendall_vectorised_matches_scipy():
     from scipy import stats as ss
 
