@@ -43,6 +43,8 @@ VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE, UNTESTABLE)
 
 #: power at which ``mde`` is computed
 MDE_POWER = 0.8
+#: how spread_greater's Evidence.test begins (harness.sequential recognises the rule by it)
+SPREAD_TEST = "2 x k interaction F"
 
 __all__ = [
     "SUPPORTED", "REFUTED", "INCONCLUSIVE", "UNTESTABLE", "VERDICTS", "Arm", "Evidence",
@@ -788,7 +790,7 @@ def spread_greater(family_a: Sequence[Arm], family_b: Sequence[Arm], *, alpha: f
     if len(A) != len(B):
         raise ValueError(f"families must have the same number of levels: {len(A)} vs {len(B)}")
     k = len(A)
-    test = "2 x k interaction F + noise-corrected one-sided spread ratio (intersection-union)"
+    test = SPREAD_TEST + " + noise-corrected one-sided spread ratio (intersection-union)"
     label = "Cohen's f of family x level interaction"
     arms = A + B
     if k < 2:

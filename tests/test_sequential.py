@@ -100,6 +100,26 @@ def test_futility_of_all_of_is_any_part_and_tost_compares_the_margin():
     assert not sequential.futile(quiet.to_dict(), 5, 20)
 
 
+def test_spread_futility_uses_the_rules_simulated_mde_at_the_last_stage():
+    """spread_greater's MDE is simulated again at n_last, not scaled by sqrt(n): the spread
+    ratio's dfs grow with n, so scaling overstates the last stage's MDE and would stop claims
+    the last stage could show. A claim whose upper bound lies between the two MDEs is futile
+    under scaling but goes on under the rule's own MDE."""
+    rng = np.random.default_rng(3)
+    level = DESIGN.levels[-1]
+    fam_a = [_arm(f"a{j}", rng.normal(0.6 * j, 1, 5)) for j in range(3)]
+    fam_b = [_arm(f"b{j}", rng.normal(0, 1, 5)) for j in range(3)]
+    ev = stats.spread_greater(fam_a, fam_b, alpha=level).to_dict()
+    own = simulate.spread_mde((20,) * 3, (20,) * 3, level, stats.MDE_POWER)
+    scaled = ev["mde"] * math.sqrt(5 / 20)
+    assert sequential._scaled_mde(ev, 5, 20) == pytest.approx(own)
+    assert own < scaled  # why scaling is wrong for this rule
+    between = dict(ev, verdict=stats.INCONCLUSIVE, ci=[0.0, (own + scaled) / 2])
+    assert not sequential.futile(between, 5, 20)
+    below = dict(between, ci=[0.0, own * 0.9])
+    assert sequential.futile(below, 5, 20)
+
+
 # -- vectorised p-values of each family (rows = replicates) --------------------------------------
 def _mv(x):
     return x.mean(axis=-1), x.var(axis=-1, ddof=1), x.shape[-1]
