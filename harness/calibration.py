@@ -302,7 +302,7 @@ def _spread_scenarios():
          crossed(3, 1, 3, 1, [3, 5, 8], [8, 5, 3]), "normal", "interaction", "supported"),
         ("unequal_level_noise", "no level effects, 7 levels, one level of A with SD 5, all other cells SD 1, n 5",
          [(0, 5, 5)] + [(0, 1, 5)] * 13, "normal", "pooled", "supported"),
-        ("unequal_level_noise_seed_q5", "no level effects, 7 levels, the seed's Q5 cell SDs "
+        ("unequal_level_noise_paper_q5", "no level effects, 7 levels, the paper's Q5 cell SDs "
          "(BatchNorm 2.47/1.20/0.85/0.60/1.13/1.38/0.95 vs GroupNorm 2.14/1.29/0.59/0.60/1.41/0.61/0.97), n 5",
          [(0, sd, 5) for sd in (2.47, 1.20, 0.85, 0.60, 1.13, 1.38, 0.95)]
          + [(0, sd, 5) for sd in (2.14, 1.29, 0.59, 0.60, 1.41, 0.61, 0.97)], "normal",

@@ -768,7 +768,7 @@ def spread_greater(family_a: Sequence[Arm], family_b: Sequence[Arm], *, alpha: f
     family is noisier (0.06 at 7 levels with SD 3 vs 1, and up to 0.19 with crossed profiles),
     and a Welch-type interaction F measured 0.06 as well. A bootstrap of spread_A - spread_B
     under-covers at n = 5. Null rates (docs/STATISTICS.md, 20,000 replicates per scenario:
-    unequal noise either way, unequal n, t(3) noise, a level 5x noisier, the seed's Q5 cell
+    unequal noise either way, unequal n, t(3) noise, a level 5x noisier, the paper's Q5 cell
     SDs, 3 and 7 levels): `supported` at most 0.032 and `refuted` at most 0.003 for the rule,
     the spread-ratio part alone at most 0.042. Price: power. At 3 levels and n = 5 (the Q5/Q6
     shapes) the Cohen's f for 80% power is about 1.5 instead of the previous rule's 1.0, and
