@@ -33,6 +33,14 @@ BF_POWER = 1.0 / 3.0
 
 
 # ---------------------------------------------------------------- Brown-Forsythe scores
+def sample_var(x: np.ndarray) -> np.ndarray:
+    """Variance (ddof=1) over the last axis, exactly 0 where every value is the same: numpy's
+    mean of equal floats can miss them by an ulp (3 x 0.1 gives var 3e-34), and the tests'
+    zero-variance rule (0/0 untestable) must not depend on that rounding, or on the units."""
+    x = np.asarray(x, dtype=float)
+    return np.where(np.ptp(x, axis=-1) == 0, 0.0, x.var(axis=-1, ddof=1))
+
+
 def _abs_dev_drop(x: np.ndarray) -> np.ndarray:
     """|x - median| per replicate row, without the smallest deviation. For odd n the median
     is one of the values (a structural zero); for even n the two middle values have equal
@@ -68,7 +76,7 @@ def _stratified(scores: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, n
     denominator term sum u_i^2 / (m_i - 1)."""
     total = sum(s.shape[-1] for s in scores)
     mean = sum(s.sum(axis=-1) for s in scores) / total
-    u = [(s.shape[-1] / total) ** 2 * s.var(axis=-1, ddof=1) / s.shape[-1] for s in scores]
+    u = [(s.shape[-1] / total) ** 2 * sample_var(s) / s.shape[-1] for s in scores]
     var = sum(u)
     den = sum(ui * ui / (s.shape[-1] - 1) for ui, s in zip(u, scores))
     return mean, var, den

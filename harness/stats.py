@@ -38,6 +38,8 @@ from typing import Sequence
 import numpy as np
 from scipy import optimize, special, stats
 
+from harness import simulate
+
 SUPPORTED, REFUTED, INCONCLUSIVE, UNTESTABLE = "supported", "refuted", "inconclusive", "untestable"
 VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE, UNTESTABLE)
 
@@ -75,7 +77,7 @@ class Arm:
             return cls(label, 0, math.nan, math.nan, vals)
         arr = np.asarray(vals)
         mean = float(arr.mean())
-        var = float(arr.var(ddof=1)) if n >= 2 else math.nan
+        var = float(simulate.sample_var(arr)) if n >= 2 else math.nan
         return cls(label, n, mean, var, vals)
 
     @classmethod
@@ -483,8 +485,6 @@ def trend(levels: Sequence[float], arms: Sequence[Arm], *, direction: str, alpha
         v = INCONCLUSIVE
     mde = contrast.mde
     if contrast.details["se"] > 0:
-        from harness import simulate
-
         # middle arms with one run have no SD: give them the typical SD of the others
         sds = [a.sd for a in arms_s]
         typical = float(np.sqrt(np.nanmean(np.square(sds))))
@@ -526,8 +526,6 @@ def variance_greater(a_arms: Arm | Sequence[Arm], b_arms: Arm | Sequence[Arm], *
     keep the pooled-variance F and its p (``F``, ``p_F``: the old, uncalibrated rule, for
     comparison only).
     """
-    from harness import simulate
-
     alpha = _check_alpha(alpha)
     A, B = _as_arms(a_arms), _as_arms(b_arms)
     if not A or not B:
@@ -783,8 +781,6 @@ def spread_greater(family_a: Sequence[Arm], family_b: Sequence[Arm], *, alpha: f
     details["mde_interaction_only"]. details also hold spread_a, spread_b (SD of the level
     means), vhat_a, vhat_b, the statistic T and its mirror, their dfs and p's.
     """
-    from harness import simulate
-
     alpha = _check_alpha(alpha)
     A, B = tuple(family_a), tuple(family_b)
     if len(A) != len(B):

@@ -543,6 +543,17 @@ def test_adding_a_constant_changes_nothing(x, y, c):
         assert e.verdict == e2.verdict or min(abs(e.p - ALPHA), abs(e2.p - ALPHA)) < 1e-6
 
 
+@pytest.mark.parametrize("c", [1.0, 41.0, 0.1, 3.0])
+def test_equal_values_have_exactly_zero_variance_in_any_units(c):
+    """Found by hypothesis (test_scaling_leaves_p_unchanged, x = y = [0, 0, 1, 1], c = 41): the
+    Brown-Forsythe scores of both arms were all equal, but numpy's mean of equal floats missed
+    them by an ulp, so the 0/0 rule said untestable in one unit and inconclusive in another."""
+    assert arm("a", [0.1 * c] * 3).var == 0.0
+    x = np.multiply([0.0, 0.0, 1.0, 1.0], c)
+    ev = variance_greater(arm("a", x), arm("b", x), alpha=ALPHA)
+    assert ev.verdict == UNTESTABLE and "0/0" in ev.note
+
+
 @PROP
 @given(samples, samples, st.floats(0.01, 100))
 def test_scaling_leaves_p_unchanged(x, y, c):
