@@ -565,6 +565,24 @@ def _inject(tmp_path: Path, code: str) -> dict:
         [str(tmp_path / "inject"), str(REPO), os.environ.get("PYTHONPATH", "")])}
 
 
+#: A plugin that makes each epoch last a second longer, so that a signal sent once a lease is
+#: seen lands mid-training: the tiny profile trains its 8 runs in about a second, and on a
+#: loaded machine the signal could arrive after training had ended (the session then exited
+#: 1, a normal end, and the test tested nothing).
+SLOW_EPOCHS = ("import time\n"
+               "from harness import stacked\n"
+               "_evaluate = stacked.Stack.evaluate\n"
+               "def _slow(self, *a, **k):\n"
+               "    time.sleep(1.0)\n"
+               "    return _evaluate(self, *a, **k)\n"
+               "stacked.Stack.evaluate = _slow\n")
+
+
+def slow_session(folder: Path, tmp_path: Path, *args) -> Session:
+    """A background session whose epochs are slowed (``SLOW_EPOCHS``)."""
+    return Session(folder, *args, "-p", "fault_inject", env=_inject(tmp_path, SLOW_EPOCHS))
+
+
 def test_a_source_error_mid_session_fails_never_xfails(tmp_path):
     """The source vanishes after the start-up check: every claim errors. None may show as
     XFAIL ("not shown at smoke scale") or satisfy the strict xfail."""
@@ -613,7 +631,7 @@ def test_kill_9_of_one_xdist_worker_never_hangs_the_session(tmp_path):
     store = tmp_path / "s.sqlite"
     # Two Q5 claims: one per worker, so the survivor needs the dead worker's runs.
     two_claims = "batchnorm_small_batch_below_peak or groupnorm_beats_batchnorm_at_small_batch"
-    session = Session(tmp_path / "log", *tiny_args(tmp_path), "-k", two_claims, "-n", "2")
+    session = slow_session(tmp_path / "log", tmp_path, *tiny_args(tmp_path), "-k", two_claims, "-n", "2")
     victim = lease_owner_pid(store, session)
     assert victim != session.proc.pid  # a worker, not the controller
     os.kill(victim, signal.SIGKILL)
@@ -628,16 +646,16 @@ def test_kill_9_of_one_xdist_worker_never_hangs_the_session(tmp_path):
 def test_ctrl_c_then_kill_9_then_rerun_trains_each_run_once(tmp_path):
     store = tmp_path / "s.sqlite"
     # 1. Ctrl-C mid-training: pytest's interrupted exit, the leases released, nothing torn.
-    first = Session(tmp_path / "log1", *tiny_args(tmp_path))
+    first = slow_session(tmp_path / "log1", tmp_path, *tiny_args(tmp_path))
     assert lease_owner_pid(store, first) == first.proc.pid
     first.proc.send_signal(signal.SIGINT)
-    assert first.wait() == 2
+    assert first.wait() == 2, first.stdout[-3000:]
     assert "Traceback (most recent call last)" not in first.stderr + first.stdout
     state = store_state(store)
     assert state["leases"] == []
     done = set(state["keys"])
     # 2. kill -9 of the main process mid-training: its leases stay behind, nothing torn.
-    second = Session(tmp_path / "log2", *tiny_args(tmp_path))
+    second = slow_session(tmp_path / "log2", tmp_path, *tiny_args(tmp_path))
     assert lease_owner_pid(store, second) == second.proc.pid
     second.proc.send_signal(signal.SIGKILL)
     second.wait()
