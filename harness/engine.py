@@ -47,7 +47,7 @@ def estimated_cost(spec: RunSpec) -> float:
 class Engine:
     def __init__(self, store: RunStore, *, device: str = "cpu", data_root=None,
                  download: bool = False, fresh_since: float | None = None,
-                 stacked: bool | None = None, progress: Callable[[str], None] | None = None,
+                 progress: Callable[[str], None] | None = None,
                  epoch_progress: Callable[[str], None] | None = None, executor=None):
         self.store = store
         self.device = torch.device(device)
@@ -57,9 +57,7 @@ class Engine:
         # All seeds of a configuration train as one stacked model (harness.stacked). Measured
         # in docs/PERFORMANCE.md: on this 2-core CPU, per replica, 4.2x faster at batch 2,
         # 1.6x at batch 128 and 3.3x on the MLP at smoke scale (about 1x at full scale); on
-        # a GPU it is the point of the engine. ``stacked=False`` (no command-line option sets
-        # it) trains the seeds one at a time, each a stack of one: the same trainer.
-        self.stacked = True if stacked is None else stacked
+        # a GPU it is the point of the engine.
         self.progress = progress  # one line per finished run
         self.epoch_progress = epoch_progress  # one line per epoch (pytest -v), for long runs
         self._splits: dict[DataSpec, Splits] = {}

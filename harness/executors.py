@@ -72,18 +72,12 @@ def config_label(specs: list[RunSpec]) -> str:
     return f"{specs[0].label().rsplit(' seed ', 1)[0]} seeds {','.join(str(s.seed) for s in specs)}"
 
 
-def train_configuration(specs: list[RunSpec], data, device, *, stacked: bool = True,
-                        progress=None) -> Iterator[dict]:
+def train_configuration(specs: list[RunSpec], data, device, *, progress=None) -> Iterator[dict]:
     """The records of one configuration's seeds, each as soon as it exists, from the one
-    trainer (``harness.stacked``): all seeds as one stacked model, or with ``stacked=False``
-    one model at a time (each seed a stack of one). Runs here or in a Ray task."""
+    trainer (``harness.stacked``): all seeds as one stacked model. Runs here or in a Ray task."""
     from harness.stacked import train_stacked
 
-    if stacked:
-        yield from train_stacked(specs, data, device, progress=progress)
-    else:
-        for spec in specs:
-            yield from train_stacked([spec], data, device, progress=progress)
+    yield from train_stacked(specs, data, device, progress=progress)
 
 
 class LocalExecutor:
@@ -104,7 +98,7 @@ class LocalExecutor:
             specs = self._queue.pop(0)
             e = self.engine
             yield from train_configuration(specs, e.splits(specs[0].data), e.device,
-                                           stacked=e.stacked, progress=e.epoch_progress)
+                                           progress=e.epoch_progress)
 
     def close(self) -> None:
         pass
@@ -136,7 +130,7 @@ def ray_runtime_env() -> dict:
 
 
 def _ray_task(specs: list[RunSpec], arrays: dict, name: str, device: str, threads: int,
-              stacked: bool, fingerprint: str) -> list[dict]:
+              fingerprint: str) -> list[dict]:
     """One Ray task: train one configuration on the worker and return its records."""
     import torch
 
@@ -148,7 +142,7 @@ def _ray_task(specs: list[RunSpec], arrays: dict, name: str, device: str, thread
                            f"from the driver's ({fingerprint}); run the same commit on every node")
     torch.set_num_threads(threads)  # as the local run would, so the records are the same
     data = Splits(name, *(torch.tensor(arrays[k]) for k in ("x_train", "y_train", "x_test", "y_test")))
-    return list(train_configuration(specs, data.to(device), device, stacked=stacked))
+    return list(train_configuration(specs, data.to(device), device))
 
 
 class RayExecutor:
@@ -157,7 +151,7 @@ class RayExecutor:
     def __init__(self, *, device: str = "auto", address: str | None = None,
                  gpus_per_task: float = 1.0, cpus_per_task: float = 1.0,
                  max_retries: int = RAY_MAX_RETRIES, data_root=None, download: bool = False,
-                 stacked: bool = True, threads: int | None = None,
+                 threads: int | None = None,
                  load: Callable[[DataSpec], object] | None = None):
         if not 0 < gpus_per_task <= 1:
             raise ExecutorError(f"--ray-gpus-per-task must be in (0, 1] (a task trains on one "
@@ -166,7 +160,7 @@ class RayExecutor:
             raise ExecutorError(f"--ray-cpus-per-task must be positive, got {cpus_per_task}")
         self.requested_device, self.address = device, address
         self.gpus_per_task, self.cpus_per_task = gpus_per_task, cpus_per_task
-        self.max_retries, self.stacked = max_retries, stacked
+        self.max_retries = max_retries
         # Torch threads in a CPU task: its CPU share, at least one.
         self.threads = threads or max(1, int(cpus_per_task))
         self.data_root, self.download = data_root, download
@@ -250,7 +244,7 @@ class RayExecutor:
             name=f"train {config_label(specs)}", max_retries=self.max_retries,
             num_cpus=self.cpus_per_task, num_gpus=self.gpus_per_task if gpu else 0)
         ref = task.remote(specs, self._arrays(specs[0].data), specs[0].data.name, self.device,
-                          self.threads, self.stacked, code_fingerprint())
+                          self.threads, code_fingerprint())
         self._refs[ref] = specs
         self.sent += 1
 
