@@ -254,7 +254,9 @@ class ClaimsSession:
                 "seeds": f"auto {s.seed_design.stages}" if s.seed_design else s.seeds,
                 "started": datetime.fromtimestamp(s.started, timezone.utc).isoformat(),
                 "wall_s": round(time.time() - s.started, 1), "versions": versions(),
-                "store": str(s.store_path), "command": " ".join(sys.argv),
+                # a --source session reads its runs from the source and never opens the store
+                "store": str(s.store_path) if s.source == "fresh" else None,
+                "command": " ".join(sys.argv),
                 "profile_settings": s.profile.to_dict(),
                 "multiplicity": f"{rule}: controls the {multiplicity.CONTROLS[rule]} at alpha across the "
                                 f"{m_claims} claims collected; each pytest outcome is judged at "

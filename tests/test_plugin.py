@@ -88,6 +88,7 @@ def test_store_reuse_fresh_xdist_report_and_csv_source(tmp_path):
     assert len(trained) == 30, "6 Q6 configurations x 5 seeds, each trained exactly once"
     assert len({ln.split("] ", 1)[1].split(":")[0] for ln in trained}) == 30
     report = latest_report(tmp_path)
+    assert report["meta"]["store"].endswith(".sqlite")  # a fresh session names its store
     verdicts = {r["id"]: r["evidence"]["verdict"] for r in report["results"]}
     assert set(verdicts) >= {"q6-mlp-orders-equivalent", "q6-order-matters-more-in-cnn"}
     for r in report["results"]:
@@ -122,6 +123,8 @@ def test_paper_source_judges_without_training(tmp_path):
     assert proc.returncode == 1  # some of the paper's own claims are inconclusive: a result
     assert "profile=full" in proc.stdout
     report = latest_report(tmp_path)
+    assert report["meta"]["store"] is None  # nothing was read from or written to a store
+    assert "run store" not in (tmp_path / "reports" / "latest" / "report.md").read_text()
     by_id = {r["id"]: r for r in report["results"]}
     assert by_id["q5-bn-small-batch-worse"]["evidence"]["verdict"] == "supported"
     assert by_id["q5-bn-advantage-at-most-3"]["outcome"] == "xfailed"
