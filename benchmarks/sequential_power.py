@@ -4,14 +4,16 @@ effect size, against fixed designs with 5 and 20 seeds per arm.
 Simulated runs are normal with SD 1, so effects are in SD units. Every replicate goes through
 the real path: the family's function in harness.stats at each stage's level, and
 ``sequential.stop_reason`` (efficacy, untestable, futility) between stages. Prints a markdown
-table for docs/STATISTICS.md.
+table; ``--update-doc`` also writes its rows into docs/STATISTICS.md ("Power and expected
+seeds"), which tests/test_power_table.py checks covers every family and effect listed here.
 
-    PYTHONPATH=. python benchmarks/sequential_power.py [--reps 400] [--seed 0]
+    PYTHONPATH=. python benchmarks/sequential_power.py [--reps 300] [--seed 0] [--update-doc]
 """
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +22,9 @@ from harness.sequential import Design
 
 ALPHA = 0.05
 STAGES = (5, 10, 20)
+DOC = Path(__file__).resolve().parent.parent / "docs" / "STATISTICS.md"
+HEADER = ("| family | effect | P(supported) fixed n=5 | fixed n=20 | auto | auto: mean seeds per arm "
+          "| auto: P(stop at 5 / 10 / 20) |")
 
 
 def arm(label, x):
@@ -94,7 +99,7 @@ def _all_of(data, n, alpha):
 FAMILIES = {
     "Welch `mean_greater`": ("difference (SD)", (0, 0.5, 1, 1.5, 2), _welch_data, _welch),
     "`trend` (tau + contrast)": ("last - first (SD)", (0, 1, 1.5, 2, 3), _trend_data, _trend),
-    "F `variance_greater`": ("SD ratio", (1, 1.5, 2, 3, 4), _variance_data, _variance),
+    "Brown-Forsythe `variance_greater`": ("SD ratio", (1, 1.5, 2, 3, 4), _variance_data, _variance),
     "TOST `equivalent`": ("margin (SD), true diff 0", (1, 1.5, 2, 3), _tost_data, _tost),
     "`diff_of_diffs`": ("contrast (SD)", (0, 1, 2, 3), _dod_data, _dod),
     "`spread_greater`": ("A's range over 3 levels (SD)", (0, 1, 2, 3), _spread_data, _spread),
@@ -117,16 +122,19 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--spending", default=sequential.DEFAULT_SPENDING, choices=sequential.SPENDING_FUNCTIONS)
     ap.add_argument("--only", default="", help="only the families whose name contains this text")
+    ap.add_argument("--update-doc", action="store_true",
+                    help="write this run's rows into docs/STATISTICS.md (the whole table; not with --only)")
     args = ap.parse_args()
+    if args.update_doc and args.only:
+        ap.error("--update-doc writes the whole table: run it without --only")
     design = Design(STAGES, ALPHA, args.spending)
     rng = np.random.default_rng(args.seed)
     t0 = time.time()
     print(f"{args.reps} replicates per row; stages {STAGES}, {sequential.SPENDING_NAMES[args.spending]} "
           f"spending, alpha {ALPHA}; levels " + ", ".join(f"{lv:.2g}" for lv in design.levels))
     print()
-    print("| family | effect | P(supported) fixed n=5 | fixed n=20 | auto | auto: mean seeds per arm "
-          "| auto: P(stop at 5 / 10 / 20) |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | --- |")
+    rows = [HEADER, "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    print(*rows, sep="\n")
     for name, (label, effects, simulate, claim) in FAMILIES.items():
         if args.only not in name:
             continue
@@ -142,10 +150,32 @@ def main() -> None:
                 seeds.append(n)
                 stops[n] += 1
             r = args.reps
-            print(f"| {name} | {label} = {eff:g} | {f5 / r:.2f} | {f20 / r:.2f} | {seq / r:.2f} | "
-                  f"{np.mean(seeds):.1f} | " + " / ".join(f"{stops[n] / r:.2f}" for n in STAGES) + " |",
-                  flush=True)
+            rows.append(f"| {name} | {label} = {eff:g} | {f5 / r:.2f} | {f20 / r:.2f} | {seq / r:.2f} | "
+                        f"{np.mean(seeds):.1f} | " + " / ".join(f"{stops[n] / r:.2f}" for n in STAGES) + " |")
+            print(rows[-1], flush=True)
     print(f"\n({time.time() - t0:.0f} s; Monte Carlo SE of a proportion <= {0.5 / np.sqrt(args.reps):.3f})")
+    if args.update_doc:
+        DOC.write_text(replace_table(DOC.read_text(), rows))
+        print(f"wrote the table into {DOC}; update the measurement line and the reading under it by hand")
+
+
+def doc_table(doc: str) -> list[str]:
+    """The table's lines in docs/STATISTICS.md (header first)."""
+    start = doc.index(HEADER)
+    end = doc.index("\n\n", start)
+    return doc[start:end].splitlines()
+
+
+def replace_table(doc: str, rows: list[str]) -> str:
+    start = doc.index(HEADER)
+    end = doc.index("\n\n", start)
+    return doc[:start] + "\n".join(rows) + doc[end:]
+
+
+def expected_rows() -> list[tuple[str, str]]:
+    """(family, effect) of every row this script measures, in order."""
+    return [(name, f"{label} = {eff:g}") for name, (label, effects, _, _) in FAMILIES.items()
+            for eff in effects]
 
 
 if __name__ == "__main__":

@@ -42,3 +42,25 @@ def test_light_rerun_agrees_with_the_json(reps):
             p = max(doc[doc_key], 1e-3)
             tol = 5 * math.sqrt(p * (1 - p) / reps) + 5 * math.sqrt(p * (1 - p) / DATA["null_reps"])
             assert abs(r[key] - doc[doc_key]) <= tol, (sc.family, sc.name, key, r[key], doc[doc_key])
+
+
+def _sequential_power():
+    spec = importlib.util.spec_from_file_location("sequential_power", REPO / "benchmarks" / "sequential_power.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_sequential_table_covers_every_family_and_effect_the_script_measures():
+    """The "Power and expected seeds" table is benchmarks/sequential_power.py's output (33 min
+    at 300 reps, so not re-run here): a family or effect added to the script without
+    re-measuring, or a row typed by hand for one that is not there, fails."""
+    sp = _sequential_power()
+    table = sp.doc_table(sp.DOC.read_text())
+    rows = [tuple(c.strip() for c in line.strip("|").split("|")) for line in table[2:]]
+    assert [r[:2] for r in rows] == sp.expected_rows()
+    for r in rows:
+        assert all(0.0 <= float(x) <= 1.0 for x in r[2:5]), r  # probabilities
+        assert 5.0 <= float(r[5]) <= 20.0, r  # mean seeds per arm lies between the stages
+        stops = [float(x) for x in r[6].split(" / ")]
+        assert abs(sum(stops) - 1.0) <= 0.011, r  # every replicate stops somewhere
