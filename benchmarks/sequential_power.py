@@ -159,16 +159,20 @@ def main() -> None:
         print(f"wrote the table into {DOC}; update the measurement line and the reading under it by hand")
 
 
+def _table_span(doc: str) -> tuple[int, int]:
+    """Where the table stands in docs/STATISTICS.md: from its header to the blank line."""
+    start = doc.index(HEADER)
+    return start, doc.index("\n\n", start)
+
+
 def doc_table(doc: str) -> list[str]:
     """The table's lines in docs/STATISTICS.md (header first)."""
-    start = doc.index(HEADER)
-    end = doc.index("\n\n", start)
+    start, end = _table_span(doc)
     return doc[start:end].splitlines()
 
 
 def replace_table(doc: str, rows: list[str]) -> str:
-    start = doc.index(HEADER)
-    end = doc.index("\n\n", start)
+    start, end = _table_span(doc)
     return doc[:start] + "\n".join(rows) + doc[end:]
 
 

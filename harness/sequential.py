@@ -43,7 +43,7 @@ from typing import Callable
 import pytest
 from scipy import special
 
-from harness import stats
+from harness import simulate, stats
 
 SPENDING_FUNCTIONS = ("obf", "pocock")
 SPENDING_NAMES = {"obf": "Lan-DeMets O'Brien-Fleming-type", "pocock": "Lan-DeMets Pocock-type"}
@@ -136,10 +136,10 @@ def _scaled_mde(ev: dict, n_now: int, n_last: int) -> float | None:
     if mde is None or not math.isfinite(mde):
         return None
     if (ev.get("test") or "").startswith(stats.SPREAD_TEST):
-        from harness import simulate
-
-        k = len(ev.get("arms") or ()) // 2
-        return simulate.spread_mde((n_last,) * k, (n_last,) * k, ev["alpha"], stats.MDE_POWER) if k >= 2 else None
+        k = len(ev.get("arms") or ()) // 2  # levels: the arms are family A's then B's
+        if k < 2:
+            return None
+        return simulate.spread_mde((n_last,) * k, (n_last,) * k, ev["alpha"], stats.MDE_POWER)
     if (ev.get("effect_label") or "").startswith("SD ratio"):
         return math.exp(math.log(mde) * math.sqrt((n_now - 1) / (n_last - 1))) if mde > 0 else None
     return mde * math.sqrt(n_now / n_last)

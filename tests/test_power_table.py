@@ -9,9 +9,17 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("power_table", REPO / "benchmarks" / "power_table.py")
-power_table = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(power_table)
+
+
+def _benchmark(name: str):
+    """A script of benchmarks/ as a module (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+power_table = _benchmark("power_table")
 
 DATA = json.loads(power_table.JSON.read_text())
 
@@ -44,18 +52,11 @@ def test_light_rerun_agrees_with_the_json(reps):
             assert abs(r[key] - doc[doc_key]) <= tol, (sc.family, sc.name, key, r[key], doc[doc_key])
 
 
-def _sequential_power():
-    spec = importlib.util.spec_from_file_location("sequential_power", REPO / "benchmarks" / "sequential_power.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_sequential_table_covers_every_family_and_effect_the_script_measures():
     """The "Power and expected seeds" table is benchmarks/sequential_power.py's output (33 min
     at 300 reps, so not re-run here): a family or effect added to the script without
     re-measuring, or a row typed by hand for one that is not there, fails."""
-    sp = _sequential_power()
+    sp = _benchmark("sequential_power")
     table = sp.doc_table(sp.DOC.read_text())
     rows = [tuple(c.strip() for c in line.strip("|").split("|")) for line in table[2:]]
     assert [r[:2] for r in rows] == sp.expected_rows()
