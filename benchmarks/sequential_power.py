@@ -111,7 +111,7 @@ def sequential_run(data, claim, design: Design) -> tuple[str, int]:
     """(verdict, seeds per arm at the stop) of one replicate under the real stopping rule."""
     for k, (n, level) in enumerate(zip(design.stages, design.levels)):
         ev = claim(data, n, level)
-        if sequential.stop_reason(ev, k, design, lambda: claim(data, n, design.levels[-1])):
+        if sequential.stop_reason(ev.verdict, k, design, lambda: claim(data, n, design.levels[-1])):
             return ev.verdict, n
     raise AssertionError("the last stage always stops")
 
