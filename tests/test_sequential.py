@@ -122,6 +122,23 @@ def test_tost_futility_compares_the_margin_on_both_sides():
     assert sequential.reachable(noisy.to_dict(), 5, 20) == (False, True)  # could still be refuted
 
 
+def test_the_rule_reads_the_evidences_data_never_its_test_name():
+    """issue 21: sequential.py recognised TOST, the spread test and SD ratios by name text."""
+    rng = np.random.default_rng(4)
+    level = DESIGN_M.levels[-1]
+    x = rng.normal(0, 1, 5)
+    evs = [stats.equivalent(_arm("a", x), _arm("b", x[::-1]), margin=1.0, alpha=level),
+           stats.variance_greater(_arm("a", rng.normal(0, 1.2, 5)), _arm("b", rng.normal(0, 1, 5)), alpha=level),
+           stats.spread_greater([_arm(f"a{j}", rng.normal(0.3 * j, 1, 5)) for j in range(3)],
+                                [_arm(f"b{j}", rng.normal(0, 1, 5)) for j in range(3)], alpha=level),
+           _welch_at(0.0)]
+    for ev in evs:
+        d = ev.to_dict()
+        renamed = dict(d, test="renamed", effect_label="renamed")
+        assert sequential.reachable(renamed, 5, 20) == sequential.reachable(d, 5, 20)
+        assert sequential._scaled_mde(renamed, 5, 20) == sequential._scaled_mde(d, 5, 20)
+
+
 def test_spread_futility_uses_the_rules_simulated_mde_at_the_last_stage():
     """spread_greater's MDE is simulated again at n_last, not scaled by sqrt(n): the spread
     ratio's dfs grow with n, so scaling overstates the last stage's MDE and would stop claims

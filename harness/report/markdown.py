@@ -196,10 +196,13 @@ def sequential_section(meta: Mapping, results: list[ClaimResult]) -> list[str]:
     if design:
         levels = ", ".join(f"{n} seeds: {lv:.2g}"
                            for n, lv in zip(design.get("stages", []), design.get("levels", [])))
-        L.append(f"Stages and nominal one-sided levels ({design.get('spending', DASH)} alpha spending, "
-                 f"alpha {design.get('alpha', DASH)}): {levels}. A claim stops at the first stage "
-                 "where it is supported or refuted at that stage's level, untestable, or futile "
-                 "(docs/STATISTICS.md, \"Sequential seeds\").")
+        L.append(f"Stages and nominal one-sided levels ({design.get('spending', DASH)} alpha spending of "
+                 f"alpha/m = {fmt(as_float(design.get('alpha')))}, the level each pytest outcome is judged "
+                 f"at): {levels}. A claim stops at the first stage where it is supported or refuted at "
+                 "that stage's level, untestable, or futile: neither verdict within reach of the last "
+                 "stage. Its p in the claims table is the sequential p, min over its stages of the "
+                 "stage's p / its share of alpha/m, which Holm adjusts (docs/STATISTICS.md, "
+                 "\"Sequential seeds\").")
         L.append("")
     if summary:
         L.append(f"Runs used: **{summary.get('runs_used')}**, against "
