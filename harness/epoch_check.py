@@ -55,7 +55,7 @@ def rejudge(judge: Callable[[list], object], stage_runs: Sequence[pd.DataFrame],
             if col in blank.columns:
                 blank[col] = math.nan
         blanks.append(blank)
-    if judge(blanks).to_dict() == judge(list(stage_runs)).to_dict():
+    if judge(blanks).to_dict() == ev.to_dict():
         return none
     if not all(_has_heldout(r) for r in stage_runs):
         return dict(none, status="n/a")
