@@ -89,6 +89,9 @@ def test_store_reuse_fresh_xdist_report_and_csv_source(tmp_path):
     assert len({ln.split("] ", 1)[1].split(":")[0] for ln in trained}) == 30
     report = latest_report(tmp_path)
     assert report["meta"]["store"].endswith(".sqlite")  # a fresh session names its store
+    # the xdist controller collects nothing: m comes from its workers, the declared 17 (issue 21)
+    assert report["meta"]["family"]["m"] == 17 and "17 claims declared" in report["meta"]["multiplicity"]
+    assert all(r["claims_m"] == 17 for r in report["results"])
     verdicts = {r["id"]: r["evidence"]["verdict"] for r in report["results"]}
     assert set(verdicts) >= {"q6-mlp-orders-equivalent", "q6-order-matters-more-in-cnn"}
     for r in report["results"]:
