@@ -204,7 +204,7 @@ class ClaimsSession:
     @property
     def n_claims(self) -> int:
         """m of the multiplicity rule: the declared body of claims (harness/multiplicity.py)."""
-        return max(len(self.family), *(r.get("claims_m") or 1 for r in self.results), 1)
+        return max(len(self.family), len(self.results), *(r.get("claims_m") or 1 for r in self.results), 1)
 
     def header(self) -> str:
         s = self.settings
@@ -227,9 +227,9 @@ class ClaimsSession:
             self.family = sorted({c for r in self.results for c in r.get("family") or ()})
         rule, alpha = self.settings.profile.multiplicity, self.settings.profile.alpha
         evs = [r["evidence"] or {} for r in self.results]
-        m = max(self.n_claims, len(self.results))
-        adjusted = multiplicity.adjust([e.get("p") for e in evs], rule, m)
-        adjusted_ref = multiplicity.adjust([(e.get("details") or {}).get("p_refuted") for e in evs], rule, m)
+        adjusted = multiplicity.adjust([e.get("p") for e in evs], rule, self.n_claims)
+        adjusted_ref = multiplicity.adjust([(e.get("details") or {}).get("p_refuted") for e in evs], rule,
+                                           self.n_claims)
         for r, e, p_adj, p_ref in zip(self.results, evs, adjusted, adjusted_ref):
             r["p_adjusted"] = p_adj
             r["verdict_adjusted"] = multiplicity.adjusted_verdict(e.get("verdict"), p_adj, p_ref, alpha)
@@ -266,7 +266,7 @@ class ClaimsSession:
 
         s = self.settings
         rule = s.profile.multiplicity
-        m_claims = max(self.n_claims, len(self.results))
+        m_claims = self.n_claims
         judged = {r["id"] for r in self.results}
         meta = {"profile": s.profile.name,
                 "dataset": s.dataset if s.source == "fresh" else "(from source)",

@@ -120,3 +120,24 @@ def test_verdict_at_reproduces_every_familys_own_verdict(level):
             assert mu.verdict_at(ev.verdict, ev.p, ev.details.get("p_refuted"), level) == ev.verdict, ev
             seen.add(ev.verdict)
     assert {"supported", "refuted", "inconclusive"} <= seen
+
+
+def test_the_declared_body_is_read_from_the_claim_files(tmp_path):
+    """issue 21: the family is what the claim files declare, not what -k collects."""
+    from pathlib import Path
+
+    repo_claims = sorted((Path(__file__).resolve().parent.parent / "claims").glob("test_*.py"))
+    declared = mu.declared_claims(repo_claims)
+    assert len(declared) == 17 and "headline-80-percent" in declared
+    f = tmp_path / "test_x.py"
+    f.write_text("import pytest\n"
+                 "@pytest.mark.claim(id='a', question='Q4', sentence='s')\n"
+                 "def test_a(judge): pass\n"
+                 "@pytest.mark.parametrize('k', [1, 2])\n"
+                 "@pytest.mark.claim(id='b', question='Q4', sentence='s')\n"
+                 "def test_b(judge, k): pass\n"
+                 "X = 'pytest.mark.claim(id=\"not-a-claim\")'\n")
+    assert set(mu.declared_claims([f])) == {"a", "b"}
+    # a parametrized claim counts once per collected variant; one selected by -k keeps m
+    assert mu.family(["a", "b"], ["b[1]", "b[2]"]) == ["a", "b[1]", "b[2]"]
+    assert mu.family(["a", "b"], ["a"]) == ["a", "b"]
