@@ -24,9 +24,14 @@ def _n(ev):
     return f"{len(n)}x{n[0]}" if len(set(n)) == 1 and len(n) > 2 else "/".join(map(str, n))
 
 
+#: the adjusted-p column's name per multiplicity rule (harness/multiplicity.py RULES)
+RULE_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "bh": "BH", "none": "unadjusted"}
+
+
 def table(report: dict) -> str:
-    lines = ["| claim | seed's numbers | this run: verdict | effect [95% CI] | p | p (adjusted) | n | pytest |",
-             "|---|---|---|---|---|---|---|---|"]
+    rules = sorted({RULE_NAMES.get(r.get("multiplicity"), "adjusted") for r in report["results"]})
+    lines = [f"| claim | seed's numbers | this run: verdict | effect [95% CI] | p | p ({'/'.join(rules) or 'adjusted'}) "
+             "| n | pytest |", "|---|---|---|---|---|---|---|---|"]
     for r in sorted(report["results"], key=lambda r: r["id"]):
         seed = _fmt(r.get("paper_evidence"))
         verdict, eff, p = _fmt(r.get("evidence"))

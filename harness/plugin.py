@@ -106,9 +106,7 @@ def pytest_configure(config):
     if settings.source == "fresh":
         threads.pin_worker_resources(settings)
     if settings.seed_design is not None and not _is_worker(config):
-        from harness.sequential import JunitSummary  # session totals as JUnit properties
-        config.pluginmanager.register(JunitSummary(session.results, settings.seed_design),
-                                      "claims-sequential")
+        config.pluginmanager.register(_JunitSequentialSummary(session), "claims-sequential")
     if _claims_in_scope(config) and not _is_worker(config):
         try:
             check_paths(settings)
@@ -188,7 +186,6 @@ def pytest_collection_finish(session):
     marks = [m for m in marks if m is not None]
     state.questions = {runs_of(m.kwargs["question"]) for m in marks
                        if m.kwargs.get("question") in SECTIONS}
-    state.n_claims = max(len(marks), 1)
 
 
 # -- fixtures -----------------------------------------------------------------------------------
@@ -272,16 +269,20 @@ def runs_for(request, claims_settings):
     return get
 
 
+def _claim_id(item, mark) -> str:
+    callspec = getattr(item, "callspec", None)
+    return mark.kwargs["id"] + (f"[{callspec.id}]" if callspec else "")
+
+
 def _claim_mark(item, settings: Settings):
     from harness.judging import ClaimMark
 
     mark = item.get_closest_marker("claim")
     if mark is None:
         raise pytest.UsageError(f"{item.nodeid}: a claim test needs @pytest.mark.claim(...)")
-    callspec = getattr(item, "callspec", None)
     from_paper = item.get_closest_marker("levels_from_paper_table")
     return ClaimMark(
-        id=mark.kwargs["id"] + (f"[{callspec.id}]" if callspec else ""),
+        id=_claim_id(item, mark),
         question=mark.kwargs["question"], sentence=mark.kwargs["sentence"], nodeid=item.nodeid,
         smoke_unshowable=bool(item.get_closest_marker("not_at_smoke_scale")) and settings.profile.smoke_scale,
         levels_from_paper=(from_paper.kwargs.get("reason", "") or "yes") if from_paper else "")
@@ -296,11 +297,12 @@ def judge(request, claims_settings, runs_for):
 
     s = claims_settings
     claim = _claim_mark(request.node, s)
-    n_claims = request.config.stash[SESSION].n_claims
+    family = request.config.stash[SESSION].family  # the multiplicity rule's m claims
 
     def run(fn):
         grow = request.getfixturevalue("engine").runs if s.seed_design is not None else None
-        result, ev, out_ev, outcome_alpha = judging.judge_claim(fn, claim, s, runs_for, n_claims, grow)
+        j = judging.judge_claim(fn, claim, s, runs_for, family, grow)
+        result, ev = j.result, j.evidence
         props = request.node.user_properties
         for name in ("stopped_at", "reason", "boundary", "seeds_per_arm", "runs_used") \
                 if "sequential" in result else ():
@@ -310,11 +312,11 @@ def judge(request, claims_settings, runs_for):
                             ("ci", ev.ci), ("n", ev.n), ("test", ev.test),
                             ("paper_verdict", result["paper_evidence"]["verdict"])):
             props.append((name, to_json(value)))
-        if out_ev.verdict == stats.SUPPORTED:
+        if j.outcome_verdict == stats.SUPPORTED:
             return ev
-        if out_ev.verdict == stats.UNTESTABLE:
+        if j.outcome_verdict == stats.UNTESTABLE:
             pytest.skip(f"untestable on this source: {ev.note}")
-        pytest.fail(judging.failure_message(claim, ev, out_ev, outcome_alpha, s, n_claims), pytrace=False)
+        pytest.fail(judging.failure_message(claim, j, s, result["claims_m"]), pytrace=False)
 
     return run
 
@@ -346,6 +348,19 @@ class _Collector:
     def pytest_sessionstart(self, session):
         self.state.results.clear()
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, config, items):
+        """Before ``-k``/``-m`` deselect anything: the multiplicity family is every claim
+        declared in the claim files collected from (harness/multiplicity.py), not what runs."""
+        from harness import multiplicity
+
+        claims = [(it, it.get_closest_marker("claim")) for it in items]
+        claims = [(it, m) for it, m in claims if m is not None and "id" in m.kwargs]
+        folders = {Path(it.path).parent for it, _ in claims}
+        files = [f for d in folders for f in d.glob("*.py") if f.name.startswith("test_")]
+        self.state.family = multiplicity.family(multiplicity.declared_claims(files),
+                                                [_claim_id(it, m) for it, m in claims])
+
     def pytest_runtest_logreport(self, report):
         props = dict(report.user_properties) if report.user_properties else {}
         if CLAIM_PROP not in props or report.when != "call":
@@ -355,6 +370,31 @@ class _Collector:
         result["status_note"] = getattr(report, "wasxfail", "") or (
             str(report.longrepr[-1]) if report.skipped and isinstance(report.longrepr, tuple) else "")
         self.state.results.append(result)
+
+
+class _JunitSequentialSummary:
+    """--seeds auto: the session's sequential summary (harness/sequential.py) as JUnit XML
+    testsuite properties (runs before junitxml writes its file, hence tryfirst)."""
+
+    def __init__(self, state: ClaimsSession):
+        self.state = state
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session):
+        from _pytest.junitxml import xml_key
+
+        from harness.sequential import SPENDING_NAMES, session_summary
+
+        xml = session.config.stash.get(xml_key, None)
+        design = self.state.outcome_design()
+        summary = session_summary(self.state.results, design)
+        if xml is None or summary is None:
+            return
+        xml.add_global_property("seq_runs_used", str(summary["runs_used"]))
+        xml.add_global_property("seq_fixed_last_stage_runs", str(summary["fixed_last_stage_runs"]))
+        xml.add_global_property("seq_stages", ",".join(map(str, design.stages)))
+        xml.add_global_property("seq_spending", SPENDING_NAMES[design.spending])
+        xml.add_global_property("seq_design_alpha", f"{design.alpha:.6g}")
 
 
 def pytest_sessionfinish(session, exitstatus):

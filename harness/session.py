@@ -196,10 +196,15 @@ class ClaimsSession:
 
     settings: Settings
     executor: object = None  # --executor ray: a harness.executors.RayExecutor; None: local
-    n_claims: int = 1              # m of the multiplicity rule: claims collected
+    family: list = field(default_factory=list)  # claim ids the multiplicity rule counts (m)
     questions: set = field(default_factory=set)  # questions whose runs the collected claims use
     results: list = field(default_factory=list)  # one dict per judged claim (controller side)
     report_dir: Path | None = None
+
+    @property
+    def n_claims(self) -> int:
+        """m of the multiplicity rule: the declared body of claims (harness/multiplicity.py)."""
+        return max(len(self.family), len(self.results), *(r.get("claims_m") or 1 for r in self.results), 1)
 
     def header(self) -> str:
         s = self.settings
@@ -218,13 +223,27 @@ class ClaimsSession:
         from harness import multiplicity
 
         self.results.sort(key=lambda r: r["id"])
+        if not self.family:  # the xdist controller collects nothing: its workers' family
+            self.family = sorted({c for r in self.results for c in r.get("family") or ()})
         rule, alpha = self.settings.profile.multiplicity, self.settings.profile.alpha
         evs = [r["evidence"] or {} for r in self.results]
-        adjusted = multiplicity.adjust([e.get("p") for e in evs], rule)
-        adjusted_ref = multiplicity.adjust([(e.get("details") or {}).get("p_refuted") for e in evs], rule)
+        adjusted = multiplicity.adjust([e.get("p") for e in evs], rule, self.n_claims)
+        adjusted_ref = multiplicity.adjust([(e.get("details") or {}).get("p_refuted") for e in evs], rule,
+                                           self.n_claims)
         for r, e, p_adj, p_ref in zip(self.results, evs, adjusted, adjusted_ref):
             r["p_adjusted"] = p_adj
             r["verdict_adjusted"] = multiplicity.adjusted_verdict(e.get("verdict"), p_adj, p_ref, alpha)
+
+    def outcome_design(self):
+        """--seeds auto: the profile's stages with alpha spent at the level each pytest outcome
+        is judged at (alpha / m under Holm), the design every claim of the session runs."""
+        import dataclasses
+
+        from harness import multiplicity
+
+        s = self.settings
+        level = multiplicity.per_claim_alpha(s.profile.multiplicity, s.profile.alpha, self.n_claims)
+        return dataclasses.replace(s.seed_design, alpha=level)
 
     def runs_judged(self):
         """The runs table the results were judged on (what the report exports)."""
@@ -247,7 +266,8 @@ class ClaimsSession:
 
         s = self.settings
         rule = s.profile.multiplicity
-        m_claims = max(r.get("claims_m") or 1 for r in self.results)
+        m_claims = self.n_claims
+        judged = {r["id"] for r in self.results}
         meta = {"profile": s.profile.name,
                 "dataset": s.dataset if s.source == "fresh" else "(from source)",
                 "device": s.device, "source": s.source, "alpha": s.profile.alpha,
@@ -259,11 +279,14 @@ class ClaimsSession:
                 "command": " ".join(sys.argv),
                 "profile_settings": s.profile.to_dict(),
                 "multiplicity": f"{rule}: controls the {multiplicity.CONTROLS[rule]} at alpha across the "
-                                f"{m_claims} claims collected; each pytest outcome is judged at "
-                                f"{multiplicity.per_claim_alpha(rule, s.profile.alpha, m_claims):.4g}"}
+                                f"{m_claims} claims declared in the suite's claim files; each pytest "
+                                f"outcome is judged at "
+                                f"{multiplicity.per_claim_alpha(rule, s.profile.alpha, m_claims):.4g}",
+                "family": {"m": m_claims, "claims": sorted(set(self.family) | judged),
+                           "not_run": sorted(set(self.family) - judged)}}
         if s.seed_design is not None:
             from harness.sequential import session_summary
-            meta["sequential"] = session_summary(self.results, s.seed_design)
+            meta["sequential"] = session_summary(self.results, self.outcome_design())
         return meta
 
     def write_report(self) -> None:

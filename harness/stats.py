@@ -45,7 +45,7 @@ VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE, UNTESTABLE)
 
 #: power at which ``mde`` is computed
 MDE_POWER = 0.8
-#: how spread_greater's Evidence.test begins (harness.sequential recognises the rule by it)
+#: how spread_greater's Evidence.test begins
 SPREAD_TEST = "2 x k interaction F"
 
 __all__ = [

@@ -89,6 +89,9 @@ def test_store_reuse_fresh_xdist_report_and_csv_source(tmp_path):
     assert len({ln.split("] ", 1)[1].split(":")[0] for ln in trained}) == 30
     report = latest_report(tmp_path)
     assert report["meta"]["store"].endswith(".sqlite")  # a fresh session names its store
+    # the xdist controller collects nothing: m comes from its workers, the declared 17 (issue 21)
+    assert report["meta"]["family"]["m"] == 17 and "17 claims declared" in report["meta"]["multiplicity"]
+    assert all(r["claims_m"] == 17 for r in report["results"])
     verdicts = {r["id"]: r["evidence"]["verdict"] for r in report["results"]}
     assert set(verdicts) >= {"q6-mlp-orders-equivalent", "q6-order-matters-more-in-cnn"}
     for r in report["results"]:
@@ -153,6 +156,30 @@ def test_paper_source_judges_without_training(tmp_path):
     assert by_id["q6-mlp-orders-equivalent"]["heldout"]["status"] == "not used"  # final-epoch metric
     md = (tmp_path / "reports" / "latest" / "report.md").read_text()
     assert "‡" in md and "held-out epoch" in md and "verdict (adjusted)" in md
+    # issue 21: m is the declared body of claims, an untestable claim included
+    family = report["meta"]["family"]
+    assert family["m"] == m == 17 and family["not_run"] == [] and len(family["claims"]) == 17
+    assert by_id["headline-80-percent"]["evidence"]["p"] is None  # untestable, still counted
+    # the decision-level CI (1 - 2 alpha/m) is shown beside the 95% one
+    assert by_id["q5-bn-small-batch-worse"]["decision_ci"]["level"] == pytest.approx(1 - 2 * 0.05 / 17)
+    assert "CI at the outcome's level" in md and "99.41%" in md
+    assert "CI at outcome" in proc.stdout
+
+    # -k selects two claims: m, every verdict, p, outcome and interval of those claims unchanged
+    sub = tmp_path / "k"
+    proc_k = run_pytest("claims", "--source", "paper", "--reports-dir", str(sub),
+                        "-k", "batchnorm_small_batch_below_peak or relu_accuracy_rises")
+    assert proc_k.returncode in (0, 1), proc_k.stdout[-2000:]
+    selected = json.loads((sub / "latest" / "report.json").read_text())
+    assert {r["id"] for r in selected["results"]} == {"q5-bn-small-batch-worse", "q4-relu-rises"}
+    assert selected["meta"]["family"]["m"] == 17 and len(selected["meta"]["family"]["not_run"]) == 15
+    for r in selected["results"]:
+        full = by_id[r["id"]]
+        for key in ("evidence", "outcome_alpha", "outcome_verdict", "claims_m", "decision_ci", "heldout",
+                    "outcome"):
+            assert r[key] == full[key], (r["id"], key)
+        # Holm with the 15 claims not run counted as p = 1: never looser than the full run's
+        assert r["p_adjusted"] >= full["p_adjusted"]
 
 
 def test_plugin_keeps_no_session_state_in_module_globals():

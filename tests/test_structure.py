@@ -46,6 +46,10 @@ NEVER = {
     "harness/questions.py": ("harness.report", "harness.plugin", "harness.runs", "torch", "pandas"),
     "harness/session.py": ("pytest", "harness.plugin"),
     "harness/judging.py": ("pytest", "harness.plugin", "harness.report"),
+    # issue 21: the JUnit summary (pytest, the private _pytest.junitxml) lives in the plugin
+    "harness/sequential.py": ("pytest", "_pytest", "harness.plugin", "harness.session", "harness.report"),
+    "harness/epoch_check.py": ("pytest", "_pytest", "harness.plugin", "harness.report"),
+    "harness/multiplicity.py": ("pytest", "_pytest", "harness.plugin", "harness.report"),
     "models/config.py": ("torch",),
 }
 

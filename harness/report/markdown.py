@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Mapping
 
 from harness.formatting import DASH, as_float, fmt, fmt_p
-from harness.report.cells import (adjusted_cell, arms_compact, bold, compact, describe_source,
-                                  effect_ci, fmt_n, fmt_wall, heldout_cell, paper_verdict,
+from harness.report.cells import (adjusted_cell, arms_compact, bold, compact, decision_ci_cell,
+                                  describe_source, effect_ci, fmt_n, fmt_wall, heldout_cell, paper_verdict,
                                   verdict_text)
 from harness.report.classify import QUESTION_TITLES, SECTIONS, section_of
 from harness.report.data import (ARM_TABLE_INTROS, HEADLINE_INTRO, PAPER_DATASET, Context, Table,
@@ -148,14 +148,14 @@ def how_to_read(meta: Mapping) -> str:
 
 def claims_header() -> tuple[list[str], str]:
     return (["id", "the paper's sentence", "paper's verdict (p)", "this run: arms (mean±sd)",
-             "effect [95% CI]", "test", "p", "p (adjusted)", "verdict", "verdict (adjusted)",
-             "held-out epoch", "n", "pytest"], "llllllrrlllrl")
+             "effect [95% CI]", "CI at the outcome's level", "test", "p", "p (adjusted)", "verdict",
+             "verdict (adjusted)", "held-out epoch", "n", "pytest"], "lllllllrrlllrl")
 
 
 def claim_row(r: ClaimResult) -> list:
     ev = r.evidence
     return [f"`{r.id}`", r.sentence, paper_verdict(r), arms_compact(ev),
-            effect_ci(ev, with_label=True), ev.test if ev else DASH,
+            effect_ci(ev, with_label=True), decision_ci_cell(r, with_level=True), ev.test if ev else DASH,
             fmt_p(ev.p if ev else None), fmt_p(r.p_adjusted),
             bold(verdict_text(r)), adjusted_cell(r), heldout_cell(r),
             fmt_n(ev.n if ev else None), r.outcome or DASH]
@@ -164,9 +164,14 @@ def claim_row(r: ClaimResult) -> list:
 def issue9_notes(results: list[ClaimResult]) -> list[str]:
     """Footnotes for the columns added by the statistics audit (issue 9)."""
     L = ["- **p (adjusted)**, **verdict (adjusted)**: under the profile's multiplicity rule "
-         "(harness/multiplicity.py), across this session's claims. Each pytest outcome is judged "
-         "at alpha/m (m = claims collected), the first step of Holm and BH, so a passing test is "
-         "supported under the rule; the step-down/step-up verdict here can support more."]
+         "(harness/multiplicity.py), across the m claims declared in the suite's claim files "
+         "(whatever `-k` selected; claims not run or untestable count as p = 1). Each pytest "
+         "outcome is judged at alpha/m, the first step of Holm and BH, so a passing test is "
+         "supported under the rule; the step-down/step-up verdict here can support more.",
+         "- **CI at the outcome's level**: the two-sided interval at 1 - 2 x the one-sided level "
+         "the pytest outcome was decided at (alpha/m; with `--seeds auto` the stopping stage's "
+         "share of it), so it excludes the null exactly when that outcome is supported; shown "
+         "where the 95% interval is a t interval (a dash for Cohen's f and Kendall's tau)."]
     L.append("- **held-out epoch**: the verdict when `best_test_acc` (epoch chosen on the test set, "
              "the paper's protocol) is replaced by `heldout_best_test_acc` (epoch chosen on test half A, "
              "accuracy on half B). *not used*: the claim does not read that metric; *n/a*: the source "
@@ -191,10 +196,13 @@ def sequential_section(meta: Mapping, results: list[ClaimResult]) -> list[str]:
     if design:
         levels = ", ".join(f"{n} seeds: {lv:.2g}"
                            for n, lv in zip(design.get("stages", []), design.get("levels", [])))
-        L.append(f"Stages and nominal one-sided levels ({design.get('spending', DASH)} alpha spending, "
-                 f"alpha {design.get('alpha', DASH)}): {levels}. A claim stops at the first stage "
-                 "where it is supported or refuted at that stage's level, untestable, or futile "
-                 "(docs/STATISTICS.md, \"Sequential seeds\").")
+        L.append(f"Stages and nominal one-sided levels ({design.get('spending', DASH)} alpha spending of "
+                 f"alpha/m = {fmt(as_float(design.get('alpha')))}, the level each pytest outcome is judged "
+                 f"at): {levels}. A claim stops at the first stage where it is supported or refuted at "
+                 "that stage's level, untestable, or futile: neither verdict within reach of the last "
+                 "stage. Its p in the claims table is the sequential p, min over its stages of the "
+                 "stage's p / its share of alpha/m, which Holm adjusts (docs/STATISTICS.md, "
+                 "\"Sequential seeds\").")
         L.append("")
     if summary:
         L.append(f"Runs used: **{summary.get('runs_used')}**, against "
