@@ -89,6 +89,7 @@ def test_store_reuse_fresh_xdist_report_and_csv_source(tmp_path):
     assert len({ln.split("] ", 1)[1].split(":")[0] for ln in trained}) == 30
     report = latest_report(tmp_path)
     assert report["meta"]["store"].endswith(".sqlite")  # a fresh session names its store
+    assert report["meta"]["plans"] == {"stacked": 30}  # batch 32 and the MLP: the table stacks
     verdicts = {r["id"]: r["evidence"]["verdict"] for r in report["results"]}
     assert set(verdicts) >= {"q6-mlp-orders-equivalent", "q6-order-matters-more-in-cnn"}
     for r in report["results"]:
@@ -184,7 +185,8 @@ def test_settings_are_checked_without_pytest():
     assert (s.profile.name, s.seeds, s.device, s.source) == ("smoke", 5, "cpu", "fresh")
     assert settings_from((defaults | {"--source": "seed"}).get).source == "paper"  # the older name
     for bad, words in (({"--source": "nowhere.csv"}, "neither 'fresh'"), ({"--alpha": 2.0}, "--alpha"),
-                       ({"--seeds": "1"}, "at least 2"), ({"--dataset": "mnist"}, "unknown dataset")):
+                       ({"--seeds": "1"}, "at least 2"), ({"--dataset": "mnist"}, "unknown dataset"),
+                       ({"--plan": "fast"}, "--plan 'fast': give auto")):
         with _pytest.raises(SettingsError, match=words) as exc:
             settings_from((defaults | bad).get)
         assert len(exc.value.problems) == 1 and "\n" not in exc.value.problems[0]
