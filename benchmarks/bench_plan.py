@@ -11,6 +11,8 @@ One process, one run: the peak and every ratio are measured together.
 * Each path's time for the grid: median step time x steps per epoch x epochs, training steps
   only. GFLOP/s: the convolutions' and linear layers' multiply-adds of one step (forward x 3
   for forward + backward), counted from the network's layer shapes, over the step time.
+* At batch <= 16 (latency-bound) also the bare minimum: the planned nets' forward + backward
+  alone, timed in the same round-robin; planned / bare is the share of a step that is that.
 
     PYTHONPATH=. python3 benchmarks/bench_plan.py --profile cpu --threads 1
 """
@@ -29,6 +31,7 @@ for p in (ROOT, os.path.join(ROOT, "benchmarks")):
         sys.path.insert(0, p)
 
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from bench_profile import configurations  # noqa: E402
@@ -36,6 +39,9 @@ from harness.data import load_splits  # noqa: E402
 from harness.plan import EAGER_STACKED, choose  # noqa: E402
 from harness.profiles import resolve_profile  # noqa: E402
 from harness.stacked import Stack, init_model  # noqa: E402
+
+
+SMALL_BATCH = 16  # latency-bound: compared with the bare forward + backward
 
 
 def best_rate(fn, flop: float, reps: int) -> float:
@@ -95,11 +101,22 @@ class Path:
         self.batches = [st.epoch_indices()[0] for st in self.stacks]
         self.b, self.i = specs[0].protocol.batch_size, 0
 
+    def _next(self) -> int:
+        self.i += 1
+        return ((self.i - 1) * self.b) % (len(self.batches[0]) - self.b)
+
     def step(self) -> None:
-        lo = (self.i * self.b) % (len(self.batches[0]) - self.b)
+        lo = self._next()
         for st, idx in zip(self.stacks, self.batches):
             st.step(idx[lo:lo + self.b])
-        self.i += 1
+
+    def bare(self) -> None:
+        """The bare minimum of a step: the same nets' forward + backward, nothing else (no
+        metrics, no optimizer, gradients accumulated)."""
+        lo = self._next()
+        for st, idx in zip(self.stacks, self.batches):
+            x, y = st._inputs(idx[lo:lo + self.b])
+            F.cross_entropy(st.net(x).transpose(1, 2), y, reduction="none").mean(0).sum().backward()
 
 
 def main(argv=None) -> None:
@@ -117,7 +134,7 @@ def main(argv=None) -> None:
     load0 = os.getloadavg()[0]
     peak_gemm, peak_conv = gemm_peak(), conv_peak()
     peak = max(peak_gemm, peak_conv)
-    rows, tot = [], {"eager": 0.0, "planned": 0.0}
+    rows, small, tot = [], [], {"eager": 0.0, "planned": 0.0}
     splits = {}
     for q, specs in configurations(profile, profile.seeds):
         spec = specs[0]
@@ -126,14 +143,20 @@ def main(argv=None) -> None:
         data = splits[spec.data]
         plan = choose(spec, "cpu")
         paths = {"eager": Path(EAGER_STACKED, specs, data), "planned": Path(plan, specs, data)}
-        times = {name: [] for name in paths}
+        steppers = {name: path.step for name, path in paths.items()}
+        if spec.protocol.batch_size <= SMALL_BATCH:
+            steppers["bare"] = paths["planned"].bare
+        times = {name: [] for name in steppers}
         for i in range(a.warmup + a.steps):
-            for name, path in paths.items():
+            for name, step in steppers.items():
                 t = time.perf_counter()
-                path.step()
+                step()
                 if i >= a.warmup:
                     times[name].append(time.perf_counter() - t)
         ms = {name: 1000 * statistics.median(v) for name, v in times.items()}
+        if "bare" in ms:
+            small.append((spec.label().rsplit(" seed ", 1)[0], plan.name, dict(ms)))
+            del ms["bare"]
         steps = spec.protocol.epochs * math.ceil(len(data.x_train) / spec.protocol.batch_size)
         secs = {name: ms[name] * steps / 1000 for name in ms}
         for name in tot:
@@ -158,6 +181,13 @@ def main(argv=None) -> None:
     print(f"| all | the whole grid (training steps) | | | | | {tot['eager']:.0f} "
           f"({tot['eager'] / 60:.1f} min) | {tot['planned']:.0f} ({tot['planned'] / 60:.1f} min) | "
           f"{tot['eager'] / tot['planned']:.2f}x | | |")
+    print(f"\nSmall batches (<= {SMALL_BATCH}): steps per second of all seeds against the bare "
+          "minimum (the planned nets' forward + backward alone, in the same round-robin)\n")
+    print("| configuration | plan | planned steps/s | bare fwd+bwd steps/s | planned / bare |")
+    print("|---|---|---|---|---|")
+    for label, plan, ms in small:
+        print(f"| {label} | {plan} | {1000 / ms['planned']:.0f} | {1000 / ms['bare']:.0f} | "
+              f"{ms['bare'] / ms['planned']:.2f} |")
 
 
 if __name__ == "__main__":
