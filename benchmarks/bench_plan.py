@@ -36,7 +36,7 @@ from torch import nn  # noqa: E402
 
 from bench_profile import configurations  # noqa: E402
 from harness.data import load_splits  # noqa: E402
-from harness.plan import EAGER_STACKED, choose  # noqa: E402
+from harness.plan import EAGER_STACKED, choose, parse  # noqa: E402
 from harness.profiles import resolve_profile  # noqa: E402
 from harness.stacked import Stack, init_model  # noqa: E402
 
@@ -127,22 +127,35 @@ def main(argv=None) -> None:
                     help="torch threads (1: what each of `pytest -n 2`'s workers gets on 2 cores)")
     ap.add_argument("--steps", type=int, default=8, help="timed steps per path")
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--only", default=None,
+                    help="only configurations whose label contains this (e.g. b128/e4)")
+    ap.add_argument("--extra", default=None, metavar="PLAN",
+                    help="also time this plan (e.g. per-seed+channels_last+compile) against "
+                         "eager-stacked; its first step (compile time) is printed")
     a = ap.parse_args(argv)
+    extra = parse(a.extra) if a.extra else None
     profile = resolve_profile(a.profile, a.sets)
     torch.set_num_threads(a.threads)
     t_start = time.perf_counter()
     load0 = os.getloadavg()[0]
     peak_gemm, peak_conv = gemm_peak(), conv_peak()
     peak = max(peak_gemm, peak_conv)
-    rows, small, tot = [], [], {"eager": 0.0, "planned": 0.0}
+    rows, small, extras, tot = [], [], [], {"eager": 0.0, "planned": 0.0}
     splits = {}
     for q, specs in configurations(profile, profile.seeds):
         spec = specs[0]
+        if a.only and a.only not in spec.label():
+            continue
         if spec.data not in splits:
             splits[spec.data] = load_splits(spec.data)
         data = splits[spec.data]
         plan = choose(spec, "cpu")
         paths = {"eager": Path(EAGER_STACKED, specs, data), "planned": Path(plan, specs, data)}
+        if extra is not None:
+            paths["extra"] = Path(extra, specs, data)
+            t = time.perf_counter()
+            paths["extra"].step()
+            first_extra = time.perf_counter() - t
         steppers = {name: path.step for name, path in paths.items()}
         if spec.protocol.batch_size <= SMALL_BATCH:
             steppers["bare"] = paths["planned"].bare
@@ -164,6 +177,8 @@ def main(argv=None) -> None:
         gflop = step_flop(spec) * len(specs) / 1e9
         rows.append((q, spec.label().rsplit(" seed ", 1)[0], plan.name, ms, steps, secs,
                      {name: gflop / (ms[name] / 1000) for name in ms}))
+        if extra is not None:
+            extras.append((spec.label().rsplit(" seed ", 1)[0], ms, first_extra))
     print(f"# bench_plan: profile {profile.name}, {len(rows)} configurations x {profile.seeds} "
           f"seeds; {a.threads} thread(s); {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
           f"{os.uname().machine}; torch {torch.__version__}; load average {load0:.2f} at start, "
@@ -181,6 +196,17 @@ def main(argv=None) -> None:
     print(f"| all | the whole grid (training steps) | | | | | {tot['eager']:.0f} "
           f"({tot['eager'] / 60:.1f} min) | {tot['planned']:.0f} ({tot['planned'] / 60:.1f} min) | "
           f"{tot['eager'] / tot['planned']:.2f}x | | |")
+    if extras:
+        print(f"\nThe extra plan {extra.name} (ms per step of all seeds; first step includes "
+              "compiling, if any)\n")
+        print(f"| configuration | eager-stacked ms | planned ms | {extra.name} ms | "
+              f"{extra.name} vs eager-stacked | vs planned | its first step s |")
+        print("|---|---|---|---|---|---|---|")
+        for label, ms, first in extras:
+            print(f"| {label} | {ms['eager']:.2f} | {ms['planned']:.2f} | {ms['extra']:.2f} | "
+                  f"{ms['eager'] / ms['extra']:.2f}x | {ms['planned'] / ms['extra']:.2f}x | {first:.1f} |")
+    if not small:
+        return
     print(f"\nSmall batches (<= {SMALL_BATCH}): steps per second of all seeds against the bare "
           "minimum (the planned nets' forward + backward alone, in the same round-robin)\n")
     print("| configuration | plan | planned steps/s | bare fwd+bwd steps/s | planned / bare |")
