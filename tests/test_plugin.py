@@ -89,13 +89,13 @@ def test_store_reuse_fresh_xdist_report_and_csv_source(tmp_path):
     assert len({ln.split("] ", 1)[1].split(":")[0] for ln in trained}) == 30
     report = latest_report(tmp_path)
     assert report["meta"]["store"].endswith(".sqlite")  # a fresh session names its store
-    assert report["meta"]["plans"] == {"stacked": 30}  # batch 32 and the MLP: the table stacks
     verdicts = {r["id"]: r["evidence"]["verdict"] for r in report["results"]}
     assert set(verdicts) >= {"q6-mlp-orders-equivalent", "q6-order-matters-more-in-cnn"}
     for r in report["results"]:
         ev = r["evidence"]
         assert {"effect", "ci", "p", "n"} <= set(ev) and r["paper_evidence"]["verdict"]
     assert "claims" in first.stdout and "evidence report:" in first.stdout
+    assert report["meta"]["plans"] == {"stacked": 30}  # batch 32 and the MLP: the table stacks
     # junit carries each claim's statistics as properties
     props = {p.get("name") for p in ET.parse(junit).iter("property")}
     assert {"verdict", "p", "effect", "ci", "n", "claim_result"} <= props
