@@ -17,6 +17,7 @@ import torch
 
 from harness.data import Splits, load_splits
 from harness.executors import Failure, LocalExecutor, TrainingFailed
+from harness.plan import AUTO, Plan, parse, use_compile_cache
 from harness.runs import from_records
 from harness.spec import DataSpec, Execution, Protocol, RunSpec
 from models import NetConfig
@@ -48,16 +49,20 @@ class Engine:
     def __init__(self, store: RunStore, *, device: str = "cpu", data_root=None,
                  download: bool = False, fresh_since: float | None = None,
                  progress: Callable[[str], None] | None = None,
-                 epoch_progress: Callable[[str], None] | None = None, executor=None):
+                 epoch_progress: Callable[[str], None] | None = None, executor=None,
+                 plan: str = AUTO):
         self.store = store
         self.device = torch.device(device)
         self.data_root, self.download = data_root, download
         # --fresh: records written before this session started count as missing.
         self.fresh_since = fresh_since
-        # All seeds of a configuration train as one stacked model (harness.stacked). Measured
-        # in docs/PERFORMANCE.md: on this 2-core CPU, per replica, 4.2x faster at batch 2,
-        # 1.6x at batch 128 and 3.3x on the MLP at smoke scale (about 1x at full scale); on
-        # a GPU it is the point of the engine.
+        # How each configuration's seeds are laid out (harness.plan): "auto", the measured
+        # table per configuration (stacked where steps are latency-bound, one seed at a time
+        # in NHWC for batch-128 CNNs on the CPU), or one plan forced for all ("eager-stacked":
+        # the engine before plans). None of them changes a run beyond float reordering.
+        self.plan: Plan | None = parse(plan)
+        if self.plan is not None and self.plan.compile:
+            use_compile_cache(store.path)  # inductor's artefacts beside the store: compiled once
         self.progress = progress  # one line per finished run
         self.epoch_progress = epoch_progress  # one line per epoch (pytest -v), for long runs
         self._splits: dict[DataSpec, Splits] = {}

@@ -57,6 +57,10 @@ def pytest_addoption(parser):
                      "or PATH to a runs.csv exported by a report")
     g.addoption("--reports-dir", default=str(DEFAULT_REPORTS), help="where evidence reports go")
     # Past one machine (harness/executors.py): each configuration as one task on a Ray cluster.
+    g.addoption("--plan", default="auto",
+                help="how each configuration's seeds are computed (harness/plan.py): auto (the "
+                     "measured table), eager-stacked (the engine before plans), or e.g. "
+                     "per-seed+channels_last, stacked+compile")
     g.addoption("--executor", default="local", help="where configurations train: local (this "
                 "process, default) or ray (a Ray cluster; pip install -e '.[ray]')")
     g.addoption("--ray-address", default=None,
@@ -121,6 +125,7 @@ def _start_executor(config, session: ClaimsSession, *, join: bool) -> None:
     is written; with ``join`` (a fresh run of claims, after the dataset and store checks)
     join the cluster now (reachable, enough GPUs/CPUs): the claims train on its device."""
     from harness import executors
+    from harness.plan import parse as parse_plan
 
     opt, settings = config.getoption, session.settings
     try:
@@ -137,7 +142,8 @@ def _start_executor(config, session: ClaimsSession, *, join: bool) -> None:
             session.executor = executors.RayExecutor(
                 device=settings.device, address=opt("--ray-address"),
                 gpus_per_task=opt("--ray-gpus-per-task"), cpus_per_task=opt("--ray-cpus-per-task"),
-                data_root=settings.data_root, download=settings.download)
+                data_root=settings.data_root, download=settings.download,
+                plan=parse_plan(settings.plan))
         elif not config.option.collectonly and not _is_worker(config):
             settings.device = session.executor.connect().device
     except executors.ExecutorError as exc:
@@ -225,7 +231,7 @@ def engine(pytestconfig, claims_settings):
                  fresh_since=s.started if s.fresh else None,
                  progress=_progress_writer(pytestconfig),
                  epoch_progress=_progress_writer(pytestconfig) if pytestconfig.option.verbose > 0 else None,
-                 executor=pytestconfig.stash[SESSION].executor)
+                 executor=pytestconfig.stash[SESSION].executor, plan=s.plan)
     yield eng
     store.close()
 

@@ -54,6 +54,7 @@ class Settings:
     reports_dir: Path
     started: float = field(default_factory=time.time)
     seed_design: object = None  # harness.sequential.Design with --seeds auto, else None
+    plan: str = "auto"  # --plan: harness.plan's name ("auto": its table per configuration)
 
 
 def resolve_device(name: str) -> str:
@@ -94,6 +95,13 @@ def settings_from(opt: Callable[[str], object]) -> Settings:
     dataset = opt("--dataset") or profile.dataset
     if dataset not in DATASETS:
         raise SettingsError(f"--dataset: unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
+    from harness.plan import AUTO, PlanError, parse as parse_plan
+
+    plan = opt("--plan") or AUTO
+    try:
+        parse_plan(plan)
+    except PlanError as exc:
+        raise SettingsError(str(exc)) from None
     if opt("--device") not in DEVICES:
         raise SettingsError(f"--device: unknown device {opt('--device')!r}; valid: {', '.join(DEVICES)}")
     from harness.multiplicity import RULES
@@ -125,7 +133,7 @@ def settings_from(opt: Callable[[str], object]) -> Settings:
                     store_path=Path(opt("--store") or DEFAULT_STORE), source=source,
                     data_root=opt("--data-root"), download=opt("--download"),
                     fresh=opt("--fresh"), reports_dir=Path(opt("--reports-dir")),
-                    seed_design=seed_design)
+                    seed_design=seed_design, plan=plan)
 
 
 def recorded_profile(path: str) -> Profile | None:
@@ -292,5 +300,10 @@ class ClaimsSession:
     def write_report(self) -> None:
         from harness import report, runs as runs_mod
 
+        runs = self.runs_judged()
+        meta = self.meta()
+        if self.settings.source == "fresh" and len(runs):
+            # how the runs were computed (harness.plan): plan name -> runs
+            meta["plans"] = {str(k): int(v) for k, v in runs["engine"].value_counts().items()}
         self.report_dir = report.write_report(self.settings.reports_dir, self.results,
-                                              self.runs_judged(), runs_mod.published_runs(), self.meta())
+                                              runs, runs_mod.published_runs(), meta)

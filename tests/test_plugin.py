@@ -98,6 +98,7 @@ def test_store_reuse_fresh_xdist_report_and_csv_source(tmp_path):
         ev = r["evidence"]
         assert {"effect", "ci", "p", "n"} <= set(ev) and r["paper_evidence"]["verdict"]
     assert "claims" in first.stdout and "evidence report:" in first.stdout
+    assert report["meta"]["plans"] == {"stacked": 30}  # batch 32 and the MLP: the table stacks
     # junit carries each claim's statistics as properties
     props = {p.get("name") for p in ET.parse(junit).iter("property")}
     assert {"verdict", "p", "effect", "ci", "n", "claim_result"} <= props
@@ -211,7 +212,8 @@ def test_settings_are_checked_without_pytest():
     assert (s.profile.name, s.seeds, s.device, s.source) == ("smoke", 5, "cpu", "fresh")
     assert settings_from((defaults | {"--source": "seed"}).get).source == "paper"  # the older name
     for bad, words in (({"--source": "nowhere.csv"}, "neither 'fresh'"), ({"--alpha": 2.0}, "--alpha"),
-                       ({"--seeds": "1"}, "at least 2"), ({"--dataset": "mnist"}, "unknown dataset")):
+                       ({"--seeds": "1"}, "at least 2"), ({"--dataset": "mnist"}, "unknown dataset"),
+                       ({"--plan": "fast"}, "--plan 'fast': give auto")):
         with _pytest.raises(SettingsError, match=words) as exc:
             settings_from((defaults | bad).get)
         assert len(exc.value.problems) == 1 and "\n" not in exc.value.problems[0]
