@@ -23,6 +23,7 @@ from models import NetConfig
 from harness.store import RunStore
 
 POLL_S = 0.5
+WAIT_REPORT_S = 30  # while waiting on other processes' leases: who holds them, this often
 
 
 def run_label(rec: dict) -> str:
@@ -44,12 +45,22 @@ def estimated_cost(spec: RunSpec) -> float:
     return steps * (work + latency)
 
 
+def host_pid_since(owner: str, taken: float, now: float) -> str:
+    """'host pid 123 since 14:02:11 UTC (12 min ago)' for a lease owner ``host:pid[:start]``."""
+    parts = owner.split(":")  # host:pid:start (start may be empty), or the older host:pid
+    host, pid = (":".join(parts[:-2]), parts[-2]) if len(parts) >= 3 else (parts[0], parts[-1])
+    since = time.strftime("%H:%M:%S UTC", time.gmtime(taken))
+    return f"{host} pid {pid} since {since} ({(now - taken) / 60:.0f} min ago)"
+
+
 class Engine:
     def __init__(self, store: RunStore, *, device: str = "cpu", data_root=None,
                  download: bool = False, fresh_since: float | None = None,
                  progress: Callable[[str], None] | None = None,
-                 epoch_progress: Callable[[str], None] | None = None, executor=None):
+                 epoch_progress: Callable[[str], None] | None = None, executor=None,
+                 steal_leases: bool = False):
         self.store = store
+        self.steal_leases = steal_leases  # --steal-leases: take other processes' leases
         self.device = torch.device(device)
         self.data_root, self.download = data_root, download
         # --fresh: records written before this session started count as missing.
@@ -99,6 +110,7 @@ class Engine:
         flying: set[str] = set()  # keys handed to the executor, records not back yet
         failures: list[Failure] = []
         failed: set[str] = set()
+        waited_since = None
         try:
             while pending or flying:
                 progressed = False
@@ -115,7 +127,7 @@ class Engine:
                             progressed = True
                         continue
                     self._drop_stale([s.key() for s in todo])
-                    claimed = set(self.store.claim_many([s.key() for s in todo]))
+                    claimed = set(self.store.claim_many([s.key() for s in todo], self.steal_leases))
                     mine = [s for s in todo if s.key() in claimed]
                     if mine:
                         self.executor.submit(mine)
@@ -130,7 +142,13 @@ class Engine:
                         have[out["key"]] = self._store(out)
                         flying.discard(out["key"])
                 if pending and not progressed and not flying:
+                    waited_since = waited_since or time.time()
+                    if time.time() - waited_since >= WAIT_REPORT_S:
+                        self._say_who_holds(pending)
+                        waited_since = time.time()
                     time.sleep(POLL_S)  # others hold the rest; wait for their records
+                else:
+                    waited_since = None
         except BaseException:
             for key in flying:  # interrupted: what is in flight is lost, its leases freed
                 self.store.release(key)
@@ -138,6 +156,19 @@ class Engine:
         if failures:
             raise TrainingFailed(failures)
         return {k: have[k] for k in by_key}
+
+    def _say_who_holds(self, pending: list[list[RunSpec]]) -> None:
+        """One line: whose leases this session waits on, since when, and how to take them."""
+        if not self.progress:
+            return
+        holders = self.store.holders(s.key() for g in pending for s in g)
+        if not holders:
+            return
+        now = time.time()
+        who = "; ".join(f"{host_pid_since(owner, taken, now)}" for owner, taken in sorted(holders.items()))
+        self.progress(f"waiting for runs leased by another process: {who}; they are trained "
+                      f"there. If it is gone (another host's session killed), rerun with "
+                      f"--steal-leases to take them over")
 
     def _fail(self, failure: Failure, flying: set[str], failed: set[str]) -> None:
         """A configuration failed for good: free its leases; it is not retried this call."""

@@ -21,14 +21,16 @@ from harness import threads
 from harness.profiles import PROFILES, Profile
 from harness.questions import SECTIONS, runs_of
 from harness.session import (DEFAULT_REPORTS, DEFAULT_STORE, REPO, ClaimsSession, Settings,
-                             SettingsError, check_paths, settings_from)
+                             SettingsError, StopSignals, check_paths, settings_from)
 
 # Before torch is imported anywhere in this process (and in xdist workers, which inherit the
 # environment): OpenMP threads that wait must sleep, not spin (harness/threads.py).
 threads.quiet_waiting()
 
 CLAIM_PROP = "claim_result"
+CLAIM_MARK_PROP = "claim_mark"
 SESSION = pytest.StashKey[ClaimsSession]()
+SIGNALS = pytest.StashKey[StopSignals]()
 
 
 def pytest_addoption(parser):
@@ -50,6 +52,9 @@ def pytest_addoption(parser):
     g.addoption("--download", action="store_true", help="download a missing dataset into --data-root")
     g.addoption("--store", default=None, help=f"run store path (default {DEFAULT_STORE.relative_to(REPO)})")
     g.addoption("--fresh", action="store_true", help="retrain every run instead of reusing the store")
+    g.addoption("--steal-leases", action="store_true",
+                help="take over runs another process has leased (a session on another host "
+                     "that was killed: its leases are otherwise trusted for 6 h)")
     g.addoption("--alpha", type=float, default=None, help="significance level (default: the profile's, 0.05)")
     g.addoption("--source", default="fresh",
                 help="where runs come from: fresh (train/store), paper (the paper's published numbers; "
@@ -101,6 +106,8 @@ def pytest_configure(config):
         settings.started = config.workerinput["claims_started"]
     session = ClaimsSession(settings)
     config.stash[SESSION] = session
+    config.stash[SIGNALS] = StopSignals()
+    config.stash[SIGNALS].install()
     config.pluginmanager.register(_Collector(session), "claims-results")
     _start_executor(config, session, join=False)  # option checks, before anything is written
     if settings.source == "fresh":
@@ -147,6 +154,9 @@ def _start_executor(config, session: ClaimsSession, *, join: bool) -> None:
 
 
 def pytest_unconfigure(config):
+    stop = config.stash.get(SIGNALS, None)
+    if stop is not None:
+        stop.uninstall()
     session = config.stash.get(SESSION, None)
     if session is not None and session.executor is not None:
         session.executor.close()  # cancels what is in flight; leaves (or stops) the Ray cluster
@@ -189,6 +199,34 @@ def pytest_collection_finish(session):
     state.questions = {runs_of(m.kwargs["question"]) for m in marks
                        if m.kwargs.get("question") in SECTIONS}
     state.n_claims = max(len(marks), 1)
+    # issue 27: every collected claim reaches the table and the report, judged or not
+    state.collected = {it.nodeid: _claim_fields(it) for it in session.items
+                       if it.get_closest_marker("claim") is not None}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """xdist: the controller collects nothing itself; it learns the claims' node ids."""
+    state = node.config.stash[SESSION]
+    for nodeid in ids:
+        if nodeid.startswith("claims/"):
+            state.collected.setdefault(nodeid, {"id": nodeid.split("::")[-1], "nodeid": nodeid})
+
+
+def _claim_fields(item) -> dict:
+    """What a claim declares, for a result record of a claim that was never judged."""
+    mark = item.get_closest_marker("claim")
+    callspec = getattr(item, "callspec", None)
+    return {"id": mark.kwargs.get("id", item.name) + (f"[{callspec.id}]" if callspec else ""),
+            "question": mark.kwargs.get("question"), "sentence": mark.kwargs.get("sentence", ""),
+            "nodeid": item.nodeid}
+
+
+def pytest_runtest_setup(item):
+    """A claim's declaration travels with each of its reports (from an xdist worker too), so
+    a claim that errors before it is judged is still named in the table and the report."""
+    if item.get_closest_marker("claim") is not None:
+        item.user_properties.append((CLAIM_MARK_PROP, json.dumps(_claim_fields(item))))
 
 
 # -- fixtures -----------------------------------------------------------------------------------
@@ -228,7 +266,8 @@ def engine(pytestconfig, claims_settings):
                  fresh_since=s.started if s.fresh else None,
                  progress=_progress_writer(pytestconfig),
                  epoch_progress=_progress_writer(pytestconfig) if pytestconfig.option.verbose > 0 else None,
-                 executor=pytestconfig.stash[SESSION].executor)
+                 executor=pytestconfig.stash[SESSION].executor,
+                 steal_leases=pytestconfig.getoption("--steal-leases"))
     yield eng
     store.close()
 
@@ -257,14 +296,22 @@ def runs_for(request, claims_settings):
             eng = request.getfixturevalue("engine")
             needed = request.config.stash[SESSION].questions | {question}
             specs = {q: grids.grid(q, s.profile, s.dataset, s.seeds) for q in sorted(needed)}
+            from harness.store import StoreError
+            from harness.validate import RunsError
+
             failed = None
             try:
-                eng.ensure([sp for q in specs for sp in specs[q]])
-            except TrainingFailed as exc:  # (Ray) past its retries: fail the questions it hits
-                failed = exc
-            for q, q_specs in specs.items():
-                hit = failed is not None and any(sp.key() in failed.keys for sp in q_specs)
-                cache[q] = failed if hit else eng.runs(q_specs)
+                try:
+                    eng.ensure([sp for q in specs for sp in specs[q]])
+                except TrainingFailed as exc:  # (Ray) past its retries: fail the questions it hits
+                    failed = exc
+                for q, q_specs in specs.items():
+                    hit = failed is not None and any(sp.key() in failed.keys for sp in q_specs)
+                    cache[q] = failed if hit else eng.runs(q_specs)
+            except (StoreError, RunsError) as exc:
+                # the store broke mid-session (start-up checks passed): one line, the session
+                # ends; the claims not judged are listed as not run
+                pytest.exit(f"ERROR: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
         if isinstance(cache[question], Exception):
             pytest.fail(str(cache[question]), pytrace=False)
         return cache[question]
@@ -348,18 +395,50 @@ class _Collector:
 
     def pytest_runtest_logreport(self, report):
         props = dict(report.user_properties) if report.user_properties else {}
-        if CLAIM_PROP not in props or report.when != "call":
-            return
-        result = json.loads(props[CLAIM_PROP])
-        result["outcome"] = _outcome(report)
-        result["status_note"] = getattr(report, "wasxfail", "") or (
-            str(report.longrepr[-1]) if report.skipped and isinstance(report.longrepr, tuple) else "")
-        self.state.results.append(result)
+        if CLAIM_PROP in props and report.when == "call":
+            result = json.loads(props[CLAIM_PROP])
+            result["outcome"] = _outcome(report)
+            result["status_note"] = getattr(report, "wasxfail", "") or (
+                str(report.longrepr[-1]) if report.skipped and isinstance(report.longrepr, tuple) else "")
+            self.state.results.append(result)
+        elif report.failed and CLAIM_PROP not in props and (
+                CLAIM_MARK_PROP in props or report.nodeid in self.state.collected) \
+                and report.nodeid not in {r["nodeid"] for r in self.state.results}:
+            # failed before it was judged (a store error, a killed worker, a code error)
+            fields = json.loads(props[CLAIM_MARK_PROP]) if CLAIM_MARK_PROP in props \
+                else self.state.collected[report.nodeid]
+            self.state.results.append(unjudged(fields, "error" if report.when != "call" else "failed",
+                                               _error_line(report)))
+
+
+def _error_line(report) -> str:
+    """The error of a failed report in one line: its message's last line (for a traceback,
+    the exception: `E   ValueError: ...`), else xdist's crash text."""
+    text = str(report.longrepr or "").strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("E ")]
+    line = (errors[-1][1:].strip() if errors else lines[-1] if lines else "failed")
+    return line[:300]
+
+
+def unjudged(fields: dict, outcome: str, error: str) -> dict:
+    """The result record of a claim with no verdict: its table row and report line show
+    the error instead of vanishing (issue 27)."""
+    return {"id": fields.get("id"), "question": fields.get("question"),
+            "sentence": fields.get("sentence", ""), "nodeid": fields.get("nodeid"),
+            "evidence": None, "paper_evidence": None, "run_keys": [], "outcome": outcome,
+            "status_note": error, "error": error}
 
 
 def pytest_sessionfinish(session, exitstatus):
     state = session.config.stash[SESSION]
-    if _is_worker(session.config) or not state.results:
+    if _is_worker(session.config):
+        return
+    judged = {r["nodeid"] for r in state.results}
+    for nodeid, fields in state.collected.items() if not session.config.option.collectonly else ():
+        if nodeid not in judged:  # the session stopped (an interrupt, a store error) first
+            state.results.append(unjudged(fields, "not run", "not run: the session stopped before it"))
+    if not state.results:
         return
     state.finish()
     s = state.settings
@@ -372,18 +451,43 @@ def pytest_sessionfinish(session, exitstatus):
                          f"the runs are kept in {where}: rerun the same command with a writable "
                          f"--reports-dir to write it (nothing is retrained)\n")
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
+    nothing_judged(session, state)
+
+
+def nothing_judged(session, state: ClaimsSession) -> None:
+    """A session in which no claim got a verdict is not a pass (issue 27: a source where
+    nothing could be judged exited 0): one line with the first reason, exit code 4."""
+    from harness import stats
+
+    judged = [r for r in state.results
+              if ((r.get("evidence") or {}).get("verdict") or stats.UNTESTABLE) != stats.UNTESTABLE]
+    if judged or session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        return
+    first = state.results[0]
+    why = (first.get("evidence") or {}).get("note") or first.get("error") or "no verdict"
+    sys.stderr.write(f"ERROR: no claim could be judged: all {len(state.results)} are untestable or "
+                     f"errored (the first, {first['id']}: {why}); fix the source or the "
+                     f"configuration, then rerun\n")
+    session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     state = config.stash.get(SESSION, None)
-    if state is None or not state.results:
+    if state is None:
+        return
+    tr = terminalreporter
+    for note in state.settings.source_notes:  # e.g. runs without a metric (issue 27)
+        tr.write_line(note)
+    if not state.results:
         return
     from harness import report
 
-    tr = terminalreporter
     tr.section("claims")
     for line in report.claims_table(state.results).splitlines():
         tr.write_line(line)
+    for r in state.results:
+        if r.get("error"):
+            tr.write_line(f"{r['id']}: {r['error']}")
     if state.report_dir is not None:  # None: the report could not be written (said in sessionfinish)
         tr.write_line(f"evidence report: {state.report_dir}/report.md, the same as one page: report.html  "
                       f"(latest: {state.settings.reports_dir / 'latest'})")

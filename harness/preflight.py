@@ -52,6 +52,18 @@ def check_folder(option: str, path: Path, must_write: bool = True) -> None:
                               f"give a writable folder")
 
 
+def check_reports_dir(path: Path) -> None:
+    """The reports folder can be written, and its ``latest`` is the suite's link (or absent):
+    a real file or folder there would only fail after all the judging."""
+    check_folder("--reports-dir", path)
+    latest = Path(path) / "latest"
+    if latest.exists() and not latest.is_symlink():
+        kind = "folder" if latest.is_dir() else "file"
+        raise PathProblem(f"--reports-dir {path}: {latest} is a {kind}, not the link the suite "
+                          f"points at each new report; move it aside (mv {latest} {latest}.old) "
+                          f"and rerun")
+
+
 def check_store(path: Path) -> None:
     """The run store can be opened, written, and passes ``PRAGMA quick_check``. Creates the
     store (and its folder) when it does not exist yet, as the engine would."""

@@ -86,6 +86,26 @@ def _isna(v) -> bool:
         return False
 
 
+#: The most runs a source may hold (docs/FAULTS.md, "Size"): judging keeps every row in memory,
+#: about 1 GB at this size (benchmarks/bench_source_size.py); the whole paper is ~2,000 runs.
+MAX_SOURCE_ROWS = 100_000
+
+
+def count_rows(path: Path, limit: int) -> int:
+    """Data rows of a CSV, read in chunks (constant memory): lines first, and only when they
+    pass ``limit`` the rows as the csv module parses them (a quoted cell may span lines)."""
+    lines = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            lines += chunk.count(b"\n")
+    if lines - 1 <= limit:
+        return max(lines - 1, 0)
+    import csv
+
+    with open(path, newline="", errors="replace") as f:
+        return max(sum(1 for _ in csv.reader(f)) - 1, 0)
+
+
 def read_runs_csv(path: str | Path, source: str | None = None) -> pd.DataFrame:
     """A runs.csv, exported by a report or written by other training code, validated once
     (input schema: harness.validate, docs/FAULTS.md). Raises RunsError (a ValueError) whose
@@ -93,6 +113,10 @@ def read_runs_csv(path: str | Path, source: str | None = None) -> pd.DataFrame:
     path = Path(path)
     where = f"--source {path}"
     try:
+        rows = count_rows(path, MAX_SOURCE_ROWS)
+        if rows > MAX_SOURCE_ROWS:
+            raise RunsError([f"{where}: {rows:,} rows, more than the {MAX_SOURCE_ROWS:,} a source may "
+                             f"hold (docs/FAULTS.md, size); split it, e.g. one file per question"])
         df = pd.read_csv(path)
     except FileNotFoundError:
         raise RunsError([f"{where}: no such file; give 'seed' or a runs.csv "

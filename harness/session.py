@@ -13,6 +13,8 @@ source.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -54,6 +56,7 @@ class Settings:
     reports_dir: Path
     started: float = field(default_factory=time.time)
     seed_design: object = None  # harness.sequential.Design with --seeds auto, else None
+    source_notes: list = field(default_factory=list)  # one line each, in the terminal summary
 
 
 def resolve_device(name: str) -> str:
@@ -72,8 +75,7 @@ def settings_from(opt: Callable[[str], object]) -> Settings:
     source = SOURCE_ALIASES.get(source, source)
     if source not in SOURCES and not Path(source).is_file():
         raise SettingsError(f"--source: {source!r} is neither 'fresh', 'paper' nor an existing runs.csv")
-    if source not in SOURCES:
-        check_source(source)  # validated before its profile is guessed from it
+    notes = check_source(source) if source not in SOURCES else []  # before its profile is guessed
     name = opt("--profile")
     # A report's runs.csv is judged with the profile its report recorded (levels included).
     recorded = recorded_profile(source) if name is None and source not in SOURCES else None
@@ -125,7 +127,7 @@ def settings_from(opt: Callable[[str], object]) -> Settings:
                     store_path=Path(opt("--store") or DEFAULT_STORE), source=source,
                     data_root=opt("--data-root"), download=opt("--download"),
                     fresh=opt("--fresh"), reports_dir=Path(opt("--reports-dir")),
-                    seed_design=seed_design)
+                    seed_design=seed_design, source_notes=notes)
 
 
 def recorded_profile(path: str) -> Profile | None:
@@ -158,14 +160,14 @@ def profile_of_csv(path: str) -> str:
     raise SettingsError(f"--source {path}: its runs match no profile's grid; pass --profile NAME")
 
 
-def check_source(source: str) -> None:
+def check_source(source: str) -> list[str]:
     """A runs.csv is read and validated once at start-up (harness.validate); each problem is
-    one line."""
+    one line. Returns the notes for the header: metrics some runs lack, one line per column."""
     from harness.runs import read_runs_csv
-    from harness.validate import RunsError
+    from harness.validate import RunsError, missing_metrics
 
     try:
-        read_runs_csv(source)
+        return missing_metrics(read_runs_csv(source), f"--source {source}")
     except RunsError as exc:
         raise SettingsError(*exc.problems) from None
 
@@ -185,7 +187,7 @@ def check_paths(settings: Settings) -> None:
             except DatasetUnavailable as exc:
                 raise SettingsError(str(exc)) from None
             preflight.check_store(settings.store_path)
-        preflight.check_folder("--reports-dir", settings.reports_dir)
+        preflight.check_reports_dir(settings.reports_dir)
     except preflight.PathProblem as exc:
         raise SettingsError(str(exc)) from None
 
@@ -199,6 +201,7 @@ class ClaimsSession:
     n_claims: int = 1              # m of the multiplicity rule: claims collected
     questions: set = field(default_factory=set)  # questions whose runs the collected claims use
     results: list = field(default_factory=list)  # one dict per judged claim (controller side)
+    collected: dict = field(default_factory=dict)  # nodeid -> a claim's declared fields
     report_dir: Path | None = None
 
     def header(self) -> str:
@@ -271,3 +274,45 @@ class ClaimsSession:
 
         self.report_dir = report.write_report(self.settings.reports_dir, self.results,
                                               self.runs_judged(), runs_mod.published_runs(), self.meta())
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM (CI cancel, ``timeout``, ``docker stop``, Slurm preemption) or SIGINT: pytest's
+    interrupted exit (code 2), the engine frees its leases on the way out."""
+
+
+class StopSignals:
+    """SIGTERM handled like Ctrl-C, and a second signal while the first unwinds ends the
+    process at once with one line (instead of a KeyboardInterrupt raised inside the clean-up,
+    whose traceback ran to 285 lines). What that skips, releasing the leases, is safe to skip:
+    a dead process's leases are stale and the next session takes them over."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.received: str | None = None
+        self._previous: dict = {}
+
+    def install(self) -> None:
+        for sig in self.SIGNALS:
+            if signal.getsignal(sig) is signal.SIG_IGN:
+                continue  # started with it ignored (nohup, `cmd &`): stay so
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (an embedding IDE): leave Python's default
+                return
+
+    def uninstall(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum, _frame) -> None:
+        name = signal.Signals(signum).name
+        if self.received is not None:
+            os.write(2, f"\nERROR: {name} again while stopping after {self.received}: exiting now; "
+                        f"this process's leases are taken over by the next session\n".encode())
+            os._exit(128 + signum)
+        self.received = name
+        raise Stopped(f"{name}: stopping; runs in training are dropped and their leases freed, "
+                      f"finished runs stay in the store")

@@ -156,7 +156,7 @@ def kendall_s(levels: Sequence[float], arms: Sequence[np.ndarray]) -> np.ndarray
     sign(value difference), in O(n log n) per pair of levels (issue 27: the pairwise form
     needed 760 GiB at 100,000 runs). For two arms, sum over u in a, v in b of sign(v - u) is
     2 U - n_a n_b with U the Mann-Whitney count from midranks (ties count 1/2: sign 0)."""
-    s = 0.0
+    s = np.zeros(np.broadcast_shapes(*(np.shape(a)[:-1] for a in arms)))
     for ia in range(len(arms)):
         for ib in range(ia + 1, len(arms)):
             direction = np.sign(float(levels[ib]) - float(levels[ia]))
