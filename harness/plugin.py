@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,7 @@ import pytest
 from harness import threads
 from harness.profiles import PROFILES, Profile
 from harness.questions import SECTIONS, runs_of
-from harness.session import (DEFAULT_REPORTS, DEFAULT_STORE, REPO, ClaimsSession, Settings,
+from harness.session import (DEFAULT_MAX_HOURS, DEFAULT_REPORTS, DEFAULT_STORE, REPO, ClaimsSession, Settings,
                              SettingsError, StopSignals, check_paths, settings_from)
 
 # Before torch is imported anywhere in this process (and in xdist workers, which inherit the
@@ -52,6 +54,9 @@ def pytest_addoption(parser):
     g.addoption("--download", action="store_true", help="download a missing dataset into --data-root")
     g.addoption("--store", default=None, help=f"run store path (default {DEFAULT_STORE.relative_to(REPO)})")
     g.addoption("--fresh", action="store_true", help="retrain every run instead of reusing the store")
+    g.addoption("--max-hours", type=float, default=DEFAULT_MAX_HOURS,
+                help=f"refuse, before training, a session estimated to need more CPU-hours than "
+                     f"this (default {DEFAULT_MAX_HOURS:g}; the cpu profile is about 1)")
     g.addoption("--steal-leases", action="store_true",
                 help="take over runs another process has leased (a session on another host "
                      "that was killed: its leases are otherwise trusted for 6 h)")
@@ -240,16 +245,18 @@ def profile(claims_settings) -> Profile:
     return claims_settings.profile
 
 
-def _progress_writer(config):
+def _progress_writer(config, prefix: bool = True):
     """One line per finished run, live, on the real stderr. pytest captures fd 2 while a test
     runs (and xdist workers inherit the controller's stderr), so the write suspends capture
-    for its duration instead of landing in a test's captured output."""
+    for its duration instead of landing in a test's captured output. ``prefix``: indented,
+    or the xdist worker's name first (not for an ERROR line)."""
     capman = config.pluginmanager.getplugin("capturemanager")
     worker = os.environ.get("PYTEST_XDIST_WORKER")
 
     def write(line: str) -> None:
         with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
-            sys.stderr.write(f"[{worker}] {line}\n" if worker else f"  {line}\n")
+            sys.stderr.write(line + "\n" if not prefix else f"[{worker}] {line}\n" if worker
+                             else f"  {line}\n")
             sys.stderr.flush()
 
     return write
@@ -301,6 +308,7 @@ def runs_for(request, claims_settings):
 
             failed = None
             try:
+                check_cost(request.config, eng, [sp for q in specs for sp in specs[q]], s)
                 try:
                     eng.ensure([sp for q in specs for sp in specs[q]])
                 except TrainingFailed as exc:  # (Ray) past its retries: fail the questions it hits
@@ -311,12 +319,35 @@ def runs_for(request, claims_settings):
             except (StoreError, RunsError) as exc:
                 # the store broke mid-session (start-up checks passed): one line, the session
                 # ends; the claims not judged are listed as not run
-                pytest.exit(f"ERROR: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+                stop_session(request.config, f"ERROR: {exc}")
         if isinstance(cache[question], Exception):
             pytest.fail(str(cache[question]), pytrace=False)
         return cache[question]
 
     return get
+
+
+def stop_session(config, line: str) -> None:
+    """End the session now with one ``ERROR:`` line on the real stderr and exit code 4 (the
+    claims not yet judged are listed as not run)."""
+    _progress_writer(config, prefix=False)(line)
+    pytest.exit("stopped by the ERROR above", returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def check_cost(config, eng, specs, s: Settings) -> None:
+    """--max-hours: what the store lacks, estimated before any training (issue 27: a session
+    of q5_epochs=1000000000 just started). On CPU only: no GPU rate has been measured."""
+    from harness.engine import estimated_hours
+
+    if eng.device.type != "cpu":
+        return
+    todo = eng.missing(specs)
+    hours = estimated_hours(todo)
+    if hours > s.max_hours:
+        stop_session(config, f"ERROR: this session would train {len(todo)} runs, about {hours:.3g} "
+                             f"CPU-hours (at the rate of the committed CPU sessions), beyond --max-hours "
+                             f"{s.max_hours:g}; pass --max-hours {math.ceil(hours * 1.5)} to train "
+                             f"them, or use a smaller profile")
 
 
 def _claim_mark(item, settings: Settings):
@@ -461,13 +492,14 @@ def nothing_judged(session, state: ClaimsSession) -> None:
 
     judged = [r for r in state.results
               if ((r.get("evidence") or {}).get("verdict") or stats.UNTESTABLE) != stats.UNTESTABLE]
-    if judged or session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+    if judged or session.exitstatus != pytest.ExitCode.OK:  # a failure already says so
         return
-    first = state.results[0]
-    why = (first.get("evidence") or {}).get("note") or first.get("error") or "no verdict"
+    reasons = Counter((r.get("evidence") or {}).get("note") or r.get("error") or "no verdict"
+                      for r in state.results)
+    why, count = reasons.most_common(1)[0]
     sys.stderr.write(f"ERROR: no claim could be judged: all {len(state.results)} are untestable or "
-                     f"errored (the first, {first['id']}: {why}); fix the source or the "
-                     f"configuration, then rerun\n")
+                     f"errored ({count} of them: {why}); fix the source or the configuration, "
+                     f"then rerun\n")
     session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 

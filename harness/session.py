@@ -28,6 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_STORE = REPO / ".runstore" / "runs.sqlite"
 DEFAULT_REPORTS = REPO / "reports"
 DEVICES = ("auto", "cpu", "cuda")
+#: --max-hours: the cpu profile is about 1 CPU-hour, the full protocol on CPU about 180
+DEFAULT_MAX_HOURS = 24.0
 #: --source values that are not a file: fresh training (or the store), the paper's table
 SOURCES = ("fresh", "paper")
 #: the older spelling of --source paper, still accepted
@@ -57,6 +59,7 @@ class Settings:
     started: float = field(default_factory=time.time)
     seed_design: object = None  # harness.sequential.Design with --seeds auto, else None
     source_notes: list = field(default_factory=list)  # one line each, in the terminal summary
+    max_hours: float = DEFAULT_MAX_HOURS  # a fresh session estimated beyond this is refused
 
 
 def resolve_device(name: str) -> str:
@@ -119,6 +122,9 @@ def settings_from(opt: Callable[[str], object]) -> Settings:
     seeds = seed_design.stages[0] if seed_design else (seeds or profile.seeds)
     if seeds < 2:
         raise SettingsError(f"--seeds must be at least 2 (got {seeds}); 5 or more is needed for p < 0.05")
+    max_hours = DEFAULT_MAX_HOURS if opt("--max-hours") is None else opt("--max-hours")
+    if not max_hours > 0:  # NaN too
+        raise SettingsError(f"--max-hours must be a positive number of hours, got {max_hours}")
     # Judging a source trains nothing: no need to import torch for a device. With --executor
     # ray the cluster's devices count: resolved on joining it.
     device = "none" if source != "fresh" else \
@@ -127,7 +133,7 @@ def settings_from(opt: Callable[[str], object]) -> Settings:
                     store_path=Path(opt("--store") or DEFAULT_STORE), source=source,
                     data_root=opt("--data-root"), download=opt("--download"),
                     fresh=opt("--fresh"), reports_dir=Path(opt("--reports-dir")),
-                    seed_design=seed_design, source_notes=notes)
+                    seed_design=seed_design, source_notes=notes, max_hours=max_hours)
 
 
 def recorded_profile(path: str) -> Profile | None:
@@ -183,13 +189,28 @@ def check_paths(settings: Settings) -> None:
             from harness.data import DatasetUnavailable, load_raw
 
             try:
-                load_raw(settings.dataset, root=settings.data_root, download=settings.download)
+                raw = load_raw(settings.dataset, root=settings.data_root, download=settings.download)
             except DatasetUnavailable as exc:
                 raise SettingsError(str(exc)) from None
+            check_sizes(settings, train=len(raw[0]), test=len(raw[2]))
             preflight.check_store(settings.store_path)
         preflight.check_reports_dir(settings.reports_dir)
     except preflight.PathProblem as exc:
         raise SettingsError(str(exc)) from None
+
+
+def check_sizes(settings: Settings, *, train: int, test: int) -> None:
+    """A profile's data sizes fit the dataset: a run records the size it asked for, so a
+    train_size beyond the split (silently the whole split before) would record a size never
+    used."""
+    p = settings.profile
+    for key, have, split in (("train_size", train, "training"), ("q5_train_size", train, "training"),
+                             ("test_size", test, "test")):
+        want = getattr(p, key)
+        if want is not None and want > have:
+            raise SettingsError(f"profile {p.name}: {key}={want} but the {settings.dataset} {split} split "
+                                f"has {have} images; give at most {have} (--set {key}={have}) or none "
+                                f"for the whole split")
 
 
 @dataclass

@@ -186,11 +186,18 @@ class RunStore:
 
     def put(self, key: str, record: dict) -> None:
         """Write one record and drop its lease, in one transaction."""
-        blob = json.dumps(record, allow_nan=True)
+        self.put_many([(key, record)])
+
+    def put_many(self, items: list[tuple[str, dict]]) -> None:
+        """Write (key, record) pairs and drop their leases, in ONE transaction: a
+        configuration's seeds land together or not at all."""
+        now = time.time()
+        rows = [(k, json.dumps(r, allow_nan=True), now) for k, r in items]
         try:
             with self._txn():
-                self._db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?)", (key, blob, time.time()))
-                self._db.execute("DELETE FROM leases WHERE key = ? AND owner = ?", (key, _owner()))
+                self._db.executemany("INSERT OR REPLACE INTO runs VALUES (?, ?, ?)", rows)
+                self._db.executemany("DELETE FROM leases WHERE key = ? AND owner = ?",
+                                     [(k, _owner()) for k, _, _ in rows])
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to the run store at {self.path} ({exc}); "
                              f"pass --store PATH with a writable location") from None

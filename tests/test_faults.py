@@ -26,8 +26,10 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SMOKE_CSV = REPO / "docs" / "results" / "smoke-cpu" / "runs.csv"
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
-# One Q5 claim: trains the tiny profile's 4 Q5 configurations (BN/GN x batch 16/64).
-TINY = ["claims", "--profile", "tiny", "--seeds", "2", "-k", "batchnorm_small_batch_below_peak"]
+# One Q5 claim: trains the tiny profile's 4 Q5 configurations (BN/GN x batch 16/64). A claim
+# that gets a verdict (GN vs BN at batch 16): a session in which no claim is judged exits 4,
+# and BN at batch 64 (the other claims' arm) predicts one class after one tiny epoch.
+TINY = ["claims", "--profile", "tiny", "--seeds", "2", "-k", "groupnorm_beats_batchnorm_at_small_batch"]
 N_RUNS = 8
 SESSION_TIMEOUT = 600  # a loaded 2-core machine; a hung session fails here, not after 6 h
 
@@ -606,8 +608,11 @@ def test_a_source_error_mid_session_fails_never_xfails(tmp_path):
     n_claims = len(list((Path(__file__).resolve().parent.parent / "claims").glob("test_*.py")))
     summary = out.splitlines()[-1]
     failed = int(summary.split(" failed")[0].split()[-1])
-    assert proc.returncode == 1 and n_claims <= failed and "passed" not in summary, out[-1000:]
+    assert n_claims <= failed and "passed" not in summary, out[-1000:]
     assert out.count("no such file") >= failed  # each failure says why
+    # every failed claim is a result now (issue 27), so a report is attempted: its runs.csv
+    # cannot be exported from a vanished source, said in one line
+    assert_one_error(proc, "the report could not be written", "no such file")
 
 
 def test_report_that_cannot_be_written_keeps_the_runs_and_says_where(trained, tmp_path):
@@ -623,7 +628,7 @@ def test_report_that_cannot_be_written_keeps_the_runs_and_says_where(trained, tm
     line = assert_one_error(proc, "the report could not be written", f"the run store {store}",
                             "nothing is retrained")
     assert str(reports) in line
-    assert "q5-bn-small-batch-worse" in proc.stdout  # the claims table is still printed
+    assert "q5-gn-beats-bn-small-batch" in proc.stdout  # the claims table is still printed
     assert not trained_labels(proc.stderr)
     assert len(store_state(store)["keys"]) == N_RUNS
     # The rerun the line asks for writes the report without training.
@@ -869,3 +874,138 @@ def _tiny_q5_keys() -> list[str]:
     p = PROFILES["tiny"]
     return [s.on(Execution("cpu", torch.get_num_threads(), "float32")).key()
             for s in grids.grid("Q5", p, p.dataset, 2)]
+
+
+def test_a_store_error_mid_session_ends_it_in_one_line_and_lists_every_claim(trained, tmp_path):
+    """A record damaged after the start-up check: one ERROR line naming its key, exit code 4,
+    and both collected claims in the claims table and the report (before: a traceback per
+    test, and "No claims of this question were run")."""
+    store = copy_store(trained, tmp_path)
+    env = _inject(tmp_path, "import sqlite3\n"
+                            "def pytest_collection_finish(session):\n"
+                            f"    db = sqlite3.connect({str(store)!r})\n"
+                            "    db.execute(\"UPDATE runs SET record = '{' WHERE key = "
+                            "(SELECT MIN(key) FROM runs)\")\n"
+                            "    db.commit()\n"
+                            "    db.close()\n")
+    two_claims = "batchnorm_small_batch_below_peak or groupnorm_beats_batchnorm_at_small_batch"
+    proc = run(*tiny_args(tmp_path), "-k", two_claims, "-p", "fault_inject", env=env)
+    assert_one_error(proc, "record", "is damaged", "DELETE FROM runs WHERE key=")
+    assert not trained_labels(proc.stderr)  # nothing retrained behind the user's back
+    for claim_id in ("q5-bn-small-batch-worse", "q5-gn-beats-bn-small-batch"):
+        assert claim_id in proc.stdout  # the claims table
+    results = {r["id"]: r for r in report_of(tmp_path / "reports")["results"]}
+    assert set(results) == {"q5-bn-small-batch-worse", "q5-gn-beats-bn-small-batch"}
+    assert all(r["error"] == "not run: the session stopped before it" for r in results.values())
+    markdown = (tmp_path / "reports" / "latest" / "report.md").read_text()
+    assert "No claims of this question were run" not in markdown
+    assert markdown.count("not run: the session stopped before it") >= 2
+
+
+def test_a_crashed_claim_is_listed_with_its_error():
+    """A claim that fails before it is judged (a killed worker, a store error) becomes a
+    result with its error in one line, for the table and the report."""
+    from types import SimpleNamespace
+
+    from harness.plugin import CLAIM_MARK_PROP, _Collector
+    from harness.session import ClaimsSession
+
+    state = ClaimsSession(settings=None)
+    state.collected = {"claims/a.py::test_x": {"id": "test_x", "nodeid": "claims/a.py::test_x"}}
+    collector = _Collector(state)
+    crash = SimpleNamespace(user_properties=[], when="???", failed=True, nodeid="claims/a.py::test_x",
+                            longrepr="worker 'gw0' crashed while running 'claims/a.py::test_x'")
+    error = SimpleNamespace(user_properties=[(CLAIM_MARK_PROP, json.dumps(
+        {"id": "q5-y", "question": "Q5", "sentence": "s", "nodeid": "claims/a.py::test_y"}))],
+        when="call", failed=True, nodeid="claims/a.py::test_y",
+        longrepr="def f():\n>   raise ValueError('boom')\nE   ValueError: boom\n\nharness/x.py:3: ValueError")
+    collector.pytest_runtest_logreport(crash)
+    collector.pytest_runtest_logreport(error)
+    collector.pytest_runtest_logreport(error)  # a teardown error of the same test: one result
+    assert [(r["id"], r["outcome"], r["error"]) for r in state.results] == [
+        ("test_x", "error", "worker 'gw0' crashed while running 'claims/a.py::test_x'"),
+        ("q5-y", "failed", "ValueError: boom")]
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--set", "image_size=100000"], ["image_size is 100000, beyond the most any session could use"]),
+    (["--set", "q5_epochs=1000000000"], ["q5_epochs is 1000000000, beyond the most"]),
+    (["--set", "name=cpu"], ["cannot be overridden"]),
+    # digits has 1347 training images: a bigger train_size was silently the whole split
+    (["--set", "train_size=5000"], ["train_size=5000", "has 1347 images", "give at most 1347"]),
+    (["--max-hours", "0"], ["--max-hours must be a positive number"]),
+])
+def test_absurd_sizes_stop_at_start(tmp_path, args, needles):
+    proc = run(*TINY, "--collect-only", "-q", "--store", tmp_path / "s.sqlite",
+               "--reports-dir", tmp_path / "r", *args)
+    assert_one_error(proc, *needles)
+    assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_a_session_beyond_max_hours_is_refused_with_its_estimate_before_training(tmp_path):
+    """The estimate (harness.engine.estimated_hours, at the committed CPU sessions' rate) of
+    what the store lacks; beyond --max-hours, one line and nothing trained."""
+    from harness.engine import cpu_seconds_per_cost, estimated_hours
+
+    assert 1e-10 < cpu_seconds_per_cost() < 1e-9  # the committed sessions: about 3.9e-10
+    proc = run(*tiny_args(tmp_path), "--max-hours", "0.00001")
+    line = assert_one_error(proc, "this session would train 8 runs, about", "CPU-hours",
+                            "beyond --max-hours 1e-05", "pass --max-hours")
+    assert not trained_labels(proc.stderr)
+    assert store_state(tmp_path / "s.sqlite")["keys"] == []
+    hours = float(line.split("about ")[1].split(" CPU-hours")[0])
+    from harness import grids
+    from harness.profiles import PROFILES
+    from harness.spec import Execution
+
+    p = PROFILES["tiny"]
+    specs = [s.on(Execution("cpu", 1, "float32")) for s in grids.grid("Q5", p, p.dataset, 2)]
+    assert hours == float(f"{estimated_hours(specs):.3g}")
+
+
+def test_a_configuration_lands_in_the_store_whole_or_not_at_all(tmp_path):
+    """A driver killed between two records of one configuration (Ray returns them together,
+    the local trainer yields them one by one) used to leave a split stack; now a
+    configuration's records are written in one transaction once all are back."""
+    from harness import grids
+    from harness.engine import Engine
+    from harness.profiles import PROFILES
+    from harness.store import RunStore
+
+    class DiesAfterOneRecord:
+        """An executor whose process dies after the first record of a configuration."""
+
+        def __init__(self, die: bool):
+            self.queue, self.die = [], die
+
+        def has_room(self):
+            return not self.queue
+
+        def submit(self, specs):
+            self.queue.append(specs)
+
+        def collect(self, timeout=None):
+            if not self.queue:
+                return
+            specs = self.queue.pop(0)
+            for i, s in enumerate(specs):
+                if i == 1 and self.die:
+                    raise KeyboardInterrupt
+                yield {"key": s.key(), "spec": s.to_dict(), "diverged_epoch": None,
+                       "best_test_acc": 50.0, "final_test_acc": 50.0, "test_acc": [50.0], "wall_s": 0.0}
+
+        def close(self):
+            pass
+
+    p = PROFILES["tiny"]
+    specs = grids.grid("Q5", p, p.dataset, 2)[:2]
+    assert len({s.config_key() for s in specs}) == 1  # the two seeds of one configuration
+    with RunStore(tmp_path / "s.sqlite") as store:
+        with pytest.raises(KeyboardInterrupt):
+            Engine(store, executor=DiesAfterOneRecord(die=True)).ensure(specs)
+        assert len(store) == 0 and store.holders(store.keys()) == {}
+        assert store._db.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0
+        Engine(store, executor=DiesAfterOneRecord(die=False)).ensure(specs)
+        assert len(store) == 2
+        created = {c for (c,) in store._db.execute("SELECT created FROM runs")}
+        assert len(created) == 1  # one transaction
