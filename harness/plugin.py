@@ -22,8 +22,8 @@ import pytest
 from harness import threads
 from harness.profiles import PROFILES, Profile
 from harness.questions import SECTIONS, runs_of
-from harness.session import (DEFAULT_MAX_HOURS, DEFAULT_REPORTS, DEFAULT_STORE, REPO, ClaimsSession, Settings,
-                             SettingsError, StopSignals, check_paths, settings_from)
+from harness.session import (DEFAULT_MAX_HOURS, DEFAULT_REPORTS, DEFAULT_STORE, REPO, ClaimsSession,
+                             Settings, SettingsError, StopSignals, check_paths, settings_from)
 
 # Before torch is imported anywhere in this process (and in xdist workers, which inherit the
 # environment): OpenMP threads that wait must sleep, not spin (harness/threads.py).
@@ -356,10 +356,9 @@ def _claim_mark(item, settings: Settings):
     mark = item.get_closest_marker("claim")
     if mark is None:
         raise pytest.UsageError(f"{item.nodeid}: a claim test needs @pytest.mark.claim(...)")
-    callspec = getattr(item, "callspec", None)
     from_paper = item.get_closest_marker("levels_from_paper_table")
     return ClaimMark(
-        id=mark.kwargs["id"] + (f"[{callspec.id}]" if callspec else ""),
+        id=_claim_fields(item)["id"],
         question=mark.kwargs["question"], sentence=mark.kwargs["sentence"], nodeid=item.nodeid,
         smoke_unshowable=bool(item.get_closest_marker("not_at_smoke_scale")) and settings.profile.smoke_scale,
         levels_from_paper=(from_paper.kwargs.get("reason", "") or "yes") if from_paper else "")

@@ -87,8 +87,8 @@ def _isna(v) -> bool:
 
 
 #: The most runs a source may hold (docs/FAULTS.md, "Size"): 6x the full protocol's 750 runs.
-#: Judging time grows with n (the trend claims' MDE simulates n runs per repetition), about
-#: 4 minutes at 5,000 on the 2-core machine (benchmarks/bench_source_size.py measures it).
+#: Judging time grows with n (the trend claims' MDE simulates n runs per repetition): 148 s
+#: at 5,000 on the 2-core machine (benchmarks/bench_source_size.py, docs/PERFORMANCE.md).
 MAX_SOURCE_ROWS = 5_000
 
 
