@@ -221,7 +221,10 @@ def arm(df: pd.DataFrame, metric: str, label: str, **where) -> Arm:
         problem = arm_problem(df, runs, metric, label)  # diverged or stuck at chance
         if problem:
             raise MissingArm(problem)
-        return Arm.from_values(label, runs[metric].astype(float).tolist())
+        # runs without this metric are left out; the arm's label says how many (issue 27)
+        lacking = int(((rows.kind == "run") & rows[metric].isna()).sum())
+        shown = f"{label} [{lacking} run{'s' * (lacking > 1)} without {metric}]" if lacking else label
+        return Arm.from_values(shown, runs[metric].astype(float).tolist())
     suffix = {"best_test_acc": "best", "final_test_acc": "final"}.get(metric)
     if suffix:
         summ = rows[(rows.kind == "summary") & rows[f"mean_{suffix}"].notna()]

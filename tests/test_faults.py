@@ -713,6 +713,17 @@ def test_missing_metrics_are_counted_in_one_line_per_source(tmp_path):
     lines = [ln for ln in proc.stdout.splitlines() if "have no final_test_acc" in ln]
     assert len(lines) == 1 and "2 of 100 runs have no final_test_acc" in lines[0]
     assert "have no best_test_acc" not in proc.stdout
+    # and per arm, in the label the report shows beside the arm's n
+    from harness.runs import arm, read_runs_csv
+
+    runs = read_runs_csv(tmp_path / "runs.csv")
+    row = runs.iloc[3]
+    where = {c: row[c] for c in ("arch", "depth", "block_order", "norm", "activation", "stem",
+                                 "batch_size")}
+    lacking = arm(runs, "final_test_acc", "arm", **where)
+    assert lacking.label == "arm [1 run without final_test_acc]"
+    assert lacking.n == int((runs[list(where)] == pd.Series(where)).all(axis=1).sum()) - 1
+    assert arm(runs, "best_test_acc", "arm", **where).label == "arm"
 
 
 def test_a_source_above_the_size_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
