@@ -431,19 +431,21 @@ class _Collector:
             result["status_note"] = getattr(report, "wasxfail", "") or (
                 str(report.longrepr[-1]) if report.skipped and isinstance(report.longrepr, tuple) else "")
             self.state.results.append(result)
-        elif report.failed and CLAIM_PROP not in props and (
+        elif (report.failed or report.skipped and report.when == "setup") and CLAIM_PROP not in props and (
                 CLAIM_MARK_PROP in props or report.nodeid in self.state.collected) \
                 and report.nodeid not in {r["nodeid"] for r in self.state.results}:
             # failed before it was judged (a store error, a killed worker, a code error)
             fields = json.loads(props[CLAIM_MARK_PROP]) if CLAIM_MARK_PROP in props \
                 else self.state.collected[report.nodeid]
-            self.state.results.append(unjudged(fields, "error" if report.when != "call" else "failed",
-                                               _error_line(report)))
+            outcome = "skipped" if report.skipped else "error" if report.when != "call" else "failed"
+            self.state.results.append(unjudged(fields, outcome, _error_line(report)))
 
 
 def _error_line(report) -> str:
     """The error of a failed report in one line: its message's last line (for a traceback,
     the exception: `E   ValueError: ...`), else xdist's crash text."""
+    if report.skipped and isinstance(report.longrepr, tuple):  # (file, line, "Skipped: why")
+        return str(report.longrepr[-1])
     text = str(report.longrepr or "").strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.startswith("E ")]

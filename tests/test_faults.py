@@ -925,18 +925,24 @@ def test_a_crashed_claim_is_listed_with_its_error():
     state = ClaimsSession(settings=None)
     state.collected = {"claims/a.py::test_x": {"id": "test_x", "nodeid": "claims/a.py::test_x"}}
     collector = _Collector(state)
-    crash = SimpleNamespace(user_properties=[], when="???", failed=True, nodeid="claims/a.py::test_x",
+    crash = SimpleNamespace(user_properties=[], when="???", failed=True, skipped=False,
+                            nodeid="claims/a.py::test_x",
                             longrepr="worker 'gw0' crashed while running 'claims/a.py::test_x'")
     error = SimpleNamespace(user_properties=[(CLAIM_MARK_PROP, json.dumps(
         {"id": "q5-y", "question": "Q5", "sentence": "s", "nodeid": "claims/a.py::test_y"}))],
-        when="call", failed=True, nodeid="claims/a.py::test_y",
+        when="call", failed=True, skipped=False, nodeid="claims/a.py::test_y",
         longrepr="def f():\n>   raise ValueError('boom')\nE   ValueError: boom\n\nharness/x.py:3: ValueError")
+    skip = SimpleNamespace(user_properties=[(CLAIM_MARK_PROP, json.dumps(
+        {"id": "q6-z", "question": "Q6", "sentence": "s", "nodeid": "claims/a.py::test_z"}))],
+        when="setup", failed=False, skipped=True, nodeid="claims/a.py::test_z",
+        longrepr=("claims/a.py", 3, "Skipped: no GPU"))
     collector.pytest_runtest_logreport(crash)
     collector.pytest_runtest_logreport(error)
     collector.pytest_runtest_logreport(error)  # a teardown error of the same test: one result
+    collector.pytest_runtest_logreport(skip)
     assert [(r["id"], r["outcome"], r["error"]) for r in state.results] == [
         ("test_x", "error", "worker 'gw0' crashed while running 'claims/a.py::test_x'"),
-        ("q5-y", "failed", "ValueError: boom")]
+        ("q5-y", "failed", "ValueError: boom"), ("q6-z", "skipped", "Skipped: no GPU")]
 
 
 @pytest.mark.parametrize("args, needles", [
