@@ -24,6 +24,7 @@ Ray is an optional dependency: this module imports it only inside ``RayExecutor`
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import socket
 from dataclasses import dataclass
@@ -153,6 +154,10 @@ def _ray_task(specs: list[RunSpec], arrays: dict, name: str, device: str, thread
         raise RuntimeError(f"this worker's result code (fingerprint {code_fingerprint()}) differs "
                            f"from the driver's ({fingerprint}); run the same commit on every node")
     torch.set_num_threads(threads)  # as the local run would, so the records are the same
+    if device == "cpu":
+        # The record says how it was computed: this task's thread count, not the driver's
+        # (the driver keys the spec with its own; threads are recorded, never keyed).
+        specs = [s.on(dataclasses.replace(s.execution, threads=threads)) for s in specs]
     data = Splits(name, *(torch.tensor(arrays[k]) for k in ("x_train", "y_train", "x_test", "y_test")))
     return list(train_configuration(specs, data.to(device), device, plan=plan))
 

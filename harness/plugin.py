@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -20,15 +22,17 @@ import pytest
 from harness import threads
 from harness.profiles import PROFILES, Profile
 from harness.questions import SECTIONS, runs_of
-from harness.session import (DEFAULT_REPORTS, DEFAULT_STORE, REPO, ClaimsSession, Settings,
-                             SettingsError, check_paths, settings_from)
+from harness.session import (DEFAULT_MAX_HOURS, DEFAULT_REPORTS, DEFAULT_STORE, REPO, ClaimsSession,
+                             Settings, SettingsError, StopSignals, check_paths, settings_from)
 
 # Before torch is imported anywhere in this process (and in xdist workers, which inherit the
 # environment): OpenMP threads that wait must sleep, not spin (harness/threads.py).
 threads.quiet_waiting()
 
 CLAIM_PROP = "claim_result"
+CLAIM_MARK_PROP = "claim_mark"
 SESSION = pytest.StashKey[ClaimsSession]()
+SIGNALS = pytest.StashKey[StopSignals]()
 
 
 def pytest_addoption(parser):
@@ -50,6 +54,12 @@ def pytest_addoption(parser):
     g.addoption("--download", action="store_true", help="download a missing dataset into --data-root")
     g.addoption("--store", default=None, help=f"run store path (default {DEFAULT_STORE.relative_to(REPO)})")
     g.addoption("--fresh", action="store_true", help="retrain every run instead of reusing the store")
+    g.addoption("--max-hours", type=float, default=DEFAULT_MAX_HOURS,
+                help=f"refuse, before training, a session estimated to need more CPU-hours than "
+                     f"this (default {DEFAULT_MAX_HOURS:g}; the cpu profile is about 1)")
+    g.addoption("--steal-leases", action="store_true",
+                help="take over runs another process has leased (a session on another host "
+                     "that was killed: its leases are otherwise trusted for 6 h)")
     g.addoption("--alpha", type=float, default=None, help="significance level (default: the profile's, 0.05)")
     g.addoption("--source", default="fresh",
                 help="where runs come from: fresh (train/store), paper (the paper's published numbers; "
@@ -105,6 +115,8 @@ def pytest_configure(config):
         settings.started = config.workerinput["claims_started"]
     session = ClaimsSession(settings)
     config.stash[SESSION] = session
+    config.stash[SIGNALS] = StopSignals()
+    config.stash[SIGNALS].install()
     config.pluginmanager.register(_Collector(session), "claims-results")
     _start_executor(config, session, join=False)  # option checks, before anything is written
     if settings.source == "fresh":
@@ -151,6 +163,9 @@ def _start_executor(config, session: ClaimsSession, *, join: bool) -> None:
 
 
 def pytest_unconfigure(config):
+    stop = config.stash.get(SIGNALS, None)
+    if stop is not None:
+        stop.uninstall()
     session = config.stash.get(SESSION, None)
     if session is not None and session.executor is not None:
         session.executor.close()  # cancels what is in flight; leaves (or stops) the Ray cluster
@@ -192,6 +207,33 @@ def pytest_collection_finish(session):
     marks = [m for m in marks if m is not None]
     state.questions = {runs_of(m.kwargs["question"]) for m in marks
                        if m.kwargs.get("question") in SECTIONS}
+    # issue 27: every collected claim reaches the table and the report, judged or not
+    state.collected = {it.nodeid: _claim_fields(it) for it in session.items
+                       if it.get_closest_marker("claim") is not None}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """xdist: the controller collects nothing itself; it learns the claims' node ids."""
+    state = node.config.stash[SESSION]
+    for nodeid in ids:
+        if nodeid.startswith("claims/"):
+            state.collected.setdefault(nodeid, {"id": nodeid.split("::")[-1], "nodeid": nodeid})
+
+
+def _claim_fields(item) -> dict:
+    """What a claim declares, for a result record of a claim that was never judged."""
+    mark = item.get_closest_marker("claim")
+    return {"id": _claim_id(item, mark),
+            "question": mark.kwargs.get("question"), "sentence": mark.kwargs.get("sentence", ""),
+            "nodeid": item.nodeid}
+
+
+def pytest_runtest_setup(item):
+    """A claim's declaration travels with each of its reports (from an xdist worker too), so
+    a claim that errors before it is judged is still named in the table and the report."""
+    if item.get_closest_marker("claim") is not None:
+        item.user_properties.append((CLAIM_MARK_PROP, json.dumps(_claim_fields(item))))
 
 
 # -- fixtures -----------------------------------------------------------------------------------
@@ -205,16 +247,18 @@ def profile(claims_settings) -> Profile:
     return claims_settings.profile
 
 
-def _progress_writer(config):
+def _progress_writer(config, prefix: bool = True):
     """One line per finished run, live, on the real stderr. pytest captures fd 2 while a test
     runs (and xdist workers inherit the controller's stderr), so the write suspends capture
-    for its duration instead of landing in a test's captured output."""
+    for its duration instead of landing in a test's captured output. ``prefix``: indented,
+    or the xdist worker's name first (not for an ERROR line)."""
     capman = config.pluginmanager.getplugin("capturemanager")
     worker = os.environ.get("PYTEST_XDIST_WORKER")
 
     def write(line: str) -> None:
         with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
-            sys.stderr.write(f"[{worker}] {line}\n" if worker else f"  {line}\n")
+            sys.stderr.write(line + "\n" if not prefix else f"[{worker}] {line}\n" if worker
+                             else f"  {line}\n")
             sys.stderr.flush()
 
     return write
@@ -231,7 +275,8 @@ def engine(pytestconfig, claims_settings):
                  fresh_since=s.started if s.fresh else None,
                  progress=_progress_writer(pytestconfig),
                  epoch_progress=_progress_writer(pytestconfig) if pytestconfig.option.verbose > 0 else None,
-                 executor=pytestconfig.stash[SESSION].executor, plan=s.plan)
+                 executor=pytestconfig.stash[SESSION].executor, plan=s.plan,
+                 steal_leases=pytestconfig.getoption("--steal-leases"))
     yield eng
     store.close()
 
@@ -260,14 +305,23 @@ def runs_for(request, claims_settings):
             eng = request.getfixturevalue("engine")
             needed = request.config.stash[SESSION].questions | {question}
             specs = {q: grids.grid(q, s.profile, s.dataset, s.seeds) for q in sorted(needed)}
+            from harness.store import StoreError
+            from harness.validate import RunsError
+
             failed = None
             try:
-                eng.ensure([sp for q in specs for sp in specs[q]])
-            except TrainingFailed as exc:  # (Ray) past its retries: fail the questions it hits
-                failed = exc
-            for q, q_specs in specs.items():
-                hit = failed is not None and any(sp.key() in failed.keys for sp in q_specs)
-                cache[q] = failed if hit else eng.runs(q_specs)
+                check_cost(request.config, eng, [sp for q in specs for sp in specs[q]], s)
+                try:
+                    eng.ensure([sp for q in specs for sp in specs[q]])
+                except TrainingFailed as exc:  # (Ray) past its retries: fail the questions it hits
+                    failed = exc
+                for q, q_specs in specs.items():
+                    hit = failed is not None and any(sp.key() in failed.keys for sp in q_specs)
+                    cache[q] = failed if hit else eng.runs(q_specs)
+            except (StoreError, RunsError) as exc:
+                # the store broke mid-session (start-up checks passed): one line, the session
+                # ends; the claims not judged are listed as not run
+                stop_session(request.config, f"ERROR: {exc}")
         if isinstance(cache[question], Exception):
             pytest.fail(str(cache[question]), pytrace=False)
         return cache[question]
@@ -277,7 +331,30 @@ def runs_for(request, claims_settings):
 
 def _claim_id(item, mark) -> str:
     callspec = getattr(item, "callspec", None)
-    return mark.kwargs["id"] + (f"[{callspec.id}]" if callspec else "")
+    return mark.kwargs.get("id", item.name) + (f"[{callspec.id}]" if callspec else "")
+
+
+def stop_session(config, line: str) -> None:
+    """End the session now with one ``ERROR:`` line on the real stderr and exit code 4 (the
+    claims not yet judged are listed as not run)."""
+    _progress_writer(config, prefix=False)(line)
+    pytest.exit("stopped by the ERROR above", returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def check_cost(config, eng, specs, s: Settings) -> None:
+    """--max-hours: what the store lacks, estimated before any training (issue 27: a session
+    of q5_epochs=1000000000 just started). On CPU only: no GPU rate has been measured."""
+    from harness.engine import estimated_hours
+
+    if eng.device.type != "cpu":
+        return
+    todo = eng.missing(specs)
+    hours = estimated_hours(todo)
+    if hours > s.max_hours:
+        stop_session(config, f"ERROR: this session would train {len(todo)} runs, about {hours:.3g} "
+                             f"CPU-hours (at the rate of the committed CPU sessions), beyond --max-hours "
+                             f"{s.max_hours:g}; pass --max-hours {math.ceil(hours * 1.5)} to train "
+                             f"them, or use a smaller profile")
 
 
 def _claim_mark(item, settings: Settings):
@@ -369,13 +446,41 @@ class _Collector:
 
     def pytest_runtest_logreport(self, report):
         props = dict(report.user_properties) if report.user_properties else {}
-        if CLAIM_PROP not in props or report.when != "call":
-            return
-        result = json.loads(props[CLAIM_PROP])
-        result["outcome"] = _outcome(report)
-        result["status_note"] = getattr(report, "wasxfail", "") or (
-            str(report.longrepr[-1]) if report.skipped and isinstance(report.longrepr, tuple) else "")
-        self.state.results.append(result)
+        if CLAIM_PROP in props and report.when == "call":
+            result = json.loads(props[CLAIM_PROP])
+            result["outcome"] = _outcome(report)
+            result["status_note"] = getattr(report, "wasxfail", "") or (
+                str(report.longrepr[-1]) if report.skipped and isinstance(report.longrepr, tuple) else "")
+            self.state.results.append(result)
+        elif (report.failed or report.skipped and report.when == "setup") and CLAIM_PROP not in props and (
+                CLAIM_MARK_PROP in props or report.nodeid in self.state.collected) \
+                and report.nodeid not in {r["nodeid"] for r in self.state.results}:
+            # failed before it was judged (a store error, a killed worker, a code error)
+            fields = json.loads(props[CLAIM_MARK_PROP]) if CLAIM_MARK_PROP in props \
+                else self.state.collected[report.nodeid]
+            outcome = "skipped" if report.skipped else "error" if report.when != "call" else "failed"
+            self.state.results.append(unjudged(fields, outcome, _error_line(report)))
+
+
+def _error_line(report) -> str:
+    """The error of a failed report in one line: its message's last line (for a traceback,
+    the exception: `E   ValueError: ...`), else xdist's crash text."""
+    if report.skipped and isinstance(report.longrepr, tuple):  # (file, line, "Skipped: why")
+        return str(report.longrepr[-1])
+    text = str(report.longrepr or "").strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("E ")]
+    line = (errors[-1][1:].strip() if errors else lines[-1] if lines else "failed")
+    return line[:300]
+
+
+def unjudged(fields: dict, outcome: str, error: str) -> dict:
+    """The result record of a claim with no verdict: its table row and report line show
+    the error instead of vanishing (issue 27)."""
+    return {"id": fields.get("id"), "question": fields.get("question"),
+            "sentence": fields.get("sentence", ""), "nodeid": fields.get("nodeid"),
+            "evidence": None, "paper_evidence": None, "run_keys": [], "outcome": outcome,
+            "status_note": error, "error": error}
 
 
 class _JunitSequentialSummary:
@@ -405,7 +510,13 @@ class _JunitSequentialSummary:
 
 def pytest_sessionfinish(session, exitstatus):
     state = session.config.stash[SESSION]
-    if _is_worker(session.config) or not state.results:
+    if _is_worker(session.config):
+        return
+    judged = {r["nodeid"] for r in state.results}
+    for nodeid, fields in state.collected.items() if not session.config.option.collectonly else ():
+        if nodeid not in judged:  # the session stopped (an interrupt, a store error) first
+            state.results.append(unjudged(fields, "not run", "not run: the session stopped before it"))
+    if not state.results:
         return
     state.finish()
     s = state.settings
@@ -418,18 +529,44 @@ def pytest_sessionfinish(session, exitstatus):
                          f"the runs are kept in {where}: rerun the same command with a writable "
                          f"--reports-dir to write it (nothing is retrained)\n")
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
+    nothing_judged(session, state)
+
+
+def nothing_judged(session, state: ClaimsSession) -> None:
+    """A session in which no claim got a verdict is not a pass (issue 27: a source where
+    nothing could be judged exited 0): one line with the first reason, exit code 4."""
+    from harness import stats
+
+    judged = [r for r in state.results
+              if ((r.get("evidence") or {}).get("verdict") or stats.UNTESTABLE) != stats.UNTESTABLE]
+    if judged or session.exitstatus != pytest.ExitCode.OK:  # a failure already says so
+        return
+    reasons = Counter((r.get("evidence") or {}).get("note") or r.get("error") or "no verdict"
+                      for r in state.results)
+    why, count = reasons.most_common(1)[0]
+    sys.stderr.write(f"ERROR: no claim could be judged: all {len(state.results)} are untestable or "
+                     f"errored ({count} of them: {why}); fix the source or the configuration, "
+                     f"then rerun\n")
+    session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     state = config.stash.get(SESSION, None)
-    if state is None or not state.results:
+    if state is None:
+        return
+    tr = terminalreporter
+    for note in state.settings.source_notes:  # e.g. runs without a metric (issue 27)
+        tr.write_line(note)
+    if not state.results:
         return
     from harness import report
 
-    tr = terminalreporter
     tr.section("claims")
     for line in report.claims_table(state.results).splitlines():
         tr.write_line(line)
+    for r in state.results:
+        if r.get("error"):
+            tr.write_line(f"{r['id']}: {r['error']}")
     if state.report_dir is not None:  # None: the report could not be written (said in sessionfinish)
         tr.write_line(f"evidence report: {state.report_dir}/report.md, the same as one page: report.html  "
                       f"(latest: {state.settings.reports_dir / 'latest'})")

@@ -169,11 +169,33 @@ def _coerce(key: str, value, where: str):
     return value
 
 
+#: Upper bounds, far above any profile here (full: width 64, 10 epochs, depth 8, native
+#: 32-pixel images): a value beyond one is a typo or a unit slip (image_size=100000 failed in
+#: every test; q5_epochs=1000000000 started training), refused before anything runs. What a
+#: legal but long session costs is --max-hours' business (harness/cost.py).
+UPPER = {"image_size": 256, "width": 1024, "seeds": 1000, "first_seed": 2 ** 31 - 1,
+         "q4_epochs": 1000, "q5_epochs": 1000, "q6_epochs": 1000, "q6_depth": 64,
+         "q4_batch_size": 65536, "q6_batch_size": 65536, "q5_small_batch": 65536,
+         "q5_peak_batch": 65536, "train_size": 10_000_000, "test_size": 10_000_000,
+         "q5_train_size": 10_000_000}
+#: the same bound for every element of a list-valued key
+UPPER_EACH = {"q4_depths": 64, "q5_batch_sizes": 65536, "seed_stages": 1000}
+
+
 def validate(p: Profile, where: str = "profile") -> Profile:
-    """Reject what no run could do, naming the key: sizes below 1, a batch size the Q5 sweep
-    lacks, alpha outside (0, 1), an unknown dataset. Returns ``p``."""
+    """Reject what no run could do, naming the key: sizes below 1 or beyond ``UPPER``, a batch
+    size the Q5 sweep lacks, alpha outside (0, 1), an unknown dataset. Returns ``p``."""
     def bad(key, why):
         raise ProfileError(f"{where}: {key} {why}")
+
+    for key, hi in UPPER.items():
+        v = getattr(p, key)
+        if v is not None and v > hi:
+            bad(key, f"is {v}, beyond the most any session could use ({hi}); check the value")
+    for key, hi in UPPER_EACH.items():
+        v = getattr(p, key)
+        if v and max(v) > hi:
+            bad(key, f"holds {max(v)}, beyond the most any session could use ({hi}); check the value")
 
     if p.dataset not in DATASETS:
         bad("dataset", f"is {p.dataset!r}; valid: {', '.join(DATASETS)}")
@@ -241,6 +263,10 @@ def parse_set(items: list[str]) -> dict:
         key = key.strip()
         if not eq or not key:
             raise ProfileError(f"--set {item!r}: expected key=value, e.g. --set width=16")
+        if key == "name":  # a report labelled "cpu" must hold the cpu profile's runs
+            raise ProfileError(f"--set {item!r}: a profile's name says which profile ran and cannot "
+                               f"be overridden; to name changed settings, write them in a profile "
+                               f"file (--profile my.toml, with base = \"smoke\")")
         try:
             out[key] = tomllib.loads(f"v = {text.strip()}")["v"]
         except tomllib.TOMLDecodeError:

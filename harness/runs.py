@@ -86,6 +86,27 @@ def _isna(v) -> bool:
         return False
 
 
+#: The most runs a source may hold (docs/FAULTS.md, "Size"): 6x the full protocol's 750 runs.
+#: Judging time grows with n (the trend claims' MDE simulates n runs per repetition): 148 s
+#: at 5,000 on the 2-core machine (benchmarks/bench_source_size.py, docs/PERFORMANCE.md).
+MAX_SOURCE_ROWS = 5_000
+
+
+def count_rows(path: Path, limit: int) -> int:
+    """Data rows of a CSV, read in chunks (constant memory): lines first, and only when they
+    pass ``limit`` the rows as the csv module parses them (a quoted cell may span lines)."""
+    lines = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            lines += chunk.count(b"\n")
+    if lines - 1 <= limit:
+        return max(lines - 1, 0)
+    import csv
+
+    with open(path, newline="", errors="replace") as f:
+        return max(sum(1 for _ in csv.reader(f)) - 1, 0)
+
+
 def read_runs_csv(path: str | Path, source: str | None = None) -> pd.DataFrame:
     """A runs.csv, exported by a report or written by other training code, validated once
     (input schema: harness.validate, docs/FAULTS.md). Raises RunsError (a ValueError) whose
@@ -93,6 +114,10 @@ def read_runs_csv(path: str | Path, source: str | None = None) -> pd.DataFrame:
     path = Path(path)
     where = f"--source {path}"
     try:
+        rows = count_rows(path, MAX_SOURCE_ROWS)
+        if rows > MAX_SOURCE_ROWS:
+            raise RunsError([f"{where}: {rows:,} rows, more than the {MAX_SOURCE_ROWS:,} a source may "
+                             f"hold (docs/FAULTS.md, size); split it, e.g. one file per question"])
         df = pd.read_csv(path)
     except FileNotFoundError:
         raise RunsError([f"{where}: no such file; give 'seed' or a runs.csv "
@@ -196,7 +221,10 @@ def arm(df: pd.DataFrame, metric: str, label: str, **where) -> Arm:
         problem = arm_problem(df, runs, metric, label)  # diverged or stuck at chance
         if problem:
             raise MissingArm(problem)
-        return Arm.from_values(label, runs[metric].astype(float).tolist())
+        # runs without this metric are left out; the arm's label says how many (issue 27)
+        lacking = int(((rows.kind == "run") & rows[metric].isna()).sum())
+        shown = f"{label} [{lacking} run{'s' * (lacking > 1)} without {metric}]" if lacking else label
+        return Arm.from_values(shown, runs[metric].astype(float).tolist())
     suffix = {"best_test_acc": "best", "final_test_acc": "final"}.get(metric)
     if suffix:
         summ = rows[(rows.kind == "summary") & rows[f"mean_{suffix}"].notna()]

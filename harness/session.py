@@ -13,6 +13,8 @@ source.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -26,6 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_STORE = REPO / ".runstore" / "runs.sqlite"
 DEFAULT_REPORTS = REPO / "reports"
 DEVICES = ("auto", "cpu", "cuda")
+#: --max-hours: the cpu profile is about 1 CPU-hour, the full protocol on CPU about 180
+DEFAULT_MAX_HOURS = 24.0
 #: --source values that are not a file: fresh training (or the store), the paper's table
 SOURCES = ("fresh", "paper")
 #: the older spelling of --source paper, still accepted
@@ -55,6 +59,8 @@ class Settings:
     started: float = field(default_factory=time.time)
     seed_design: object = None  # harness.sequential.Design with --seeds auto, else None
     plan: str = "auto"  # --plan: harness.plan's name ("auto": its table per configuration)
+    source_notes: list = field(default_factory=list)  # one line each, in the terminal summary
+    max_hours: float = DEFAULT_MAX_HOURS  # a fresh session estimated beyond this is refused
 
 
 def resolve_device(name: str) -> str:
@@ -73,8 +79,7 @@ def settings_from(opt: Callable[[str], object]) -> Settings:
     source = SOURCE_ALIASES.get(source, source)
     if source not in SOURCES and not Path(source).is_file():
         raise SettingsError(f"--source: {source!r} is neither 'fresh', 'paper' nor an existing runs.csv")
-    if source not in SOURCES:
-        check_source(source)  # validated before its profile is guessed from it
+    notes = check_source(source) if source not in SOURCES else []  # before its profile is guessed
     name = opt("--profile")
     # A report's runs.csv is judged with the profile its report recorded (levels included).
     recorded = recorded_profile(source) if name is None and source not in SOURCES else None
@@ -125,6 +130,9 @@ def settings_from(opt: Callable[[str], object]) -> Settings:
     seeds = seed_design.stages[0] if seed_design else (seeds or profile.seeds)
     if seeds < 2:
         raise SettingsError(f"--seeds must be at least 2 (got {seeds}); 5 or more is needed for p < 0.05")
+    max_hours = DEFAULT_MAX_HOURS if opt("--max-hours") is None else opt("--max-hours")
+    if not max_hours > 0:  # NaN too
+        raise SettingsError(f"--max-hours must be a positive number of hours, got {max_hours}")
     # Judging a source trains nothing: no need to import torch for a device. With --executor
     # ray the cluster's devices count: resolved on joining it.
     device = "none" if source != "fresh" else \
@@ -133,7 +141,7 @@ def settings_from(opt: Callable[[str], object]) -> Settings:
                     store_path=Path(opt("--store") or DEFAULT_STORE), source=source,
                     data_root=opt("--data-root"), download=opt("--download"),
                     fresh=opt("--fresh"), reports_dir=Path(opt("--reports-dir")),
-                    seed_design=seed_design, plan=plan)
+                    seed_design=seed_design, plan=plan, source_notes=notes, max_hours=max_hours)
 
 
 def recorded_profile(path: str) -> Profile | None:
@@ -166,14 +174,14 @@ def profile_of_csv(path: str) -> str:
     raise SettingsError(f"--source {path}: its runs match no profile's grid; pass --profile NAME")
 
 
-def check_source(source: str) -> None:
+def check_source(source: str) -> list[str]:
     """A runs.csv is read and validated once at start-up (harness.validate); each problem is
-    one line."""
+    one line. Returns the notes for the header: metrics some runs lack, one line per column."""
     from harness.runs import read_runs_csv
-    from harness.validate import RunsError
+    from harness.validate import RunsError, missing_metrics
 
     try:
-        read_runs_csv(source)
+        return missing_metrics(read_runs_csv(source), f"--source {source}")
     except RunsError as exc:
         raise SettingsError(*exc.problems) from None
 
@@ -189,13 +197,28 @@ def check_paths(settings: Settings) -> None:
             from harness.data import DatasetUnavailable, load_raw
 
             try:
-                load_raw(settings.dataset, root=settings.data_root, download=settings.download)
+                raw = load_raw(settings.dataset, root=settings.data_root, download=settings.download)
             except DatasetUnavailable as exc:
                 raise SettingsError(str(exc)) from None
+            check_sizes(settings, train=len(raw[0]), test=len(raw[2]))
             preflight.check_store(settings.store_path)
-        preflight.check_folder("--reports-dir", settings.reports_dir)
+        preflight.check_reports_dir(settings.reports_dir)
     except preflight.PathProblem as exc:
         raise SettingsError(str(exc)) from None
+
+
+def check_sizes(settings: Settings, *, train: int, test: int) -> None:
+    """A profile's data sizes fit the dataset: a run records the size it asked for, so a
+    train_size beyond the split (silently the whole split before) would record a size never
+    used."""
+    p = settings.profile
+    for key, have, split in (("train_size", train, "training"), ("q5_train_size", train, "training"),
+                             ("test_size", test, "test")):
+        want = getattr(p, key)
+        if want is not None and want > have:
+            raise SettingsError(f"profile {p.name}: {key}={want} but the {settings.dataset} {split} split "
+                                f"has {have} images; give at most {have} (--set {key}={have}) or none "
+                                f"for the whole split")
 
 
 @dataclass
@@ -207,6 +230,7 @@ class ClaimsSession:
     family: list = field(default_factory=list)  # claim ids the multiplicity rule counts (m)
     questions: set = field(default_factory=set)  # questions whose runs the collected claims use
     results: list = field(default_factory=list)  # one dict per judged claim (controller side)
+    collected: dict = field(default_factory=dict)  # nodeid -> a claim's declared fields
     report_dir: Path | None = None
 
     @property
@@ -307,3 +331,45 @@ class ClaimsSession:
             meta["plans"] = {str(k): int(v) for k, v in runs["engine"].value_counts().items()}
         self.report_dir = report.write_report(self.settings.reports_dir, self.results,
                                               runs, runs_mod.published_runs(), meta)
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM (CI cancel, ``timeout``, ``docker stop``, Slurm preemption) or SIGINT: pytest's
+    interrupted exit (code 2), the engine frees its leases on the way out."""
+
+
+class StopSignals:
+    """SIGTERM handled like Ctrl-C, and a second signal while the first unwinds ends the
+    process at once with one line (instead of a KeyboardInterrupt raised inside the clean-up,
+    whose traceback ran to 285 lines). What that skips, releasing the leases, is safe to skip:
+    a dead process's leases are stale and the next session takes them over."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.received: str | None = None
+        self._previous: dict = {}
+
+    def install(self) -> None:
+        for sig in self.SIGNALS:
+            if signal.getsignal(sig) is signal.SIG_IGN:
+                continue  # started with it ignored (nohup, `cmd &`): stay so
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (an embedding IDE): leave Python's default
+                return
+
+    def uninstall(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum, _frame) -> None:
+        name = signal.Signals(signum).name
+        if self.received is not None:
+            os.write(2, f"\nERROR: {name} again while stopping after {self.received}: exiting now; "
+                        f"this process's leases are taken over by the next session\n".encode())
+            os._exit(128 + signum)
+        self.received = name
+        raise Stopped(f"{name}: stopping; runs in training are dropped and their leases freed, "
+                      f"finished runs stay in the store")

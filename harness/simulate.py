@@ -21,6 +21,7 @@ from typing import Sequence
 
 import numpy as np
 from scipy import special
+from scipy.stats import rankdata
 
 #: replicates and seed of the MDE searches (fixed: the same inputs give the same mde)
 MDE_REPS = 2000
@@ -140,19 +141,33 @@ def kendall_p(levels: Sequence[float], arms: Sequence[np.ndarray], increasing: b
     """One-sided p of Kendall's tau-b between level and value (ties only in the levels,
     continuous values), by the tie-corrected normal approximation that
     ``scipy.stats.kendalltau`` uses in that case; and the mirror p."""
-    x = np.concatenate([np.full(a.shape[-1], float(lv)) for lv, a in zip(levels, arms)])
-    y = np.concatenate(arms, axis=-1)
-    n = x.size
-    i, j = np.triu_indices(n, 1)
-    sx = np.sign(x[j] - x[i])
-    keep = sx != 0
-    s = (np.sign(y[..., j[keep]] - y[..., i[keep]]) * sx[keep]).sum(axis=-1)
+    s = kendall_s(levels, arms)
     t = np.array([a.shape[-1] for a in arms], dtype=float)
+    n = t.sum()
     var_s = (n * (n - 1) * (2 * n + 5) - (t * (t - 1) * (2 * t + 5)).sum()) / 18.0
     z = s / np.sqrt(var_s)
     if not increasing:
         z = -z
     return special.ndtr(-z), special.ndtr(z)
+
+
+def kendall_s(levels: Sequence[float], arms: Sequence[np.ndarray]) -> np.ndarray:
+    """Kendall's S = sum over pairs of runs at different levels of sign(level difference) x
+    sign(value difference), in O(n log n) per pair of levels (issue 27: the pairwise form
+    needed 760 GiB at 100,000 runs). For two arms, sum over u in a, v in b of sign(v - u) is
+    2 U - n_a n_b with U the Mann-Whitney count from midranks (ties count 1/2: sign 0)."""
+    s = np.zeros(np.broadcast_shapes(*(np.shape(a)[:-1] for a in arms)))
+    for ia in range(len(arms)):
+        for ib in range(ia + 1, len(arms)):
+            direction = np.sign(float(levels[ib]) - float(levels[ia]))
+            if direction == 0:
+                continue
+            a, b = np.asarray(arms[ia], dtype=float), np.asarray(arms[ib], dtype=float)
+            na, nb = a.shape[-1], b.shape[-1]
+            ranks = rankdata(np.concatenate([a, b], axis=-1), axis=-1)
+            u = ranks[..., na:].sum(axis=-1) - nb * (nb + 1) / 2.0
+            s = s + direction * (2.0 * u - na * nb)
+    return s
 
 
 def trend_p(levels: Sequence[float], arms: Sequence[np.ndarray], increasing: bool = True

@@ -24,7 +24,9 @@ def test_set_overrides_parse_toml_values_and_bare_words():
                                   "alpha=0.01", "q5_train_size=none", "smoke_scale=false"])
     assert (p.width, p.q4_depths, p.dataset, p.alpha) == (16, (1, 2, 4), "fashion-mnist", 0.01)
     assert p.q5_train_size is None and p.smoke_scale is False
-    assert parse_set(["name=\"my run\""]) == {"name": "my run"}
+    # issue 27: `--set name=cpu` labelled a tiny run "cpu"; a name comes with a profile file
+    with pytest.raises(ProfileError, match="cannot be overridden.*profile file"):
+        parse_set(["name=\"my run\""])
 
 
 @pytest.mark.parametrize("item, message", [
@@ -32,6 +34,10 @@ def test_set_overrides_parse_toml_values_and_bare_words():
     ("width=abc", "width must be an integer"),
     ("width=0", "width must be at least 1"),
     ("seeds=1", "seeds must be at least 2"),
+    # issue 27: absurd values stop here, not in every test or after hours of training
+    ("image_size=100000", "image_size is 100000, beyond the most any session could use (256)"),
+    ("q5_epochs=1000000000", "q5_epochs is 1000000000, beyond the most"),
+    ("q4_depths=[1, 2, 1000]", "q4_depths holds 1000, beyond the most"),
     ("alpha=1.5", "alpha must be between 0 and 1"),
     ("q4_depths=[4]", "q4_depths needs at least two depths"),
     ("q4_depths=[1, 1]", "q4_depths must be distinct"),
