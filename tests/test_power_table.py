@@ -67,7 +67,7 @@ def test_sequential_table_covers_every_family_and_effect_the_script_measures():
         assert abs(sum(stops) - 1.0) <= 0.011, r  # every replicate stops somewhere
 
 
-@pytest.mark.parametrize("name", ["spread_power", "margin_power"])
+@pytest.mark.parametrize("name", ["spread_power", "margin_power", "level_calibration"])
 def test_spread_and_margin_sections_are_the_rendered_json(name):
     """The spread test's null rates and power, and the margins' power (issue 21), are the
     output of their scripts, never typed."""
