@@ -7,7 +7,9 @@ its refutation, computed with the same formulas as the scalar functions in
 first replicates of every simulation). Three uses:
 
 * the minimum detectable effect of rules that have no power formula (``variance_greater``,
-  ``trend``, ``spread_greater``) is found by simulating the rule itself;
+  ``trend``) is found by simulating the rule itself;
+* ``spread_greater``'s rule itself lives here (``tau2_hat``, ``spread_test``: the scalar
+  function calls it with one replicate);
 * ``harness.calibration`` measures null rates and power for docs/STATISTICS.md and for the
   calibration tests, at 10^3-10^5 replicates in seconds;
 * the Brown-Forsythe scores used by ``variance_greater`` live here (one place).

@@ -21,8 +21,9 @@ Conventions shared by all tests
   a 0/0 statistic is ``UNTESTABLE``. No division-by-zero warnings are emitted. This is the
   right answer for deterministic quantities (every seed gives the same number) and flags
   the case so a reader can check the seeds really varied.
-* Confidence intervals are t- or F-based; bootstrap intervals are never used (at n = 5 the
-  percentile bootstrap covers roughly 85% instead of 95%).
+* Confidence intervals are t- or F-based; percentile-bootstrap intervals are never used (at
+  n = 5 they cover roughly 85% instead of 95%). The one bootstrap, spread_greater's, is a
+  parametric bootstrap of a studentised statistic at the null boundary, seeded.
 * ``mde`` is filled whenever the test ran, not only for inconclusive verdicts.
 
 Fast code paths use the ``scipy.special`` ufuncs (``stdtr``, ``stdtrit``, ``fdtr``,
@@ -144,9 +145,7 @@ class Evidence:
             return " ".join(line.split())
         head = f"{self.verdict}:"
         if self.effect is not None:
-            # ratios and Cohen's f are not signed quantities: print them without "+"
-            signed = not self.effect_label.startswith(("SD ratio", "Cohen's f"))
-            head += f" {self.effect_label} {_fmt(self.effect, sign=signed)}"
+            head += f" {self.effect_label} {_fmt(self.effect, sign=_is_signed(self.effect_label))}"
             if self.ci is not None:
                 head += (f" [{self.ci_level * 100:g}% CI {_fmt(self.ci[0])}, "
                          f"{_fmt(self.ci[1])}]")
@@ -168,6 +167,7 @@ class Evidence:
 # The summary line's number style and the JSON cleaner are shared with the report
 # (harness/formatting.py); the names stay, for this module and its readers.
 from harness.formatting import fmt_p_line as _fmt_p, fmt_sig as _fmt, jsonable as _jsonable  # noqa: E402
+from harness.formatting import is_signed as _is_signed  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------
@@ -702,7 +702,7 @@ def diff_of_diffs(a1: Arm, b1: Arm, a2: Arm, b2: Arm, *, alpha: float, log: bool
 
 
 # --------------------------------------------------------------------------------------
-# 7. spread of level means: family x level interaction
+# 7. spread of level means: noise-corrected spread difference
 # --------------------------------------------------------------------------------------
 
 def _tau_ratio_ci(tA: float, wA: float, tB: float, wB: float, q: float) -> tuple[float, float]:
