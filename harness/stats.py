@@ -746,8 +746,9 @@ def spread_greater(family_a: Sequence[Arm], family_b: Sequence[Arm], *, alpha: f
     a product of F's, intersection-union; issue 21 item 4): it treated the level effects as a
     random sample, so with 3 levels the ratio had at most 2 df a side, and it had no power at
     the paper's own effects (0 supported in 40,000 replicates at the CIFAR-10 means). Treating
-    the levels as fixed, this test has power 1.00 at the paper's Q5 and Q6 effects with 20
-    seeds, at alpha and at alpha/17 (benchmarks/spread_power.py, docs/STATISTICS.md).
+    the levels as fixed, this test has power 1.00 at the paper's Q5 and Q6 (experiment 1)
+    effects with 20 seeds, at alpha and at alpha/17; at Q6's smaller experiment-2 effect 0.96
+    and 0.29 (benchmarks/spread_power.py, docs/STATISTICS.md).
 
     Effect = (tau2_A - tau2_B) / sigma^2, the spread difference in units of the pooled
     within-cell variance (scale-free, so that ``mde`` can be one number), with the
