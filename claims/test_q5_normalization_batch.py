@@ -58,8 +58,9 @@ def test_groupnorm_consistent_across_batch_sizes(judge):
     judge(lambda runs, p: stats.all_of([
         stats.spread_greater(over_batches(runs, p, "batch"), over_batches(runs, p, "group"),
                              alpha=p.alpha),
+        # margin: a quarter of BN's small-batch penalty in the paper (harness/profiles.py)
         stats.equivalent(at(runs, p, "group", p.q5_small_batch), at(runs, p, "group", p.q5_peak_batch),
-                         margin=p.equivalence_margin, alpha=p.alpha),
+                         margin=p.q5_gn_consistency_margin, alpha=p.alpha),
     ]))
 
 
@@ -83,14 +84,26 @@ def test_batchnorm_best_beats_groupnorm_best(judge):
                                              at(runs, p, "group", p.q5_small_batch), alpha=p.alpha))
 
 
+#: The batch sizes where BatchNorm's mean beats GroupNorm's in the paper's table (Table 3:
+#: every size but 2, where GN leads 71.97 vs 67.83), declared from the paper, never from our
+#: runs; tests/test_margins.py re-derives it from fixtures/published_results.csv.
+BN_LEADS_IN_PAPER = (4, 8, 16, 32, 64, 128)
+
+
 @pytest.mark.refuted_by_paper(reason=(
     "the paper's own table refutes it: at batch 16 BN 77.79 +- 0.54 vs GN 71.49 +- 0.54 "
-    "(a 6.30-point gap; 5.83 at batch 8), n=5 each"))
+    "(a 6.30-point gap; 5.83 at batch 8, 5.19 at 128), n=5 each"))
 @FROM_PAPER_TABLE
 @pytest.mark.claim(id="q5-bn-advantage-at-most-3", question="Q5",
                    sentence="Where BatchNorm beats GroupNorm, it does so by no more than 3 points.")
 def test_batchnorm_advantage_at_most_three_points(judge):
-    # At BN's peak batch: H1 is GN - BN > -3, i.e. BN's advantage is below 3 points.
-    judge(lambda runs, p: stats.mean_greater(at(runs, p, "group", p.q5_peak_batch),
-                                             at(runs, p, "batch", p.q5_peak_batch),
-                                             margin=-3.0, alpha=p.alpha))
+    # "Where BN beats GN" = every batch size of the profile at which BN leads in the paper:
+    # an intersection-union of H1 GN - BN > -3 (BN's advantage below 3 points) at each.
+    def rule(runs, p):
+        sizes = [b for b in p.q5_batch_sizes if b in BN_LEADS_IN_PAPER]
+        return stats.all_of(
+            [stats.mean_greater(at(runs, p, "group", b), at(runs, p, "batch", b),
+                                margin=-p.q5_bn_advantage_margin, alpha=p.alpha) for b in sizes],
+            test_name="intersection-union of Welch t with margin, one per batch size where BN "
+                      "leads in the paper")
+    judge(rule)

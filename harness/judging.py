@@ -52,8 +52,8 @@ def interval_at(ev: dict, confidence: float) -> list[float] | None:
     """``ev``'s confidence interval (an Evidence.to_dict()) at another two-sided ``confidence``,
     where the interval is a t interval: symmetric about the effect, on its scale or its log's
     (an SD ratio), with its degrees of freedom in details (``df``; a trend's ``contrast_df``).
-    all_of: its binding part's. None where the interval is of another kind (Cohen's f's
-    noncentral-F interval, Kendall's tau alone) or missing."""
+    all_of: its binding part's. None where the interval is of another kind (the spread
+    test's bootstrap-t interval, Kendall's tau alone) or missing."""
     details = ev.get("details") or {}
     parts = details.get("parts")
     if parts:

@@ -65,6 +65,10 @@ def pytest_addoption(parser):
                 help="where runs come from: fresh (train/store), paper (the paper's published numbers; "
                      "'seed', its older name, is accepted), "
                      "or PATH to a runs.csv exported by a report")
+    g.addoption("--calibrate", action="store_true",
+                help="A/A self-calibration instead of the claims: split each configuration's "
+                     "stored seeds (--source runs.csv) into two fake arms, judge every family, "
+                     "print the empirical supported/refuted rates against alpha (harness/aa_calibration.py)")
     g.addoption("--reports-dir", default=str(DEFAULT_REPORTS), help="where evidence reports go")
     # Past one machine (harness/executors.py): each configuration as one task on a Ray cluster.
     g.addoption("--plan", default="auto",
@@ -182,6 +186,9 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    if config.getoption("calibrate"):
+        from harness import aa_calibration
+        aa_calibration.run_from_pytest(config, items)  # prints the A/A table and exits
     s = config.stash[SESSION].settings
     for item in items:
         refuted = item.get_closest_marker("refuted_by_paper")

@@ -141,15 +141,15 @@ def parse_max_seeds(value: str | None) -> int | None:
 def _scaled_mde(ev: dict, n_now: int, n_last: int) -> float | None:
     """The MDE ``ev`` (computed at the last stage's level on n_now seeds) would have with
     n_last seeds and the same spread. Which way it scales is read from the evidence's data:
-    a spread comparison (per-family level dfs in details) is simulated again at n_last (its
-    dfs grow with n, so its Cohen's f shrinks faster than 1/sqrt(n): 0.62 simulated vs 0.81
-    scaled at 20 seeds, 3 levels); a ratio of run-to-run SDs (sd_a, sd_b) scales its log like
+    a spread comparison (tau2_a in details) is recomputed at n_last by
+    ``simulate.spread_mde`` (its noise correction shrinks with n, so its MDE falls faster than
+    1/sqrt(n): 0.675 at 20 seeds against 2.69 at 5, a ratio of 0.25, not 0.5); a ratio of run-to-run SDs (sd_a, sd_b) scales its log like
     1/sqrt(n - 1); location effects like 1/sqrt(n)."""
     mde = ev.get("mde")
     if mde is None or not math.isfinite(mde):
         return None
     details = ev.get("details") or {}
-    if "df_levels_a" in details:
+    if "tau2_a" in details:
         k = len(ev.get("arms") or ()) // 2  # levels: the arms are family A's then B's
         if k < 2:
             return None
@@ -172,8 +172,8 @@ def reachable(ev: dict, n_now: int, n_last: int) -> tuple[bool, bool]:
       refuted when the interval lies within the margin by more than the MDE on both sides.
     * an SD ratio (null 1): supported out of reach when its interval's top is below the last
       stage's detectable ratio, refuted when its bottom is above the reciprocal.
-    * spread_greater (per-family level dfs in details): both verdicts need the interaction,
-      so both are out of reach when Cohen's f's interval lies below the last stage's MDE.
+    * spread_greater (tau2_a in details): a signed effect with null 0, read like a location
+      effect, with the MDE recomputed at the last stage's n.
     * location effects (null: details["margin"], else 0): supported out of reach when the
       interval's top is below null + MDE, refuted when its bottom is above null - MDE."""
     parts = (ev.get("details") or {}).get("parts")
@@ -195,8 +195,6 @@ def reachable(ev: dict, n_now: int, n_last: int) -> tuple[bool, bool]:
             return True, True
         sd_low = math.sqrt(df / float(special.chdtri(df, 0.025)))  # SD lower bound / SD
         return margin >= mde * sd_low, ci[1] >= margin + mde or ci[0] <= -margin - mde
-    if "df_levels_a" in details:
-        return (ci[1] >= mde,) * 2
     if "sd_a" in details and "sd_b" in details:
         return ci[1] >= mde, mde > 0 and ci[0] <= 1 / mde
     null = details.get("margin") or 0.0

@@ -171,7 +171,7 @@ def issue9_notes(results: list[ClaimResult]) -> list[str]:
          "- **CI at the outcome's level**: the two-sided interval at 1 - 2 x the one-sided level "
          "the pytest outcome was decided at (alpha/m; with `--seeds auto` the stopping stage's "
          "share of it), so it excludes the null exactly when that outcome is supported; shown "
-         "where the 95% interval is a t interval (a dash for Cohen's f and Kendall's tau)."]
+         "where the 95% interval is a t interval (a dash for the spread test's bootstrap interval, Cohen's f in older reports, and Kendall's tau)."]
     L.append("- **held-out epoch**: the verdict when `best_test_acc` (epoch chosen on the test set, "
              "the paper's protocol) is replaced by `heldout_best_test_acc` (epoch chosen on test half A, "
              "accuracy on half B). *not used*: the claim does not read that metric; *n/a*: the source "
