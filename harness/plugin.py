@@ -37,7 +37,7 @@ def pytest_addoption(parser):
                 help=f"size profile: {', '.join(PROFILES)} or a .toml file of profile keys "
                      f"(default smoke; with --source, the source's)")
     g.addoption("--set", action="append", default=[], metavar="KEY=VALUE", dest="profile_set",
-                help="override one profile key, e.g. --set q5_epochs=6 --set q4_depths=[1,2,4] (repeatable)")
+                help="override one profile key, e.g. --set width=16 --set Q4.depth=[1,2,4] (a question's size: <question>.<size>; repeatable)")
     g.addoption("--dataset", default=None,
                 help="dataset: digits, fashion-mnist-subset, fashion-mnist, cifar10 (default: the profile's)")
     # --seeds auto / --max-seeds: group-sequential seeds (harness/sequential.py)

@@ -142,18 +142,20 @@ def recorded_profile(path: str) -> Profile | None:
 
 
 def profile_of_csv(path: str) -> str:
-    """The profile whose grid an exported runs.csv was trained on (its width and levels)."""
-    import pandas as pd
+    """The profile whose grid an exported runs.csv was trained on: the first whose cells
+    (every declared question's, harness.questions) at its width hold every run of the file."""
+    from harness import questions
+    from harness.runs import read_runs_csv
+    from harness.validate import RunsError
 
     try:
-        df = pd.read_csv(path, usecols=["width", "depth", "batch_size", "stem"])
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        rows = [r for r in read_runs_csv(path).to_dict("records") if r.get("kind") != "summary"]
+    except RunsError as exc:
         raise SettingsError(f"--source {path}: cannot guess its profile ({exc}); pass --profile NAME") from None
-    # Width tells the profiles apart; the levels present must be among the profile's.
-    q4_depths = set(df[df.stem == "block"].depth)
     for name, p in PROFILES.items():
-        if set(df.width) == {p.width} and q4_depths <= set(p.q4_depths) \
-                and set(df.batch_size) <= set(p.q5_batch_sizes) | {p.q4_batch_size, p.q6_batch_size}:
+        wants = [c.where() | {"width": c.fields.get("width", p.width)}
+                 for q in questions.names() if q in p.sizes for c in questions.cells(q, p)]
+        if all(any(questions.matches(r, w) for w in wants) for r in rows):
             return name
     raise SettingsError(f"--source {path}: its runs match no profile's grid; pass --profile NAME")
 
