@@ -89,3 +89,30 @@ def test_cells_follow_the_profile_and_the_papers_order():
 def test_a_wrong_selector_is_one_clear_error(call, match):
     with pytest.raises(ValueError, match=match):
         call(PROFILES["smoke"])
+
+
+def test_added_fields_at_their_default_leave_every_store_key_as_it_was(monkeypatch):
+    """Defaults left out of the key: a Q4-Q6 spec hashes the same fields as before ``init``
+    existed (the 11 NetConfig fields of the first store), so adding a field re-keys no run;
+    a run that sets it (bn2015's small-gaussian init) is keyed on it."""
+    import hashlib
+    import json
+
+    from harness import grids, spec as spec_mod
+
+    monkeypatch.setattr(spec_mod, "_fingerprint", "fixed")
+    before = {"arch", "width", "depth", "block_order", "norm", "activation", "stem", "groups",
+              "in_channels", "image_size", "num_classes"}
+    p = PROFILES["cpu"]
+    for q in ("Q4", "Q5", "Q6"):
+        for s in grids.grid(q, p, seeds=1):
+            d = s.to_dict()
+            d["net"] = {k: v for k, v in d["net"].items() if k in before}
+            d["execution"].pop("threads")
+            old = hashlib.sha256(json.dumps({"spec": d, "code": "fixed"}, sort_keys=True)
+                                 .encode()).hexdigest()[:24]
+            assert s.key() == old
+    bn = grids.grid("bn2015-lr", p, seeds=1)[0]
+    assert bn.net.init == "small-gaussian" and bn.key() != grids.spec_of(
+        {**bn.net.to_dict(), "init": "default", "batch_size": 60, "lr": bn.protocol.lr,
+         "epochs": bn.protocol.epochs}, p, p.dataset, bn.seed).key()
