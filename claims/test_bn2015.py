@@ -1,9 +1,12 @@
 """Ioffe & Szegedy (2015), Batch Normalization: four findings a small network can test.
 
 Citation: Sergey Ioffe, Christian Szegedy. "Batch Normalization: Accelerating Deep Network
-Training by Reducing Internal Covariate Shift". ICML 2015, arXiv 1502.03167. Quotes are as
-summarised in shared/papers/ioffe-szegedy-2015.md (checked against the paper's text where the
-search tool found it; see each claim). The questions (networks, levels, sizes, the
+Training by Reducing Internal Covariate Shift". ICML 2015, arXiv 1502.03167. The abstract's sentences quoted below
+were checked word for word against the paper's abstract (its arXiv text, found with the search
+tool on 2026-12-04: "Batch Normalization allows us to use much higher learning rates and be less
+careful about initialization", "makes it notoriously hard to train models with saturating
+nonlinearities", "achieves the same accuracy with 14 times fewer training steps"); quotes from
+sections 4.1 and 4.2 are as summarised in shared/papers/ioffe-szegedy-2015.md (not checked). The questions (networks, levels, sizes, the
 steps-to-target metric) are declared in claims/questions_02_bn2015.py.
 
 Operationalization, common to all four: the paper's section 4.1 network (3 x 100 sigmoid
@@ -72,9 +75,10 @@ def test_batchnorm_tolerates_higher_learning_rate(judge):
                    sentence="A deep sigmoid network with BatchNorm reaches accuracy far (10+ "
                             "points) above the same network without it.")
 def test_batchnorm_makes_deep_sigmoid_trainable(judge):
-    # Section 4.2 (as summarised): without BN, networks with saturating nonlinearities are
-    # "notoriously hard" to train; "Inception with sigmoid, without Batch Normalization, never
-    # achieved better than 1/1000 accuracy", while BN-x5-Sigmoid reached 69.8%. Here: the
+    # Abstract (checked): without BN it is "notoriously hard to train models with saturating
+    # nonlinearities". Section 4.2 (as summarised, not checked): "Inception with sigmoid,
+    # without Batch Normalization, never achieved better than 1/1000 accuracy", while
+    # BN-x5-Sigmoid reached 69.8%. Here: the
     # declared deep stack of sigmoid layers; H1: BN - plain > 10 points (best epoch).
     judge(lambda runs, p: stats.mean_greater(
         question_arm(runs, p, DEEP, "best_test_acc", norm="batch"),
