@@ -141,8 +141,17 @@ class Cell:
 
 # --- the declarations -------------------------------------------------------------------------
 REPO = Path(__file__).resolve().parent.parent
-CLAIMS_DIR = REPO / "claims"
 _loaded: dict[str, Question] | None = None
+
+
+def claims_dir() -> Path:
+    """Where the declarations are: this checkout's claims/, or (harness installed elsewhere,
+    e.g. site-packages) the claims/ of the directory pytest runs in."""
+    for d in (REPO / "claims", Path.cwd() / "claims"):
+        if any(d.glob("questions_*.py")):
+            return d
+    raise RuntimeError(f"no question declarations (claims/questions_*.py) under {REPO} or "
+                       f"{Path.cwd()}: run from the repository root")
 
 
 def _load() -> dict[str, Question]:
@@ -150,7 +159,7 @@ def _load() -> dict[str, Question]:
     global _loaded
     if _loaded is None:
         found: dict[str, Question] = {}
-        for path in sorted(CLAIMS_DIR.glob("questions_*.py")):
+        for path in sorted(claims_dir().glob("questions_*.py")):
             name = f"claims_declarations.{path.stem}"
             module = sys.modules.get(name)
             if module is None:
