@@ -53,7 +53,7 @@ def claims(profile) -> dict:
     bn, gn = cells["Q5 BatchNorm vs GroupNorm, all 7 batch sizes"]
     q5 = dict(zip((2, 4, 8, 16, 32, 64, 128), zip(bn, gn)))
     _, mlp = cells["Q6 CNN vs MLP over the 3 orders"]
-    sizes = [b for b in profile.q5_batch_sizes if b in _bn_leads_in_paper()]
+    sizes = [b for b in sorted(profile.sizes["Q5"]["batch_size"]) if b in _bn_leads_in_paper()]
     return {
         "q5-gn-consistent (its TOST part: GN@2 = GN@16)":
             (profile.q5_gn_consistency_margin, [("tost", q5[2][1], q5[16][1])]),

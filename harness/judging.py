@@ -20,7 +20,7 @@ from scipy import stats as _st
 
 from harness import stats
 from harness.profiles import PAPER_PROFILE
-from harness.questions import runs_of
+from harness.questions import body_of, runs_of
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,7 @@ def judge_claim(fn: Callable, claim: ClaimMark, settings, runs_for: Callable, fa
         "smoke_unshowable": claim.smoke_unshowable,
         "profile": s.profile.name, "dataset": s.dataset if s.source == "fresh" else s.source,
         "multiplicity": s.profile.multiplicity, "claims_m": n_claims, "family": list(family),
+        "body": body_of(claim.question),
         "outcome_alpha": outcome_alpha, "outcome_verdict": outcome_verdict,
         "decision_ci": {"level": confidence, "ci": interval_at(evd, confidence)},
         "heldout": heldout, "levels_from_paper_table": claim.levels_from_paper,

@@ -7,10 +7,13 @@ The profile declares the rule (``Profile.multiplicity``) before any data is seen
 * ``"bh"``: false-discovery rate alpha (Benjamini-Hochberg), adjusted p in the report;
 * ``"none"``: every claim at alpha on its own (the unadjusted verdict decides).
 
-The family is the suite's declared body of claims: every claim id in the claim files the
-session collects from (:func:`declared_claims`), whatever ``-k`` or a node id selects. So m
-is fixed before any data, one claim run alone is judged exactly as in the full run, and an
-untestable claim (no p) still counts: it is a hypothesis that was declared and not rejected.
+A family is one declared body of claims (one paper's findings: the claims whose questions
+are declared in one ``claims/questions_*.py``, ``harness.questions.body_of``): every claim id
+of that body in the claim files the session collects from (:func:`declared_claims`), whatever
+``-k`` or a node id selects. So m is fixed before any data, one claim run alone is judged
+exactly as in the full run, an untestable claim (no p) still counts (a hypothesis that was
+declared and not rejected), and adding a second paper's claims changes nothing for the first
+paper's: each body's error rate is controlled on its own.
 
 Why the pytest outcome uses alpha / m: claims run as separate tests, possibly on separate
 xdist workers, so the p-values of the other claims are not known when a test must pass or
@@ -107,9 +110,10 @@ def adjusted_verdict(verdict: str | None, p_adj: float | None, p_refuted_adj: fl
 
 
 def declared_claims(files: Iterable[Path]) -> dict[str, str]:
-    """The body of claims declared in ``files``: claim id -> file name, read from the source
-    (every ``@pytest.mark.claim(id="...")``), so it does not depend on what is collected or
-    selected. A parametrized claim counts once here; the plugin adds its collected variants."""
+    """The claims declared in ``files``: claim id -> its ``question=`` (its report section; ""
+    when not a literal), read from the source (every ``@pytest.mark.claim(id="...")``), so it
+    does not depend on what is collected or selected. A parametrized claim counts once here;
+    the plugin adds its collected variants."""
     found: dict[str, str] = {}
     for path in sorted(Path(f) for f in files):
         tree = ast.parse(path.read_text(), filename=str(path))
@@ -119,10 +123,19 @@ def declared_claims(files: Iterable[Path]) -> dict[str, str]:
             for dec in node.decorator_list:
                 if isinstance(dec, ast.Call) and isinstance(dec.func, ast.Attribute) \
                         and dec.func.attr == "claim":
-                    for kw in dec.keywords:
-                        if kw.arg == "id" and isinstance(kw.value, ast.Constant):
-                            found[str(kw.value.value)] = path.name
+                    kws = {kw.arg: kw.value for kw in dec.keywords}
+                    if isinstance(kws.get("id"), ast.Constant):
+                        q = kws.get("question")
+                        found[str(kws["id"].value)] = str(q.value) if isinstance(q, ast.Constant) else ""
     return found
+
+
+def families(declared: dict[str, str], collected: dict[str, str]) -> dict[str, list[str]]:
+    """Body -> its family (:func:`family`), from claim id -> body for the declared claims and
+    for the collected ones (a collected parametrized variant ``id[param]`` included)."""
+    bodies = set(declared.values()) | set(collected.values())
+    return {b: family([c for c, cb in declared.items() if cb == b],
+                      [c for c, cb in collected.items() if cb == b]) for b in sorted(bodies)}
 
 
 def family(declared: Iterable[str], collected: Iterable[str]) -> list[str]:

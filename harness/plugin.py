@@ -41,7 +41,7 @@ def pytest_addoption(parser):
                 help=f"size profile: {', '.join(PROFILES)} or a .toml file of profile keys "
                      f"(default smoke; with --source, the source's)")
     g.addoption("--set", action="append", default=[], metavar="KEY=VALUE", dest="profile_set",
-                help="override one profile key, e.g. --set q5_epochs=6 --set q4_depths=[1,2,4] (repeatable)")
+                help="override one profile key, e.g. --set width=16 --set Q4.depth=[1,2,4] (a question's size: <question>.<size>; repeatable)")
     g.addoption("--dataset", default=None,
                 help="dataset: digits, fashion-mnist-subset, fashion-mnist, cifar10 (default: the profile's)")
     # --seeds auto / --max-seeds: group-sequential seeds (harness/sequential.py)
@@ -387,7 +387,7 @@ def judge(request, claims_settings, runs_for):
 
     s = claims_settings
     claim = _claim_mark(request.node, s)
-    family = request.config.stash[SESSION].family  # the multiplicity rule's m claims
+    family = request.config.stash[SESSION].family_of(claim.question)  # the rule's m claims
 
     def run(fn):
         grow = request.getfixturevalue("engine").runs if s.seed_design is not None else None
@@ -440,16 +440,26 @@ class _Collector:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, config, items):
-        """Before ``-k``/``-m`` deselect anything: the multiplicity family is every claim
-        declared in the claim files collected from (harness/multiplicity.py), not what runs."""
+        """Before ``-k``/``-m`` deselect anything: each body of claims' multiplicity family is
+        every claim of it declared in the claim files collected from (harness/multiplicity.py),
+        not what runs."""
         from harness import multiplicity
+        from harness.questions import body_of
 
         claims = [(it, it.get_closest_marker("claim")) for it in items]
         claims = [(it, m) for it, m in claims if m is not None and "id" in m.kwargs]
         folders = {Path(it.path).parent for it, _ in claims}
         files = [f for d in folders for f in d.glob("*.py") if f.name.startswith("test_")]
-        self.state.family = multiplicity.family(multiplicity.declared_claims(files),
-                                                [_claim_id(it, m) for it, m in claims])
+
+        def body(section):
+            try:
+                return body_of(section)
+            except ValueError:  # an unknown question: the claim's own test says so
+                return ""
+
+        declared = {c: body(q) for c, q in multiplicity.declared_claims(files).items()}
+        collected = {_claim_id(it, m): body(m.kwargs.get("question")) for it, m in claims}
+        self.state.families = multiplicity.families(declared, collected)
 
     def pytest_runtest_logreport(self, report):
         props = dict(report.user_properties) if report.user_properties else {}

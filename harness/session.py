@@ -158,18 +158,20 @@ def recorded_profile(path: str) -> Profile | None:
 
 
 def profile_of_csv(path: str) -> str:
-    """The profile whose grid an exported runs.csv was trained on (its width and levels)."""
-    import pandas as pd
+    """The profile whose grid an exported runs.csv was trained on: the first whose cells
+    (every declared question's, harness.questions) at its width hold every run of the file."""
+    from harness import questions
+    from harness.runs import read_runs_csv
+    from harness.validate import RunsError
 
     try:
-        df = pd.read_csv(path, usecols=["width", "depth", "batch_size", "stem"])
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        rows = [r for r in read_runs_csv(path).to_dict("records") if r.get("kind") != "summary"]
+    except RunsError as exc:
         raise SettingsError(f"--source {path}: cannot guess its profile ({exc}); pass --profile NAME") from None
-    # Width tells the profiles apart; the levels present must be among the profile's.
-    q4_depths = set(df[df.stem == "block"].depth)
     for name, p in PROFILES.items():
-        if set(df.width) == {p.width} and q4_depths <= set(p.q4_depths) \
-                and set(df.batch_size) <= set(p.q5_batch_sizes) | {p.q4_batch_size, p.q6_batch_size}:
+        wants = [c.where() | {"width": c.fields.get("width", p.width)}
+                 for q in questions.names() if q in p.sizes for c in questions.cells(q, p)]
+        if all(any(questions.matches(r, w) for w in wants) for r in rows):
             return name
     raise SettingsError(f"--source {path}: its runs match no profile's grid; pass --profile NAME")
 
@@ -227,16 +229,26 @@ class ClaimsSession:
 
     settings: Settings
     executor: object = None  # --executor ray: a harness.executors.RayExecutor; None: local
-    family: list = field(default_factory=list)  # claim ids the multiplicity rule counts (m)
+    families: dict = field(default_factory=dict)  # body -> claim ids its rule counts (m)
     questions: set = field(default_factory=set)  # questions whose runs the collected claims use
     results: list = field(default_factory=list)  # one dict per judged claim (controller side)
     collected: dict = field(default_factory=dict)  # nodeid -> a claim's declared fields
     report_dir: Path | None = None
 
-    @property
-    def n_claims(self) -> int:
-        """m of the multiplicity rule: the declared body of claims (harness/multiplicity.py)."""
-        return max(len(self.family), len(self.results), *(r.get("claims_m") or 1 for r in self.results), 1)
+    def family_of(self, section: str) -> list:
+        """The multiplicity family of a claim of ``section``: its body's declared claims."""
+        from harness.questions import body_of
+
+        return self.families.get(body_of(section), [])
+
+    def m_of(self, body: str) -> int:
+        """m of the multiplicity rule for one body of claims (harness/multiplicity.py)."""
+        mine = [r for r in self.results if r.get("body") == body]
+        return max(len(self.families.get(body, ())), len(mine),
+                   *(r.get("claims_m") or 1 for r in mine), 1)
+
+    def bodies(self) -> list:
+        return sorted(set(self.families) | {r["body"] for r in self.results if r.get("body")})
 
     def header(self) -> str:
         s = self.settings
@@ -255,26 +267,40 @@ class ClaimsSession:
         from harness import multiplicity
 
         self.results.sort(key=lambda r: r["id"])
-        if not self.family:  # the xdist controller collects nothing: its workers' family
-            self.family = sorted({c for r in self.results for c in r.get("family") or ()})
+        if not self.families:  # the xdist controller collects nothing: its workers' families
+            for r in self.results:
+                if r.get("body") is not None:
+                    self.families.setdefault(r["body"], sorted(r.get("family") or ()))
+        for r in self.results:  # a claim never judged (an error) belongs to its section's body
+            if r.get("body") is None and r.get("question"):
+                try:
+                    from harness.questions import body_of
+                    r["body"] = body_of(r["question"])
+                except ValueError:
+                    pass
         rule, alpha = self.settings.profile.multiplicity, self.settings.profile.alpha
-        evs = [r["evidence"] or {} for r in self.results]
-        adjusted = multiplicity.adjust([e.get("p") for e in evs], rule, self.n_claims)
-        adjusted_ref = multiplicity.adjust([(e.get("details") or {}).get("p_refuted") for e in evs], rule,
-                                           self.n_claims)
-        for r, e, p_adj, p_ref in zip(self.results, evs, adjusted, adjusted_ref):
-            r["p_adjusted"] = p_adj
-            r["verdict_adjusted"] = multiplicity.adjusted_verdict(e.get("verdict"), p_adj, p_ref, alpha)
+        for body in self.bodies():  # each body of claims is its own family
+            mine = [r for r in self.results if r.get("body") == body]
+            evs = [r["evidence"] or {} for r in mine]
+            m = self.m_of(body)
+            adjusted = multiplicity.adjust([e.get("p") for e in evs], rule, m)
+            adjusted_ref = multiplicity.adjust([(e.get("details") or {}).get("p_refuted") for e in evs],
+                                               rule, m)
+            for r, e, p_adj, p_ref in zip(mine, evs, adjusted, adjusted_ref):
+                r["p_adjusted"] = p_adj
+                r["verdict_adjusted"] = multiplicity.adjusted_verdict(e.get("verdict"), p_adj, p_ref, alpha)
 
-    def outcome_design(self):
+    def outcome_design(self, body: str | None = None):
         """--seeds auto: the profile's stages with alpha spent at the level each pytest outcome
-        is judged at (alpha / m under Holm), the design every claim of the session runs."""
+        of ``body``'s claims is judged at (alpha / m under Holm; by default the largest body's,
+        the strictest), the design those claims run."""
         import dataclasses
 
         from harness import multiplicity
 
         s = self.settings
-        level = multiplicity.per_claim_alpha(s.profile.multiplicity, s.profile.alpha, self.n_claims)
+        m = self.m_of(body) if body is not None else max((self.m_of(b) for b in self.bodies()), default=1)
+        level = multiplicity.per_claim_alpha(s.profile.multiplicity, s.profile.alpha, m)
         return dataclasses.replace(s.seed_design, alpha=level)
 
     def runs_judged(self):
@@ -298,7 +324,7 @@ class ClaimsSession:
 
         s = self.settings
         rule = s.profile.multiplicity
-        m_claims = self.n_claims
+        per_body = {b: self.m_of(b) for b in self.bodies()}
         judged = {r["id"] for r in self.results}
         meta = {"profile": s.profile.name,
                 "dataset": s.dataset if s.source == "fresh" else "(from source)",
@@ -310,12 +336,16 @@ class ClaimsSession:
                 "store": str(s.store_path) if s.source == "fresh" else None,
                 "command": " ".join(sys.argv),
                 "profile_settings": s.profile.to_dict(),
-                "multiplicity": f"{rule}: controls the {multiplicity.CONTROLS[rule]} at alpha across the "
-                                f"{m_claims} claims declared in the suite's claim files; each pytest "
-                                f"outcome is judged at "
-                                f"{multiplicity.per_claim_alpha(rule, s.profile.alpha, m_claims):.4g}",
-                "family": {"m": m_claims, "claims": sorted(set(self.family) | judged),
-                           "not_run": sorted(set(self.family) - judged)}}
+                "multiplicity": f"{rule}: controls the {multiplicity.CONTROLS[rule]} at alpha within "
+                                f"each body of claims declared in the suite's claim files ("
+                                + "; ".join(f"{b}: {m} claims, each pytest outcome judged at "
+                                            f"{multiplicity.per_claim_alpha(rule, s.profile.alpha, m):.4g}"
+                                            for b, m in per_body.items()) + ")",
+                "families": {b: {"m": per_body[b],
+                                 "claims": sorted(set(self.families.get(b, ())) | {
+                                     r["id"] for r in self.results if r.get("body") == b}),
+                                 "not_run": sorted(set(self.families.get(b, ())) - judged)}
+                             for b in per_body}}
         if s.seed_design is not None:
             from harness.sequential import session_summary
             meta["sequential"] = session_summary(self.results, self.outcome_design())

@@ -52,7 +52,7 @@ SPREAD_TEST = "noise-corrected spread difference"
 __all__ = [
     "SUPPORTED", "REFUTED", "INCONCLUSIVE", "UNTESTABLE", "VERDICTS", "Arm", "Evidence",
     "mean_greater", "mean_above", "trend", "variance_greater", "equivalent", "diff_of_diffs",
-    "spread_greater", "all_of", "bh_adjust", "minimum_detectable_difference",
+    "spread_greater", "all_of", "minimum_detectable_difference",
 ]
 
 
@@ -870,15 +870,3 @@ def all_of(parts: Sequence[Evidence], *, test_name: str = "intersection-union") 
                     n=tuple(k for x in parts for k in x.n), alpha=alpha,
                     mde=binding.mde if m == 1 else None, arms=tuple(a for x in parts for a in x.arms),
                     details=details, note="; ".join(notes))
-
-
-def bh_adjust(pvalues: Sequence[float | None]) -> list[float | None]:
-    """Benjamini-Hochberg adjusted p-values (``scipy.stats.false_discovery_control``);
-    None entries pass through and do not count as hypotheses."""
-    idx = [i for i, p in enumerate(pvalues) if p is not None]
-    out: list[float | None] = [None] * len(pvalues)
-    if idx:
-        adj = stats.false_discovery_control([float(pvalues[i]) for i in idx], method="bh")
-        for i, q in zip(idx, np.atleast_1d(adj)):
-            out[i] = float(q)
-    return out

@@ -11,7 +11,8 @@ The input schema of a runs table (docs/FAULTS.md, "runs.csv input schema"):
   A claim whose metric or configuration has no rows is untestable, the others are judged.
 - Defaulted when absent or blank: ``kind`` ("run"), ``key`` ("<file>:line<N>"), ``n`` (1 for a
   run), ``source`` (the file).
-- Optional: ``width``, ``image_size``, ``train_size``, ``epochs``, ``lr``, ``diverged_epoch``
+- Optional: ``width``, ``image_size``, ``train_size``, ``epochs``, ``lr``, ``init`` (blank:
+  "default"), ``diverged_epoch``
   and every other column of ``harness.runs.COLUMNS``; other unknown columns are ignored,
   unless their name is one edit away from a known one (a misspelling: an error).
 
@@ -31,14 +32,18 @@ from typing import Callable
 import pandas as pd
 
 from harness.profiles import DATASETS
-from models.config import ACTIVATIONS, ARCHS, BLOCK_ORDERS, NORMS, STEMS  # torch-free
+from models.config import ACTIVATIONS, ARCHS, BLOCK_ORDERS, INITS, NORMS, STEMS  # torch-free
 KINDS = ("run", "summary")
 
+#: Columns that identify a configuration (what claims select on; a run is one per config and seed).
+CONFIG_COLUMNS = ["arch", "width", "depth", "block_order", "norm", "activation", "stem",
+                  "dataset", "image_size", "train_size", "epochs", "batch_size", "lr", "init"]
 REQUIRED = ["arch", "depth", "block_order", "norm", "activation", "stem", "batch_size", "seed",
             "dataset"]
 METRIC_COLUMNS = ["best_test_acc", "final_test_acc", "grad_metric", "heldout_best_test_acc"]
 CATEGORIES = {"arch": ARCHS, "block_order": BLOCK_ORDERS, "norm": NORMS,
-              "activation": ACTIVATIONS, "stem": STEMS, "dataset": DATASETS, "kind": KINDS}
+              "activation": ACTIVATIONS, "stem": STEMS, "dataset": DATASETS, "kind": KINDS,
+              "init": tuple(INITS)}
 #: column -> (low, high, integer?); None = unbounded. NaN is allowed where a column is optional.
 NUMERIC = {"depth": (0, None, True), "batch_size": (1, None, True), "seed": (0, None, True),
            "width": (1, None, True), "image_size": (1, None, True), "train_size": (1, None, True),
@@ -192,9 +197,7 @@ def check_runs(df: pd.DataFrame, where: str, row_name: Callable[[int], str] | No
                                 f"a run may appear once: delete the copy")
             else:
                 first_key[k] = i
-    config = [c for c in ("arch", "width", "depth", "block_order", "norm", "activation", "stem",
-                          "dataset", "image_size", "train_size", "epochs", "batch_size", "lr",
-                          "seed") if c in df.columns]
+    config = [c for c in CONFIG_COLUMNS + ["seed"] if c in df.columns]
     runs = df[is_run & ~df.index.isin(dup_rows)]
     seen: dict = {}
     for i, row in zip(runs.index, runs[config].itertuples(index=False, name=None)):

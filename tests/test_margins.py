@@ -49,7 +49,7 @@ def test_bn_leads_set_is_the_papers():
     sizes = sorted({int(r["batch_size"]) for r in ROWS if r["question"] == "Q5" and r["table"] == "results"})
     assert q5.BN_LEADS_IN_PAPER == tuple(b for b in sizes if _q5("batch", b) > _q5("group", b))
     for p in profiles.PROFILES.values():  # every profile judges the claim at >= 1 batch size
-        assert any(b in q5.BN_LEADS_IN_PAPER for b in p.q5_batch_sizes), p
+        assert any(b in q5.BN_LEADS_IN_PAPER for b in p.sizes["Q5"]["batch_size"]), p
 
 
 def test_claims_take_margins_from_the_profile():

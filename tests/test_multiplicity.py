@@ -52,14 +52,21 @@ def test_session_end_holm_uses_the_declared_m_and_counts_an_untestable_claim():
     from harness.session import ClaimsSession
 
     settings = SimpleNamespace(profile=SimpleNamespace(multiplicity="holm", alpha=0.05))
-    results = [{"id": f"c{i}", "evidence": {"verdict": "supported", "p": 0.0028, "details": {}}}
-               for i in range(2)]
-    results.append({"id": "c2", "evidence": {"verdict": "untestable", "p": None, "details": {}}})
-    s = ClaimsSession(settings, family=[f"c{i}" for i in range(17)], results=results)
+    results = [{"id": f"c{i}", "body": "seed", "evidence": {"verdict": "supported", "p": 0.0028,
+                                                             "details": {}}} for i in range(2)]
+    results.append({"id": "c2", "body": "seed", "evidence": {"verdict": "untestable", "p": None,
+                                                             "details": {}}})
+    # a second body's claim with the same p: its own family of 4 (0.0028 * 4 = 0.0112)
+    results.append({"id": "d0", "body": "other", "evidence": {"verdict": "supported", "p": 0.0028,
+                                                              "details": {}}})
+    s = ClaimsSession(settings, families={"seed": [f"c{i}" for i in range(17)],
+                                          "other": [f"d{i}" for i in range(4)]}, results=results)
     s.finish()
+    by_id = {r["id"]: r for r in s.results}
     # m = 17: 0.0028 * 17 = 0.0476 < 0.05; with m = 2 known p's it would be 0.0056
-    assert [r["p_adjusted"] for r in s.results[:2]] == pytest.approx([0.0476, 0.0476])
-    assert s.results[2]["p_adjusted"] is None and s.n_claims == 17
+    assert [by_id[c]["p_adjusted"] for c in ("c0", "c1")] == pytest.approx([0.0476, 0.0476])
+    assert by_id["c2"]["p_adjusted"] is None and s.m_of("seed") == 17
+    assert by_id["d0"]["p_adjusted"] == pytest.approx(0.0112) and s.m_of("other") == 4
 
 
 def test_per_claim_level_is_first_step_of_holm_and_bh():
@@ -128,7 +135,14 @@ def test_the_declared_body_is_read_from_the_claim_files(tmp_path):
 
     repo_claims = sorted((Path(__file__).resolve().parent.parent / "claims").glob("test_*.py"))
     declared = mu.declared_claims(repo_claims)
-    assert len(declared) == 17 and "headline-80-percent" in declared
+    assert declared["headline-80-percent"] == "headline" and declared["q5-gn-consistent"] == "Q5"
+    from harness.questions import body_of
+
+    bodies = {}
+    for cid, q in declared.items():
+        bodies.setdefault(body_of(q), []).append(cid)
+    # each paper's findings are a family of their own: the seed paper's 17, Ioffe & Szegedy's 4
+    assert {b: len(c) for b, c in bodies.items()} == {"seed": 17, "bn2015": 4}
     f = tmp_path / "test_x.py"
     f.write_text("import pytest\n"
                  "@pytest.mark.claim(id='a', question='Q4', sentence='s')\n"
@@ -137,7 +151,8 @@ def test_the_declared_body_is_read_from_the_claim_files(tmp_path):
                  "@pytest.mark.claim(id='b', question='Q4', sentence='s')\n"
                  "def test_b(judge, k): pass\n"
                  "X = 'pytest.mark.claim(id=\"not-a-claim\")'\n")
-    assert set(mu.declared_claims([f])) == {"a", "b"}
+    assert mu.declared_claims([f]) == {"a": "Q4", "b": "Q4"}
     # a parametrized claim counts once per collected variant; one selected by -k keeps m
     assert mu.family(["a", "b"], ["b[1]", "b[2]"]) == ["a", "b[1]", "b[2]"]
     assert mu.family(["a", "b"], ["a"]) == ["a", "b"]
+    assert mu.families({"a": "x", "b": "y"}, {"b[1]": "y"}) == {"x": ["a"], "y": ["b[1]"]}

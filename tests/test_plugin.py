@@ -90,7 +90,7 @@ def test_store_reuse_fresh_xdist_report_and_csv_source(tmp_path):
     report = latest_report(tmp_path)
     assert report["meta"]["store"].endswith(".sqlite")  # a fresh session names its store
     # the xdist controller collects nothing: m comes from its workers, the declared 17 (issue 21)
-    assert report["meta"]["family"]["m"] == 17 and "17 claims declared" in report["meta"]["multiplicity"]
+    assert report["meta"]["families"]["seed"]["m"] == 17 and "seed: 17 claims" in report["meta"]["multiplicity"]
     assert all(r["claims_m"] == 17 for r in report["results"])
     verdicts = {r["id"]: r["evidence"]["verdict"] for r in report["results"]}
     assert set(verdicts) >= {"q6-mlp-orders-equivalent", "q6-order-matters-more-in-cnn"}
@@ -136,9 +136,11 @@ def test_paper_source_judges_without_training(tmp_path):
     assert all(r["p_adjusted"] is None or r["p_adjusted"] >= r["evidence"]["p"]
                for r in report["results"])
     # issue 9: the outcome follows the declared multiplicity rule (Holm): judged at alpha/m
-    results = report["results"]
+    results = [r for r in report["results"] if r["body"] == "seed"]
     m = len(results)
     assert all(r["multiplicity"] == "holm" and r["claims_m"] == m for r in results)
+    # the second paper's claims are a family of their own (harness/multiplicity.py)
+    assert {r["claims_m"] for r in report["results"] if r["body"] == "bn2015"} == {4}
     for r in results:
         assert r["outcome_alpha"] == pytest.approx(0.05 / m)
         if r["outcome"] in ("passed", "failed"):
@@ -158,7 +160,7 @@ def test_paper_source_judges_without_training(tmp_path):
     md = (tmp_path / "reports" / "latest" / "report.md").read_text()
     assert "‡" in md and "held-out epoch" in md and "verdict (adjusted)" in md
     # issue 21: m is the declared body of claims, an untestable claim included
-    family = report["meta"]["family"]
+    family = report["meta"]["families"]["seed"]
     assert family["m"] == m == 17 and family["not_run"] == [] and len(family["claims"]) == 17
     assert by_id["headline-80-percent"]["evidence"]["p"] is None  # untestable, still counted
     # the decision-level CI (1 - 2 alpha/m) is shown beside the 95% one
@@ -173,7 +175,8 @@ def test_paper_source_judges_without_training(tmp_path):
     assert proc_k.returncode in (0, 1), proc_k.stdout[-2000:]
     selected = json.loads((sub / "latest" / "report.json").read_text())
     assert {r["id"] for r in selected["results"]} == {"q5-bn-small-batch-worse", "q4-relu-rises"}
-    assert selected["meta"]["family"]["m"] == 17 and len(selected["meta"]["family"]["not_run"]) == 15
+    assert selected["meta"]["families"]["seed"]["m"] == 17
+    assert len(selected["meta"]["families"]["seed"]["not_run"]) == 15
     for r in selected["results"]:
         full = by_id[r["id"]]
         for key in ("evidence", "outcome_alpha", "outcome_verdict", "claims_m", "decision_ci", "heldout",
