@@ -110,13 +110,17 @@ def adjusted_verdict(verdict: str | None, p_adj: float | None, p_refuted_adj: fl
 
 
 def declared_claims(files: Iterable[Path]) -> dict[str, str]:
-    """The claims declared in ``files``: claim id -> its ``question=`` (its report section; ""
-    when not a literal), read from the source (every ``@pytest.mark.claim(id="...")``), so it
+    """The claims declared in ``files``: claim id -> its ``question=`` (its report section: a
+    literal, or a module-level string constant it names; "" otherwise), read from the source (every ``@pytest.mark.claim(id="...")``), so it
     does not depend on what is collected or selected. A parametrized claim counts once here;
     the plugin adds its collected variants."""
     found: dict[str, str] = {}
     for path in sorted(Path(f) for f in files):
         tree = ast.parse(path.read_text(), filename=str(path))
+        # module-level string constants (``LR = "bn2015-lr"``): a marker may name its question so
+        names = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
+                 and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)
+                 for t in n.targets if isinstance(t, ast.Name)}
         for node in ast.walk(tree):
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 continue
@@ -126,7 +130,8 @@ def declared_claims(files: Iterable[Path]) -> dict[str, str]:
                     kws = {kw.arg: kw.value for kw in dec.keywords}
                     if isinstance(kws.get("id"), ast.Constant):
                         q = kws.get("question")
-                        found[str(kws["id"].value)] = str(q.value) if isinstance(q, ast.Constant) else ""
+                        found[str(kws["id"].value)] = str(q.value) if isinstance(q, ast.Constant) \
+                            else names.get(q.id, "") if isinstance(q, ast.Name) else ""
     return found
 
 
