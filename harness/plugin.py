@@ -48,14 +48,15 @@ def pytest_addoption(parser):
     g.addoption("--device", default="auto", help="auto, cpu or cuda (default auto)")
     g.addoption("--data-root", default=None, help="folder holding (or receiving) the datasets")
     g.addoption("--download", action="store_true", help="download a missing dataset into --data-root")
-    g.addoption("--store", default=None, help=f"run store path (default {DEFAULT_STORE.relative_to(REPO)})")
+    g.addoption("--store", default=None, help=f"run store path (default {DEFAULT_STORE} in the project's rootdir)")
     g.addoption("--fresh", action="store_true", help="retrain every run instead of reusing the store")
     g.addoption("--alpha", type=float, default=None, help="significance level (default: the profile's, 0.05)")
     g.addoption("--source", default="fresh",
                 help="where runs come from: fresh (train/store), paper (the paper's published numbers; "
                      "'seed', its older name, is accepted), "
                      "or PATH to a runs.csv exported by a report")
-    g.addoption("--reports-dir", default=str(DEFAULT_REPORTS), help="where evidence reports go")
+    g.addoption("--reports-dir", default=None,
+                help=f"where evidence reports go (default {DEFAULT_REPORTS}/ in the project's rootdir)")
     # Past one machine (harness/executors.py): each configuration as one task on a Ray cluster.
     g.addoption("--executor", default="local", help="where configurations train: local (this "
                 "process, default) or ray (a Ray cluster; pip install -e '.[ray]')")
@@ -94,7 +95,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "levels_from_paper_table(reason): the claim's levels were chosen "
                             "from the paper's own table (biased when judged on that table)")
     try:
-        settings = settings_from(config.getoption)
+        settings = settings_from(config.getoption, project=config.rootpath)
     except SettingsError as exc:
         raise pytest.UsageError(*exc.problems) from None
     if _is_worker(config):

@@ -21,10 +21,13 @@ from pathlib import Path
 from typing import Callable
 
 from harness.profiles import DATASETS, PAPER_PROFILE, PROFILES, Profile, ProfileError, resolve_profile
+from harness.provenance import portable_path
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_STORE = REPO / ".runstore" / "runs.sqlite"
-DEFAULT_REPORTS = REPO / "reports"
+#: the run store and the reports folder, relative to the project pytest runs in (its rootdir):
+#: this repository, or any project that installed the plugin
+DEFAULT_STORE = Path(".runstore") / "runs.sqlite"
+DEFAULT_REPORTS = Path("reports")
 DEVICES = ("auto", "cpu", "cuda")
 #: --source values that are not a file: fresh training (or the store), the paper's table
 SOURCES = ("fresh", "paper")
@@ -52,6 +55,7 @@ class Settings:
     download: bool
     fresh: bool
     reports_dir: Path
+    project: Path = REPO  # the rootdir: default paths live in it, the report names paths from it
     started: float = field(default_factory=time.time)
     seed_design: object = None  # harness.sequential.Design with --seeds auto, else None
 
@@ -66,8 +70,9 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def settings_from(opt: Callable[[str], object]) -> Settings:
-    """Settings from ``opt(name)`` (pytest's ``config.getoption``), every option checked."""
+def settings_from(opt: Callable[[str], object], project: Path = REPO) -> Settings:
+    """Settings from ``opt(name)`` (pytest's ``config.getoption``), every option checked;
+    the default store and reports folder are inside ``project`` (pytest's rootdir)."""
     source = opt("--source")
     source = SOURCE_ALIASES.get(source, source)
     if source not in SOURCES and not Path(source).is_file():
@@ -122,10 +127,11 @@ def settings_from(opt: Callable[[str], object]) -> Settings:
     device = "none" if source != "fresh" else \
         opt("--device") if opt("--executor") == "ray" else resolve_device(opt("--device"))
     return Settings(profile=profile, dataset=dataset, seeds=seeds, device=device,
-                    store_path=Path(opt("--store") or DEFAULT_STORE), source=source,
+                    store_path=Path(opt("--store") or project / DEFAULT_STORE), source=source,
                     data_root=opt("--data-root"), download=opt("--download"),
-                    fresh=opt("--fresh"), reports_dir=Path(opt("--reports-dir")),
-                    seed_design=seed_design)
+                    fresh=opt("--fresh"),
+                    reports_dir=Path(opt("--reports-dir") or project / DEFAULT_REPORTS),
+                    project=Path(project), seed_design=seed_design)
 
 
 def recorded_profile(path: str) -> Profile | None:
@@ -203,7 +209,8 @@ class ClaimsSession:
 
     def header(self) -> str:
         s = self.settings
-        where = s.source if s.source != "fresh" else f"fresh (store {s.store_path})"
+        where = s.source if s.source != "fresh" else \
+            f"fresh (store {portable_path(s.store_path, s.project)})"
         seeds = f"auto{s.seed_design.stages}" if s.seed_design else s.seeds
         if s.profile.first_seed:
             seeds = f"{seeds} (from seed {s.profile.first_seed}: a pilot)"
@@ -243,20 +250,21 @@ class ClaimsSession:
 
     def meta(self) -> dict:
         from harness import multiplicity
-        from harness.provenance import versions
+        from harness.provenance import portable_command, versions
 
         s = self.settings
         rule = s.profile.multiplicity
         m_claims = max(r.get("claims_m") or 1 for r in self.results)
         meta = {"profile": s.profile.name,
                 "dataset": s.dataset if s.source == "fresh" else "(from source)",
-                "device": s.device, "source": s.source, "alpha": s.profile.alpha,
+                "device": s.device, "source": portable_path(s.source, s.project),
+                "alpha": s.profile.alpha,
                 "seeds": f"auto {s.seed_design.stages}" if s.seed_design else s.seeds,
                 "started": datetime.fromtimestamp(s.started, timezone.utc).isoformat(),
                 "wall_s": round(time.time() - s.started, 1), "versions": versions(),
                 # a --source session reads its runs from the source and never opens the store
-                "store": str(s.store_path) if s.source == "fresh" else None,
-                "command": " ".join(sys.argv),
+                "store": portable_path(s.store_path, s.project) if s.source == "fresh" else None,
+                "command": portable_command(sys.argv, s.project),
                 "profile_settings": s.profile.to_dict(),
                 "multiplicity": f"{rule}: controls the {multiplicity.CONTROLS[rule]} at alpha across the "
                                 f"{m_claims} claims collected; each pytest outcome is judged at "
