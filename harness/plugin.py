@@ -21,7 +21,7 @@ from harness import threads
 from harness.profiles import PROFILES, Profile
 from harness.questions import SECTIONS, runs_of
 from harness.session import (DEFAULT_REPORTS, DEFAULT_STORE, REPO, ClaimsSession, Settings,
-                             SettingsError, check_paths, settings_from)
+                             SettingsError, check_paths, read_baseline, settings_from)
 
 # Before torch is imported anywhere in this process (and in xdist workers, which inherit the
 # environment): OpenMP threads that wait must sleep, not spin (harness/threads.py).
@@ -57,6 +57,15 @@ def pytest_addoption(parser):
                      "or PATH to a runs.csv exported by a report")
     g.addoption("--reports-dir", default=None,
                 help=f"where evidence reports go (default {DEFAULT_REPORTS}/ in the project's rootdir)")
+    # History (harness/report/compare.py): verdicts and effects against an earlier report.
+    g.addoption("--compare", default=None, metavar="BASELINE",
+                help="after the claims table, list the claims whose verdict changed or whose effect "
+                     "left its CI against BASELINE: a report.json, a report folder, or 'last' (the "
+                     "previous report in --reports-dir)")
+    g.addoption("--compare-fail", default=None, metavar="WHAT",
+                help="with --compare: fail the session (exit status 6) on 'verdict' (a changed "
+                     "verdict), 'effect' (an effect outside the baseline's CI) or 'effect:X' (an "
+                     "effect that moved by more than X); comma-separated")
     # Past one machine (harness/executors.py): each configuration as one task on a Ray cluster.
     g.addoption("--executor", default="local", help="where configurations train: local (this "
                 "process, default) or ray (a Ray cluster; pip install -e '.[ray]')")
@@ -102,6 +111,16 @@ def pytest_configure(config):
         settings.started = config.workerinput["claims_started"]
     session = ClaimsSession(settings)
     config.stash[SESSION] = session
+    if config.getoption("--compare-fail") and not config.getoption("--compare"):
+        raise pytest.UsageError("--compare-fail needs --compare BASELINE (a report.json, a report "
+                                "folder or 'last')")
+    if config.getoption("--compare") and not _is_worker(config):
+        try:
+            session.baseline, session.gate = read_baseline(
+                config.getoption("--compare"), config.getoption("--compare-fail"), settings)
+        except SettingsError as exc:
+            raise pytest.UsageError(*exc.problems) from None
+        session.gate_spec = config.getoption("--compare-fail")
     config.pluginmanager.register(_Collector(session), "claims-results")
     _start_executor(config, session, join=False)  # option checks, before anything is written
     if settings.source == "fresh":
@@ -363,6 +382,7 @@ def pytest_sessionfinish(session, exitstatus):
     if _is_worker(session.config) or not state.results:
         return
     state.finish()
+    state.compare()
     s = state.settings
     try:  # faults: a report that cannot be written still says where the runs are, in one line
         state.write_report()
@@ -373,6 +393,10 @@ def pytest_sessionfinish(session, exitstatus):
                          f"the runs are kept in {where}: rerun the same command with a writable "
                          f"--reports-dir to write it (nothing is retrained)\n")
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
+    if state.gate_failures and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        from harness.report.compare import COMPARE_FAILED_EXIT
+
+        session.exitstatus = COMPARE_FAILED_EXIT  # the gate's own status, apart from failed claims
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -385,6 +409,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.section("claims")
     for line in report.claims_table(state.results).splitlines():
         tr.write_line(line)
+    if state.comparison is not None:
+        tr.section("claims compared")
+        for line in state.comparison.lines():
+            tr.write_line(line)
+        if state.gate is not None:
+            from harness.report.compare import COMPARE_FAILED_EXIT
+
+            failed = ", ".join(c.id for c in state.gate_failures)
+            tr.write_line(f"--compare-fail {state.gate_spec}: " + (
+                f"FAILED on {failed} (exit status {COMPARE_FAILED_EXIT})" if failed else "passed"),
+                red=bool(failed), green=not failed)
     if state.report_dir is not None:  # None: the report could not be written (said in sessionfinish)
         tr.write_line(f"evidence report: {state.report_dir}/report.md, the same as one page: report.html  "
                       f"(latest: {state.settings.reports_dir / 'latest'})")

@@ -176,6 +176,20 @@ def check_source(source: str) -> None:
         raise SettingsError(*exc.problems) from None
 
 
+def read_baseline(spec: str, gate_spec: str | None, settings: Settings):
+    """--compare / --compare-fail, read at start-up (``last`` is the report ``latest`` points
+    at before this session writes its own): (Baseline, Gate or None)."""
+    from harness.report import compare as cmp
+
+    try:
+        gate = cmp.parse_gate(gate_spec)
+        path = cmp.resolve_baseline(spec, settings.reports_dir)
+        name = f"last ({path.parent.name})" if spec == cmp.LAST else portable_path(spec, settings.project)
+        return cmp.load_baseline(path, name), gate
+    except ValueError as exc:  # BaselineError, a bad gate
+        raise SettingsError(str(exc)) from None
+
+
 def check_paths(settings: Settings) -> None:
     """Every path this session will use, before any training (harness.preflight). The dataset
     first: a missing dataset leaves no store behind."""
@@ -206,6 +220,11 @@ class ClaimsSession:
     questions: set = field(default_factory=set)  # questions whose runs the collected claims use
     results: list = field(default_factory=list)  # one dict per judged claim (controller side)
     report_dir: Path | None = None
+    baseline: object = None    # --compare: a harness.report.compare.Baseline, read at start-up
+    gate: object = None        # --compare-fail: a harness.report.compare.Gate
+    gate_spec: str | None = None  # --compare-fail as given
+    comparison: object = None  # after finish(): the Comparison with the baseline
+    gate_failures: list = field(default_factory=list)  # the changes --compare-fail fails on
 
     def header(self) -> str:
         s = self.settings
@@ -232,6 +251,22 @@ class ClaimsSession:
         for r, e, p_adj, p_ref in zip(self.results, evs, adjusted, adjusted_ref):
             r["p_adjusted"] = p_adj
             r["verdict_adjusted"] = multiplicity.adjusted_verdict(e.get("verdict"), p_adj, p_ref, alpha)
+
+    def compare(self) -> None:
+        """--compare: this session's results against the baseline, and the gate's failures."""
+        if self.baseline is None:
+            return
+        from harness.report.compare import compare
+
+        self.comparison = compare(self.baseline, self.results)
+        self.gate_failures = self.gate.failures(self.comparison) if self.gate else []
+
+    def comparison_record(self) -> dict | None:
+        """report.json's ``comparison``: what moved, the gate and what it failed on."""
+        if self.comparison is None:
+            return None
+        return self.comparison.to_dict() | {"gate": self.gate_spec,
+                                            "failed": [c.id for c in self.gate_failures]}
 
     def runs_judged(self):
         """The runs table the results were judged on (what the report exports)."""
@@ -278,4 +313,5 @@ class ClaimsSession:
         from harness import report, runs as runs_mod
 
         self.report_dir = report.write_report(self.settings.reports_dir, self.results,
-                                              self.runs_judged(), runs_mod.published_runs(), self.meta())
+                                              self.runs_judged(), runs_mod.published_runs(), self.meta(),
+                                              self.comparison_record())
