@@ -44,11 +44,26 @@ def estimated_cost(spec: RunSpec) -> float:
     return steps * (work + latency)
 
 
+def config_plan(specs: list[RunSpec]) -> list[tuple[tuple, list[str], float, int]]:
+    """(config key, run keys, estimated cost, stacked steps) per configuration of ``specs``:
+    what harness.progress weighs the session's work by."""
+    groups: dict[tuple, list[RunSpec]] = defaultdict(list)
+    for s in specs:
+        groups[s.config_key()].append(s)
+    out = []
+    for ck, g in groups.items():
+        p, n = g[0].protocol, g[0].data.train_size or 50_000
+        out.append((ck, [s.key() for s in g], sum(estimated_cost(s) for s in g),
+                    p.epochs * max(n // p.batch_size, 1)))
+    return out
+
+
 class Engine:
     def __init__(self, store: RunStore, *, device: str = "cpu", data_root=None,
                  download: bool = False, fresh_since: float | None = None,
                  progress: Callable[[str], None] | None = None,
-                 epoch_progress: Callable[[str], None] | None = None, executor=None):
+                 epoch_progress: Callable[[str], None] | None = None, executor=None,
+                 tracker=None):
         self.store = store
         self.device = torch.device(device)
         self.data_root, self.download = data_root, download
@@ -60,6 +75,7 @@ class Engine:
         # a GPU it is the point of the engine.
         self.progress = progress  # one line per finished run
         self.epoch_progress = epoch_progress  # one line per epoch (pytest -v), for long runs
+        self.tracker = tracker  # harness.progress.Tracker: counts and time left, or None
         self._splits: dict[DataSpec, Splits] = {}
         self.trained = 0
         # Where leased configurations train (harness.executors): here, or a Ray cluster.
@@ -96,6 +112,8 @@ class Engine:
             if key not in have:
                 groups[spec.config_key()].append(spec)
         pending = sorted(groups.values(), key=lambda g: -sum(estimated_cost(s) for s in g))
+        if self.tracker is not None:
+            self.tracker.plan(config_plan(specs), done=have)
         flying: set[str] = set()  # keys handed to the executor, records not back yet
         failures: list[Failure] = []
         failed: set[str] = set()
@@ -139,6 +157,16 @@ class Engine:
             raise TrainingFailed(failures)
         return {k: have[k] for k in by_key}
 
+    def step_hook(self, specs: list[RunSpec]) -> Callable[[], None] | None:
+        """What the trainer calls after each step of ``specs``' configuration (progress), with
+        its step count from the loaded training set (the ragged last batch included)."""
+        if self.tracker is None:
+            return None
+        data, p = specs[0].data, specs[0].protocol
+        n = len(self._splits[data].x_train) if data in self._splits else data.train_size
+        return self.tracker.stepper(specs[0].config_key(),
+                                    steps=p.epochs * -(-n // p.batch_size) if n else None)
+
     def _fail(self, failure: Failure, flying: set[str], failed: set[str]) -> None:
         """A configuration failed for good: free its leases; it is not retried this call."""
         for s in failure.specs:
@@ -161,6 +189,8 @@ class Engine:
         rec["stored_at"] = time.time()
         self.store.put(rec["key"], rec)
         self.trained += 1
+        if self.tracker is not None:
+            self.tracker.finished([rec["key"]])
         if self.progress:
             status = f"diverged at epoch {rec['diverged_epoch']}" if rec["diverged_epoch"] else \
                 f"best {rec['best_test_acc']:.2f}% final {rec['final_test_acc']:.2f}%"

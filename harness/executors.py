@@ -72,12 +72,13 @@ def config_label(specs: list[RunSpec]) -> str:
     return f"{specs[0].label().rsplit(' seed ', 1)[0]} seeds {','.join(str(s.seed) for s in specs)}"
 
 
-def train_configuration(specs: list[RunSpec], data, device, *, progress=None) -> Iterator[dict]:
+def train_configuration(specs: list[RunSpec], data, device, *, progress=None,
+                        on_step=None) -> Iterator[dict]:
     """The records of one configuration's seeds, each as soon as it exists, from the one
     trainer (``harness.stacked``): all seeds as one stacked model. Runs here or in a Ray task."""
     from harness.stacked import train_stacked
 
-    yield from train_stacked(specs, data, device, progress=progress)
+    yield from train_stacked(specs, data, device, progress=progress, on_step=on_step)
 
 
 class LocalExecutor:
@@ -98,7 +99,7 @@ class LocalExecutor:
             specs = self._queue.pop(0)
             e = self.engine
             yield from train_configuration(specs, e.splits(specs[0].data), e.device,
-                                           progress=e.epoch_progress)
+                                           progress=e.epoch_progress, on_step=e.step_hook(specs))
 
     def close(self) -> None:
         pass

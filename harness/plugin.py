@@ -222,16 +222,15 @@ def profile(claims_settings) -> Profile:
     return claims_settings.profile
 
 
-def _progress_writer(config):
-    """One line per finished run, live, on the real stderr. pytest captures fd 2 while a test
-    runs (and xdist workers inherit the controller's stderr), so the write suspends capture
-    for its duration instead of landing in a test's captured output."""
+def _stderr_writer(config):
+    """Writes to the real stderr, live. pytest captures fd 2 while a test runs (and xdist
+    workers inherit the controller's stderr), so each write suspends capture for its duration
+    instead of landing in a test's captured output."""
     capman = config.pluginmanager.getplugin("capturemanager")
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
 
-    def write(line: str) -> None:
+    def write(text: str) -> None:
         with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
-            sys.stderr.write(f"[{worker}] {line}\n" if worker else f"  {line}\n")
+            sys.stderr.write(text)
             sys.stderr.flush()
 
     return write
@@ -239,17 +238,30 @@ def _progress_writer(config):
 
 @pytest.fixture(scope="session")
 def engine(pytestconfig, claims_settings):
+    from harness import progress
     from harness.engine import Engine
     from harness.store import RunStore
 
     s = claims_settings
     store = RunStore(s.store_path)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    # one line per finished run; the training status (counts, elapsed, time left) between them
+    display = progress.Display(_stderr_writer(pytestconfig), tty=progress.is_tty(sys.stderr),
+                               prefix=f"[{worker}] " if worker else "  ")
+    fresh_since = s.started if s.fresh else None
+
+    def stored(keys: list[str]) -> set[str]:  # by any worker (and, with --fresh, this session)
+        return {k for k, r in store.get_many(keys).items()
+                if fresh_since is None or r.get("stored_at", 0) >= fresh_since}
+
+    tracker = progress.Tracker(display, started=s.started, workers=progress.xdist_workers(),
+                               done_keys=stored)
     eng = Engine(store, device=s.device, data_root=s.data_root, download=s.download,
-                 fresh_since=s.started if s.fresh else None,
-                 progress=_progress_writer(pytestconfig),
-                 epoch_progress=_progress_writer(pytestconfig) if pytestconfig.option.verbose > 0 else None,
-                 executor=pytestconfig.stash[SESSION].executor)
+                 fresh_since=fresh_since, progress=display.line,
+                 epoch_progress=display.line if pytestconfig.option.verbose > 0 else None,
+                 executor=pytestconfig.stash[SESSION].executor, tracker=tracker)
     yield eng
+    tracker.close()
     store.close()
 
 
