@@ -189,13 +189,13 @@ class Engine:
         rec["stored_at"] = time.time()
         self.store.put(rec["key"], rec)
         self.trained += 1
-        if self.tracker is not None:
-            self.tracker.finished([rec["key"]])
         if self.progress:
             status = f"diverged at epoch {rec['diverged_epoch']}" if rec["diverged_epoch"] else \
                 f"best {rec['best_test_acc']:.2f}% final {rec['final_test_acc']:.2f}%"
             self.progress(f"trained {run_label(rec)}: {len(rec['test_acc'])} epochs, "
                           f"{status} ({rec['wall_s']:.1f} s)")
+        if self.tracker is not None:  # after the run's line: the status stays the last line
+            self.tracker.finished([rec["key"]])
         return rec
 
     def runs(self, specs: list[RunSpec], source: str = "fresh") -> pd.DataFrame:

@@ -228,8 +228,7 @@ class ClaimsSession:
 
     def header(self) -> str:
         s = self.settings
-        where = s.source if s.source != "fresh" else \
-            f"fresh (store {portable_path(s.store_path, s.project)})"
+        where = s.source if s.source != "fresh" else f"fresh (store {s.store_path})"
         seeds = f"auto{s.seed_design.stages}" if s.seed_design else s.seeds
         if s.profile.first_seed:
             seeds = f"{seeds} (from seed {s.profile.first_seed}: a pilot)"
