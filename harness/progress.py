@@ -92,15 +92,26 @@ class Tracker:
         self.own_cost = 0.0             # cost units this process trained (partial included)
         self.own_seconds = 0.0          # seconds this process spent training them
         self._partial: dict[tuple, float] = {}  # cost trained so far, per configuration
+        self._planned_at: float | None = None    # the first plan (the fallback speed's start)
+        self._done_at_plan: set[tuple] = set()   # configurations already stored when planned
         self._last_poll = self._last_show = -1e18
 
     # -- what the engine calls --------------------------------------------------------------
     def plan(self, groups: Iterable[tuple[tuple, list[str], float, int]], done: Iterable[str]) -> None:
         """The configurations asked for: (config key, run keys, cost, steps) each; ``done``:
         the keys already stored."""
-        for ck, keys, cost, steps in groups:
-            self.configs.setdefault(ck, _Config(tuple(keys), float(cost), int(steps)))
         self.done |= set(done)
+        for ck, keys, cost, steps in groups:
+            old = self.configs.get(ck)
+            if old is not None:  # --seeds auto: a later stage asks for more seeds of it
+                merged = old.keys + tuple(k for k in keys if k not in old.keys)
+                self.configs[ck] = _Config(merged, max(old.cost, float(cost)), old.steps)
+                continue
+            self.configs[ck] = _Config(tuple(keys), float(cost), int(steps))
+            if all(k in self.done for k in keys):  # stored before: not this session's speed
+                self._done_at_plan.add(ck)
+        if self._planned_at is None:
+            self._planned_at = self.clock()
         if any(k not in self.done for c in self.configs.values() for k in c.keys):
             self.show(force=True)  # something to train: say how much
 
@@ -145,12 +156,21 @@ class Tracker:
         return configs, runs, self.runs_total
 
     def seconds_left(self) -> float | None:
-        """The remaining cost at the measured speed, or None before enough was measured."""
-        if self.own_seconds < MEASURE_MIN_S or self.own_cost <= 0:
-            return None
-        rate = self.own_cost / self.own_seconds * self.workers  # cost units per second
+        """The remaining cost at the measured speed, or None before enough was measured.
+        Without steps of its own (``--executor ray`` trains elsewhere) the speed is that of
+        the configurations finished since the plan was made."""
+        pending = {ck: c for ck, c in self.configs.items() if not all(k in self.done for k in c.keys)}
+        if self.own_seconds >= MEASURE_MIN_S and self.own_cost > 0:
+            rate = self.own_cost / self.own_seconds * self.workers  # cost units per second
+        else:
+            finished = sum(c.cost for ck, c in self.configs.items()
+                           if ck not in pending and ck not in self._done_at_plan)
+            since = self.clock() - self._planned_at
+            if finished <= 0 or since < MEASURE_MIN_S:
+                return None
+            rate = finished / since
         left = sum(max(c.cost - self._partial.get(ck, 0.0), 0.0)  # in flight: what is left of it
-                   for ck, c in self.configs.items() if not all(k in self.done for k in c.keys))
+                   for ck, c in pending.items())
         return left / rate
 
     def text(self) -> str:

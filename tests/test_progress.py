@@ -86,6 +86,22 @@ def test_on_a_terminal_the_status_line_is_rewritten_and_cleared_for_other_lines(
     assert out[-1] == "\n"  # the status line is ended, the terminal is left on a new line
 
 
+def test_without_steps_of_its_own_the_speed_is_that_of_finished_configurations():
+    """--executor ray: the steps run on the cluster; the configurations coming back count."""
+    tr, clock, _ = _tracker()
+    clock.t += 10
+    assert tr.seconds_left() is None  # nothing finished yet
+    tr.finished(["a0", "a1"])  # one of two equal configurations in 10 s
+    assert tr.seconds_left() == pytest.approx(10.0)
+
+
+def test_a_later_stage_of_seeds_adds_its_runs_to_the_same_configuration():
+    tr, clock, _ = _tracker()
+    tr.plan([("a", ["a0", "a1", "a2", "a3"], 20.0, 100)], done=[])
+    assert tr.counts() == (0, 0, 6) and len(tr.configs) == 2
+    assert tr.configs["a"].cost == 20.0
+
+
 @pytest.mark.parametrize("s, want", [(0, "0s"), (59.6, "1m00s"), (61, "1m01s"), (3725, "1h02m")])
 def test_fmt_duration(s, want):
     assert fmt_duration(s) == want
