@@ -141,6 +141,8 @@ def test_a_shifted_arm_lists_moved_verdicts_and_the_gate_fails(tmp_path):
     doc = json.loads((tmp_path / "b" / "latest" / "report.json").read_text())
     assert Q5_BN_SMALL in doc["comparison"]["failed"]
     assert "**failed**" in (tmp_path / "b" / "latest" / "report.md").read_text()
+    page = (tmp_path / "b" / "latest" / "report.html").read_text()
+    assert "Compared with a baseline" in page and Q5_BN_SMALL in page.split("Compared with")[1]
 
 
 def test_compare_last_is_the_previous_report_and_a_missing_one_is_a_usage_error(tmp_path):
