@@ -18,7 +18,7 @@ import torch
 
 from harness.data import Splits, load_splits
 from harness.executors import Failure, LocalExecutor, TrainingFailed
-from harness.plan import AUTO, Plan, parse, use_compile_cache
+from harness.plan import AUTO, Plan, choose, parse, use_compile_cache
 from harness.runs import from_records
 from harness.spec import DataSpec, Execution, Protocol, RunSpec
 from models import NetConfig
@@ -85,12 +85,26 @@ def estimated_hours(specs: list[RunSpec]) -> float:
     return sum(map(estimated_cost, specs)) * cpu_seconds_per_cost() / 3600
 
 
+def config_plan(specs: list[RunSpec]) -> list[tuple[tuple, list[str], float, int]]:
+    """(config key, run keys, estimated cost, stacked steps) per configuration of ``specs``:
+    what harness.progress weighs the session's work by."""
+    groups: dict[tuple, list[RunSpec]] = defaultdict(list)
+    for s in specs:
+        groups[s.config_key()].append(s)
+    out = []
+    for ck, g in groups.items():
+        p, n = g[0].protocol, g[0].data.train_size or 50_000
+        out.append((ck, [s.key() for s in g], sum(estimated_cost(s) for s in g),
+                    p.epochs * max(n // p.batch_size, 1)))
+    return out
+
+
 class Engine:
     def __init__(self, store: RunStore, *, device: str = "cpu", data_root=None,
                  download: bool = False, fresh_since: float | None = None,
                  progress: Callable[[str], None] | None = None,
                  epoch_progress: Callable[[str], None] | None = None, executor=None,
-                 plan: str = AUTO, steal_leases: bool = False):
+                 plan: str = AUTO, steal_leases: bool = False, tracker=None):
         self.store = store
         self.steal_leases = steal_leases  # --steal-leases: take other processes' leases
         self.device = torch.device(device)
@@ -106,6 +120,7 @@ class Engine:
             use_compile_cache(store.path)  # inductor's artefacts beside the store: compiled once
         self.progress = progress  # one line per finished run
         self.epoch_progress = epoch_progress  # one line per epoch (pytest -v), for long runs
+        self.tracker = tracker  # harness.progress.Tracker: counts and time left, or None
         self._splits: dict[DataSpec, Splits] = {}
         self.trained = 0
         # Where leased configurations train (harness.executors): here, or a Ray cluster.
@@ -149,6 +164,8 @@ class Engine:
             if key not in have:
                 groups[spec.config_key()].append(spec)
         pending = sorted(groups.values(), key=lambda g: -sum(estimated_cost(s) for s in g))
+        if self.tracker is not None:
+            self.tracker.plan(config_plan(specs), done=have)
         flying: set[str] = set()  # keys handed to the executor, records not back yet
         # A configuration's records are stored together, in one transaction, once all are
         # back: a process killed between two of them would split its stack across the store
@@ -225,6 +242,18 @@ class Engine:
                       f"there. If it is gone (another host's session killed), rerun with "
                       f"--steal-leases to take them over")
 
+    def step_hook(self, specs: list[RunSpec]) -> Callable[[], None] | None:
+        """What the trainer calls after each step of ``specs``' configuration (progress), with
+        its step count from the loaded training set (the ragged last batch included), times the
+        stacks its plan trains one after another (one per seed under a per-seed plan)."""
+        if self.tracker is None:
+            return None
+        data, p = specs[0].data, specs[0].protocol
+        n = len(self._splits[data].x_train) if data in self._splits else data.train_size
+        stacks = len((self.plan or choose(specs[0], self.device.type)).groups(specs))
+        return self.tracker.stepper(specs[0].config_key(),
+                                    steps=p.epochs * -(-n // p.batch_size) * stacks if n else None)
+
     def _fail(self, failure: Failure, flying: set[str], failed: set[str]) -> None:
         """A configuration failed for good: free its leases; it is not retried this call."""
         for s in failure.specs:
@@ -256,6 +285,8 @@ class Engine:
                     f"best {rec['best_test_acc']:.2f}% final {rec['final_test_acc']:.2f}%"
                 self.progress(f"trained {run_label(rec)}: {len(rec['test_acc'])} epochs, "
                               f"{status} ({rec['wall_s']:.1f} s)")
+        if self.tracker is not None:  # after the runs' lines: the status stays the last line
+            self.tracker.finished([rec["key"] for rec in records])
         return records
 
     def runs(self, specs: list[RunSpec], source: str = "fresh") -> pd.DataFrame:

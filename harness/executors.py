@@ -75,7 +75,7 @@ def config_label(specs: list[RunSpec]) -> str:
 
 
 def train_configuration(specs: list[RunSpec], data, device, *, plan: "Plan | None" = None,
-                        progress=None) -> Iterator[dict]:
+                        progress=None, on_step=None) -> Iterator[dict]:
     """The records of one configuration's seeds, each as soon as it exists, from the one
     trainer (``harness.stacked``), laid out as ``plan`` says (None: ``harness.plan.choose``'s
     table). Every record names its plan (``engine``: the plan's name; ``plan``: its fields).
@@ -87,7 +87,7 @@ def train_configuration(specs: list[RunSpec], data, device, *, plan: "Plan | Non
 
     plan = plan or choose(specs[0], torch.device(device).type)
     for group in plan.groups(specs):
-        for rec in train_stacked(group, data, device, progress=progress,
+        for rec in train_stacked(group, data, device, progress=progress, on_step=on_step,
                                  channels_last=plan.channels_last, compile=plan.compile):
             rec.update(engine=plan.name, plan=plan.to_dict())
             yield rec
@@ -111,7 +111,8 @@ class LocalExecutor:
             specs = self._queue.pop(0)
             e = self.engine
             yield from train_configuration(specs, e.splits(specs[0].data), e.device,
-                                           plan=e.plan, progress=e.epoch_progress)
+                                           plan=e.plan, progress=e.epoch_progress,
+                                           on_step=e.step_hook(specs))
 
     def close(self) -> None:
         pass

@@ -23,7 +23,8 @@ from harness import threads
 from harness.profiles import PROFILES, Profile
 from harness.questions import SECTIONS, runs_of
 from harness.session import (DEFAULT_MAX_HOURS, DEFAULT_REPORTS, DEFAULT_STORE, REPO, ClaimsSession,
-                             Settings, SettingsError, StopSignals, check_paths, settings_from)
+                             Settings, SettingsError, StopSignals, check_paths, read_baseline,
+                             settings_from)
 
 # Before torch is imported anywhere in this process (and in xdist workers, which inherit the
 # environment): OpenMP threads that wait must sleep, not spin (harness/threads.py).
@@ -52,7 +53,7 @@ def pytest_addoption(parser):
     g.addoption("--device", default="auto", help="auto, cpu or cuda (default auto)")
     g.addoption("--data-root", default=None, help="folder holding (or receiving) the datasets")
     g.addoption("--download", action="store_true", help="download a missing dataset into --data-root")
-    g.addoption("--store", default=None, help=f"run store path (default {DEFAULT_STORE.relative_to(REPO)})")
+    g.addoption("--store", default=None, help=f"run store path (default {DEFAULT_STORE} in the project's rootdir)")
     g.addoption("--fresh", action="store_true", help="retrain every run instead of reusing the store")
     g.addoption("--max-hours", type=float, default=DEFAULT_MAX_HOURS,
                 help=f"refuse, before training, a session estimated to need more CPU-hours than "
@@ -69,7 +70,17 @@ def pytest_addoption(parser):
                 help="A/A self-calibration instead of the claims: split each configuration's "
                      "stored seeds (--source runs.csv) into two fake arms, judge every family, "
                      "print the empirical supported/refuted rates against alpha (harness/aa_calibration.py)")
-    g.addoption("--reports-dir", default=str(DEFAULT_REPORTS), help="where evidence reports go")
+    g.addoption("--reports-dir", default=None,
+                help=f"where evidence reports go (default {DEFAULT_REPORTS}/ in the project's rootdir)")
+    # History (harness/report/compare.py): verdicts and effects against an earlier report.
+    g.addoption("--compare", default=None, metavar="BASELINE",
+                help="after the claims table, list the claims whose verdict changed or whose effect "
+                     "left its CI against BASELINE: a report.json, a report folder, or 'last' (the "
+                     "previous report in --reports-dir)")
+    g.addoption("--compare-fail", default=None, metavar="WHAT",
+                help="with --compare: fail the session (exit status 6) on 'verdict' (a changed "
+                     "verdict), 'effect' (an effect outside the baseline's CI) or 'effect:X' (an "
+                     "effect that moved by more than X); comma-separated")
     # Past one machine (harness/executors.py): each configuration as one task on a Ray cluster.
     g.addoption("--plan", default="auto",
                 help="how each configuration's seeds are computed (harness/plan.py): auto (the "
@@ -112,7 +123,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "levels_from_paper_table(reason): the claim's levels were chosen "
                             "from the paper's own table (biased when judged on that table)")
     try:
-        settings = settings_from(config.getoption)
+        settings = settings_from(config.getoption, project=config.rootpath)
     except SettingsError as exc:
         raise pytest.UsageError(*exc.problems) from None
     if _is_worker(config):
@@ -121,6 +132,16 @@ def pytest_configure(config):
     config.stash[SESSION] = session
     config.stash[SIGNALS] = StopSignals()
     config.stash[SIGNALS].install()
+    if config.getoption("--compare-fail") and not config.getoption("--compare"):
+        raise pytest.UsageError("--compare-fail needs --compare BASELINE (a report.json, a report "
+                                "folder or 'last')")
+    if config.getoption("--compare") and not _is_worker(config):
+        try:
+            session.baseline, session.gate = read_baseline(
+                config.getoption("--compare"), config.getoption("--compare-fail"), settings)
+        except SettingsError as exc:
+            raise pytest.UsageError(*exc.problems) from None
+        session.gate_spec = config.getoption("--compare-fail")
     config.pluginmanager.register(_Collector(session), "claims-results")
     _start_executor(config, session, join=False)  # option checks, before anything is written
     if settings.source == "fresh":
@@ -254,18 +275,15 @@ def profile(claims_settings) -> Profile:
     return claims_settings.profile
 
 
-def _progress_writer(config, prefix: bool = True):
-    """One line per finished run, live, on the real stderr. pytest captures fd 2 while a test
-    runs (and xdist workers inherit the controller's stderr), so the write suspends capture
-    for its duration instead of landing in a test's captured output. ``prefix``: indented,
-    or the xdist worker's name first (not for an ERROR line)."""
+def _stderr_writer(config):
+    """Writes to the real stderr, live. pytest captures fd 2 while a test runs (and xdist
+    workers inherit the controller's stderr), so each write suspends capture for its duration
+    instead of landing in a test's captured output."""
     capman = config.pluginmanager.getplugin("capturemanager")
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
 
-    def write(line: str) -> None:
+    def write(text: str) -> None:
         with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
-            sys.stderr.write(line + "\n" if not prefix else f"[{worker}] {line}\n" if worker
-                             else f"  {line}\n")
+            sys.stderr.write(text)
             sys.stderr.flush()
 
     return write
@@ -273,18 +291,31 @@ def _progress_writer(config, prefix: bool = True):
 
 @pytest.fixture(scope="session")
 def engine(pytestconfig, claims_settings):
+    from harness import progress
     from harness.engine import Engine
     from harness.store import RunStore
 
     s = claims_settings
     store = RunStore(s.store_path)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    # one line per finished run; the training status (counts, elapsed, time left) between them
+    display = progress.Display(_stderr_writer(pytestconfig), tty=progress.is_tty(sys.stderr),
+                               prefix=f"[{worker}] " if worker else "  ")
+    fresh_since = s.started if s.fresh else None
+
+    def stored(keys: list[str]) -> set[str]:  # by any worker (and, with --fresh, this session)
+        return {k for k, r in store.get_many(keys).items()
+                if fresh_since is None or r.get("stored_at", 0) >= fresh_since}
+
+    tracker = progress.Tracker(display, started=s.started, workers=progress.xdist_workers(),
+                               done_keys=stored)
     eng = Engine(store, device=s.device, data_root=s.data_root, download=s.download,
-                 fresh_since=s.started if s.fresh else None,
-                 progress=_progress_writer(pytestconfig),
-                 epoch_progress=_progress_writer(pytestconfig) if pytestconfig.option.verbose > 0 else None,
-                 executor=pytestconfig.stash[SESSION].executor, plan=s.plan,
+                 fresh_since=fresh_since, progress=display.line,
+                 epoch_progress=display.line if pytestconfig.option.verbose > 0 else None,
+                 executor=pytestconfig.stash[SESSION].executor, tracker=tracker, plan=s.plan,
                  steal_leases=pytestconfig.getoption("--steal-leases"))
     yield eng
+    tracker.close()
     store.close()
 
 
@@ -344,7 +375,7 @@ def _claim_id(item, mark) -> str:
 def stop_session(config, line: str) -> None:
     """End the session now with one ``ERROR:`` line on the real stderr and exit code 4 (the
     claims not yet judged are listed as not run)."""
-    _progress_writer(config, prefix=False)(line)
+    _stderr_writer(config)(line + "\n")
     pytest.exit("stopped by the ERROR above", returncode=pytest.ExitCode.USAGE_ERROR)
 
 
@@ -536,6 +567,7 @@ def pytest_sessionfinish(session, exitstatus):
     if not state.results:
         return
     state.finish()
+    state.compare()
     s = state.settings
     try:  # faults: a report that cannot be written still says where the runs are, in one line
         state.write_report()
@@ -546,6 +578,10 @@ def pytest_sessionfinish(session, exitstatus):
                          f"the runs are kept in {where}: rerun the same command with a writable "
                          f"--reports-dir to write it (nothing is retrained)\n")
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
+    if state.gate_failures and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        from harness.report.compare import COMPARE_FAILED_EXIT
+
+        session.exitstatus = COMPARE_FAILED_EXIT  # the gate's own status, apart from failed claims
     nothing_judged(session, state)
 
 
@@ -584,6 +620,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for r in state.results:
         if r.get("error"):
             tr.write_line(f"{r['id']}: {r['error']}")
+    if state.comparison is not None:
+        tr.section("claims compared")
+        for line in state.comparison.lines():
+            tr.write_line(line)
+        if state.gate is not None:
+            from harness.report.compare import COMPARE_FAILED_EXIT
+
+            failed = ", ".join(c.id for c in state.gate_failures)
+            tr.write_line(f"--compare-fail {state.gate_spec}: " + (
+                f"FAILED on {failed} (exit status {COMPARE_FAILED_EXIT})" if failed else "passed"),
+                red=bool(failed), green=not failed)
     if state.report_dir is not None:  # None: the report could not be written (said in sessionfinish)
         tr.write_line(f"evidence report: {state.report_dir}/report.md, the same as one page: report.html  "
                       f"(latest: {state.settings.reports_dir / 'latest'})")

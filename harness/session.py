@@ -23,10 +23,13 @@ from pathlib import Path
 from typing import Callable
 
 from harness.profiles import DATASETS, PAPER_PROFILE, PROFILES, Profile, ProfileError, resolve_profile
+from harness.provenance import portable_path
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_STORE = REPO / ".runstore" / "runs.sqlite"
-DEFAULT_REPORTS = REPO / "reports"
+#: the run store and the reports folder, relative to the project pytest runs in (its rootdir):
+#: this repository, or any project that installed the plugin
+DEFAULT_STORE = Path(".runstore") / "runs.sqlite"
+DEFAULT_REPORTS = Path("reports")
 DEVICES = ("auto", "cpu", "cuda")
 #: --max-hours: the cpu profile is about 1 CPU-hour, the full protocol on CPU about 180
 DEFAULT_MAX_HOURS = 24.0
@@ -56,6 +59,7 @@ class Settings:
     download: bool
     fresh: bool
     reports_dir: Path
+    project: Path = REPO  # the rootdir: default paths live in it, the report names paths from it
     started: float = field(default_factory=time.time)
     seed_design: object = None  # harness.sequential.Design with --seeds auto, else None
     plan: str = "auto"  # --plan: harness.plan's name ("auto": its table per configuration)
@@ -73,8 +77,9 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def settings_from(opt: Callable[[str], object]) -> Settings:
-    """Settings from ``opt(name)`` (pytest's ``config.getoption``), every option checked."""
+def settings_from(opt: Callable[[str], object], project: Path = REPO) -> Settings:
+    """Settings from ``opt(name)`` (pytest's ``config.getoption``), every option checked;
+    the default store and reports folder are inside ``project`` (pytest's rootdir)."""
     source = opt("--source")
     source = SOURCE_ALIASES.get(source, source)
     if source not in SOURCES and not Path(source).is_file():
@@ -138,10 +143,12 @@ def settings_from(opt: Callable[[str], object]) -> Settings:
     device = "none" if source != "fresh" else \
         opt("--device") if opt("--executor") == "ray" else resolve_device(opt("--device"))
     return Settings(profile=profile, dataset=dataset, seeds=seeds, device=device,
-                    store_path=Path(opt("--store") or DEFAULT_STORE), source=source,
+                    store_path=Path(opt("--store") or project / DEFAULT_STORE), source=source,
                     data_root=opt("--data-root"), download=opt("--download"),
-                    fresh=opt("--fresh"), reports_dir=Path(opt("--reports-dir")),
-                    seed_design=seed_design, plan=plan, source_notes=notes, max_hours=max_hours)
+                    fresh=opt("--fresh"),
+                    reports_dir=Path(opt("--reports-dir") or project / DEFAULT_REPORTS),
+                    project=Path(project), seed_design=seed_design, plan=plan, source_notes=notes,
+                    max_hours=max_hours)
 
 
 def recorded_profile(path: str) -> Profile | None:
@@ -186,6 +193,20 @@ def check_source(source: str) -> list[str]:
         return missing_metrics(read_runs_csv(source), f"--source {source}")
     except RunsError as exc:
         raise SettingsError(*exc.problems) from None
+
+
+def read_baseline(spec: str, gate_spec: str | None, settings: Settings):
+    """--compare / --compare-fail, read at start-up (``last`` is the report ``latest`` points
+    at before this session writes its own): (Baseline, Gate or None)."""
+    from harness.report import compare as cmp
+
+    try:
+        gate = cmp.parse_gate(gate_spec)
+        path = cmp.resolve_baseline(spec, settings.reports_dir)
+        name = f"last ({path.parent.name})" if spec == cmp.LAST else portable_path(spec, settings.project)
+        return cmp.load_baseline(path, name), gate
+    except ValueError as exc:  # BaselineError, a bad gate
+        raise SettingsError(str(exc)) from None
 
 
 def check_paths(settings: Settings) -> None:
@@ -234,6 +255,11 @@ class ClaimsSession:
     results: list = field(default_factory=list)  # one dict per judged claim (controller side)
     collected: dict = field(default_factory=dict)  # nodeid -> a claim's declared fields
     report_dir: Path | None = None
+    baseline: object = None    # --compare: a harness.report.compare.Baseline, read at start-up
+    gate: object = None        # --compare-fail: a harness.report.compare.Gate
+    gate_spec: str | None = None  # --compare-fail as given
+    comparison: object = None  # after finish(): the Comparison with the baseline
+    gate_failures: list = field(default_factory=list)  # the changes --compare-fail fails on
 
     def family_of(self, section: str) -> list:
         """The multiplicity family of a claim of ``section``: its body's declared claims."""
@@ -303,6 +329,22 @@ class ClaimsSession:
         level = multiplicity.per_claim_alpha(s.profile.multiplicity, s.profile.alpha, m)
         return dataclasses.replace(s.seed_design, alpha=level)
 
+    def compare(self) -> None:
+        """--compare: this session's results against the baseline, and the gate's failures."""
+        if self.baseline is None:
+            return
+        from harness.report.compare import compare
+
+        self.comparison = compare(self.baseline, self.results)
+        self.gate_failures = self.gate.failures(self.comparison) if self.gate else []
+
+    def comparison_record(self) -> dict | None:
+        """report.json's ``comparison``: what moved, the gate and what it failed on."""
+        if self.comparison is None:
+            return None
+        return self.comparison.to_dict() | {"gate": self.gate_spec,
+                                            "failed": [c.id for c in self.gate_failures]}
+
     def runs_judged(self):
         """The runs table the results were judged on (what the report exports)."""
         from harness import runs as runs_mod
@@ -320,7 +362,7 @@ class ClaimsSession:
 
     def meta(self) -> dict:
         from harness import multiplicity
-        from harness.provenance import versions
+        from harness.provenance import portable_command, versions
 
         s = self.settings
         rule = s.profile.multiplicity
@@ -328,13 +370,14 @@ class ClaimsSession:
         judged = {r["id"] for r in self.results}
         meta = {"profile": s.profile.name,
                 "dataset": s.dataset if s.source == "fresh" else "(from source)",
-                "device": s.device, "source": s.source, "alpha": s.profile.alpha,
+                "device": s.device, "source": portable_path(s.source, s.project),
+                "alpha": s.profile.alpha,
                 "seeds": f"auto {s.seed_design.stages}" if s.seed_design else s.seeds,
                 "started": datetime.fromtimestamp(s.started, timezone.utc).isoformat(),
                 "wall_s": round(time.time() - s.started, 1), "versions": versions(),
                 # a --source session reads its runs from the source and never opens the store
-                "store": str(s.store_path) if s.source == "fresh" else None,
-                "command": " ".join(sys.argv),
+                "store": portable_path(s.store_path, s.project) if s.source == "fresh" else None,
+                "command": portable_command(sys.argv, s.project),
                 "profile_settings": s.profile.to_dict(),
                 "multiplicity": f"{rule}: controls the {multiplicity.CONTROLS[rule]} at alpha within "
                                 f"each body of claims declared in the suite's claim files ("
@@ -360,7 +403,8 @@ class ClaimsSession:
             # how the runs were computed (harness.plan): plan name -> runs
             meta["plans"] = {str(k): int(v) for k, v in runs["engine"].value_counts().items()}
         self.report_dir = report.write_report(self.settings.reports_dir, self.results,
-                                              runs, runs_mod.published_runs(), meta)
+                                              runs, runs_mod.published_runs(), meta,
+                                              self.comparison_record())
 
 
 class Stopped(KeyboardInterrupt):

@@ -525,8 +525,9 @@ class Stack:
 def train_stacked(specs: list[RunSpec], data: Splits, device="cpu", *, dtype=torch.float32,
                   progress: ProgressFn | None = None, channels_last: bool = False,
                   bf16: bool = False, cuda_graph: bool | None = None, compile: bool = False,
-                  return_models: bool = False):
+                  return_models: bool = False, on_step: Callable[[], None] | None = None):
     """Train the specs (same config, different seeds) as one stack; one record per spec.
+    ``on_step``: called after every training step (harness.progress).
 
     Records: ``new_record``'s per-epoch lists, ``finish_record``'s summary fields,
     ``cuda_graph`` (whether full-size steps were replayed from a CUDA graph), ``bf16`` and
@@ -536,20 +537,23 @@ def train_stacked(specs: list[RunSpec], data: Splits, device="cpu", *, dtype=tor
     t0 = time.perf_counter()
     stack = Stack(specs, data, device, dtype=dtype, channels_last=channels_last, bf16=bf16,
                   cuda_graph=cuda_graph, compile=compile)
-    recs = drain(protocol_steps(stack, progress))
+    recs = drain(protocol_steps(stack, progress), on_step)
     finish_stacked(stack, recs, (time.perf_counter() - t0) / stack.k)
     if return_models:
         return recs, stack.unstack()
     return recs
 
 
-def drain(gen):
-    """Run a step generator to its end; its return value."""
+def drain(gen, on_step: Callable[[], None] | None = None):
+    """Run a step generator to its end; its return value. ``on_step`` after every step
+    (harness.progress measures the session's speed with it)."""
     while True:
         try:
             next(gen)
         except StopIteration as stop:
             return stop.value
+        if on_step is not None:
+            on_step()
 
 
 def protocol_steps(stack: Stack, progress: ProgressFn | None = None):

@@ -299,7 +299,7 @@ def data_uri(png: bytes) -> str:
 
 
 def render(ctx: Context, results: list[ClaimResult], pngs: Mapping[str, bytes],
-           written_at: datetime) -> str:
+           written_at: datetime, comparison: Mapping | None = None) -> str:
     """The page. ``pngs``: figure file -> PNG bytes of the figures drawn."""
     title = md.title(ctx, written_at)
     drawn = {name: True for name in pngs}
@@ -327,6 +327,7 @@ def render(ctx: Context, results: list[ClaimResult], pngs: Mapping[str, bytes],
         '<button type="button" data-unfold="none">fold every claim</button></p>',
         _claims_table(results),
         blocks(md.issue9_notes(results)),
+        blocks(md.comparison_section(comparison)),
         blocks(md.sequential_section(ctx.meta, results)),
         blocks(md.sections(ctx, results, drawn), images),
         '<footer>Written by harness/report/html.py; the same report as markdown: '

@@ -22,7 +22,8 @@ from harness.report.figures import FIGURES
 from harness.report.result import ClaimResult
 
 __all__ = ["markdown", "title", "run_details", "how_to_read", "claims_header", "claim_row",
-           "claim_note", "issue9_notes", "sequential_section", "section", "sections", "md_table", "HTML_FILE"]
+           "claim_note", "issue9_notes", "sequential_section", "comparison_section", "section",
+           "sections", "md_table", "HTML_FILE"]
 
 #: the HTML page written beside report.md (linked from its run details)
 HTML_FILE = "report.html"
@@ -222,6 +223,35 @@ def sequential_section(meta: Mapping, results: list[ClaimResult]) -> list[str]:
     return L + [""]
 
 
+def comparison_section(comparison: Mapping | None) -> list[str]:
+    """--compare (harness/report/compare.py): the claims whose verdict changed or whose effect
+    left the baseline's CI, from report.json's ``comparison``; nothing without --compare."""
+    if not comparison:
+        return []
+    L = ["## Compared with a baseline (`--compare`)", ""]
+    written = comparison.get("baseline_written")
+    L.append(f"Baseline: `{comparison.get('baseline')}`" + (f", written {written}" if written else "")
+             + f"; {comparison.get('compared')} claims judged in both. A claim is listed when its "
+             "verdict changed or its effect lies outside the baseline's CI for it.")
+    if comparison.get("gate"):
+        failed = comparison.get("failed") or []
+        L.append(f"`--compare-fail {comparison['gate']}`: "
+                 + (f"**failed** on {', '.join(f'`{c}`' for c in failed)}" if failed else "passed") + ".")
+    L.append("")
+    changes = comparison.get("changes") or []
+    if not changes:
+        return L + ["No verdict changed and no effect left the baseline's CI.", ""]
+    rows = []
+    for c in changes:
+        (v0, v1), (e0, e1), (p0, p1) = c["verdict"], c["effect"], c["p"]
+        ci = c.get("ci_before")
+        rows.append([f"`{c['id']}`", ", ".join(c["kinds"]), f"{v0 or DASH} -> {v1 or DASH}",
+                     f"{fmt(e0)} -> {fmt(e1)}",
+                     f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci else DASH, f"{fmt_p(p0)} -> {fmt_p(p1)}"])
+    L += md_table(["id", "what moved", "verdict", "effect", "baseline CI", "p"], rows, align="llllll")
+    return L + [""]
+
+
 def claim_note(r: ClaimResult) -> str:
     """One claim on one line: verdict, pytest outcome, effect [CI], MDE, notes."""
     ev = r.evidence
@@ -270,7 +300,7 @@ def section(ctx: Context, q: str, results: list[ClaimResult], figures: dict[str,
 # ---------------------------------------------------------------------------------------------
 
 def markdown(ctx: Context, results: list[ClaimResult], figures: dict[str, bool],
-             written_at: datetime) -> str:
+             written_at: datetime, comparison: Mapping | None = None) -> str:
     L: list[str] = [f"# {title(ctx, written_at)}", ""]
     L += [f"- {item}" for item in run_details(ctx, results, written_at)]
     L.append(f"- **as one web page**: [{HTML_FILE}]({HTML_FILE}), figures included, each claim's "
@@ -288,6 +318,7 @@ def markdown(ctx: Context, results: list[ClaimResult], figures: dict[str, bool],
         L.append("No claims were run.")
     L.append("")
     L += issue9_notes(results)
+    L += comparison_section(comparison)  # --compare only
 
     L += sequential_section(ctx.meta, results)  # --seeds auto only
     L += sections(ctx, results, figures)
