@@ -315,13 +315,22 @@ def size_problems(sizes: dict) -> list[str]:
 PAPER_PROFILE = PROFILES["full"]
 
 
+#: Keys an older version had, and what replaced them. A report that recorded one is re-judged
+#: under today's rule (the key is dropped: re-judging applies the current declarations); a
+#: user who sets one gets one line naming the replacement.
+RETIRED = {"equivalence_margin": "each equivalence or 'at most' claim has its own margin from "
+                                 "the paper's table (q5_gn_consistency_margin, "
+                                 "q6_mlp_order_margin, q5_bn_advantage_margin)"}
+
+
 def recorded(settings, where: str, default: str = "smoke") -> Profile:
     """The profile a report recorded (report.json's ``meta.profile_settings``): its named base
-    with every recorded key applied. ProfileError (a ValueError) when the record is unusable."""
+    with every recorded key applied (``RETIRED`` keys dropped). ProfileError (a ValueError)
+    when the record is unusable."""
     if not isinstance(settings, dict):
         raise ProfileError(f"{where}: no recorded profile settings")
     base = PROFILES.get(str(settings.get("name")), PROFILES[default])
-    return override(base, settings, where)
+    return override(base, {k: v for k, v in settings.items() if k not in RETIRED}, where)
 
 
 def override(p: Profile, changes: dict, where: str) -> Profile:
@@ -355,6 +364,8 @@ def _split(sizes: dict, changes: dict, where: str) -> tuple[dict, dict]:
             size_changes[target] = value
         elif key in _FIELDS and key != "sizes":
             plain[key] = value
+        elif key in RETIRED:
+            raise ProfileError(f"{where}: {key} is no longer a setting: {RETIRED[key]}")
         else:
             raise ProfileError(f"{where}: unknown key {key!r}; valid keys: "
                                f"{', '.join(k for k in _FIELDS if k != 'sizes')}, or a "

@@ -153,15 +153,21 @@ def settings_from(opt: Callable[[str], object], project: Path = REPO) -> Setting
 
 def recorded_profile(path: str) -> Profile | None:
     """The exact profile a report recorded beside its runs.csv (report.json's
-    ``meta.profile_settings``), or None when there is no such report."""
-    from harness.profiles import recorded
+    ``meta.profile_settings``), or None when there is no such report (or it records none).
+    A recorded profile that cannot be used is one error line, not a silent guess (a
+    bn2015 report recorded by an older version was re-judged as smoke that way)."""
+    from harness.profiles import ProfileError, recorded
 
     report = Path(path).parent / "report.json"
     try:
-        return recorded(json.loads(report.read_text())["meta"]["profile_settings"],
-                        f"--source {path}: {report.name}")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        settings = json.loads(report.read_text())["meta"]["profile_settings"]
+    except (OSError, ValueError, KeyError, TypeError):
         return None
+    try:
+        return recorded(settings, f"--source {path}: {report.name}")
+    except ProfileError as exc:
+        raise SettingsError(f"{exc}; pass --profile NAME (or a profile file) to judge these runs "
+                            f"with it instead") from None
 
 
 def profile_of_csv(path: str) -> str:

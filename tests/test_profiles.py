@@ -120,3 +120,29 @@ def test_bad_profile_options_stop_pytest_with_one_line(args, message):
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR")]
     assert len(errors) == 1 and message in errors[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_retired_key_is_named_with_its_replacement_and_dropped_from_a_recorded_profile():
+    """equivalence_margin became per-claim margins (issue 21): --set names the new keys; an
+    older report's recorded profile is re-judged under today's rules, not silently replaced
+    by a guessed profile (a bn2015 cpu report was once re-judged as smoke that way)."""
+    from harness.profiles import PROFILES, recorded
+
+    with pytest.raises(ProfileError, match="equivalence_margin is no longer a setting.*q5_gn_consistency_margin"):
+        resolve_profile("smoke", ["equivalence_margin=2.0"])
+    old = PROFILES["cpu"].to_dict() | {"equivalence_margin": 2.0}
+    assert recorded(old, "report.json") == PROFILES["cpu"]
+
+
+def test_an_unusable_recorded_profile_is_one_error_line_naming_the_way_out(tmp_path):
+    import json
+
+    from harness.session import SettingsError, recorded_profile
+
+    csv = tmp_path / "runs.csv"
+    csv.write_text("key\n")
+    assert recorded_profile(str(csv)) is None  # no report beside it: the profile is guessed
+    (tmp_path / "report.json").write_text(json.dumps(
+        {"meta": {"profile_settings": {"name": "cpu", "width": "wide"}}}))
+    with pytest.raises(SettingsError, match="width.*pass --profile NAME"):
+        recorded_profile(str(csv))
