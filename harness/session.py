@@ -241,9 +241,14 @@ def check_sizes(settings: Settings, *, train: int, test: int) -> None:
     train_size beyond the split (silently the whole split before) would record a size never
     used."""
     p = settings.profile
-    for key, have, split in (("train_size", train, "training"), ("q5_train_size", train, "training"),
-                             ("test_size", test, "test")):
-        want = getattr(p, key)
+    # the profile's own sizes, then every question's (a question may train on less data:
+    # Q5.train_size), named as --set takes them
+    wanted = [("train_size", p.train_size, train, "training"), ("test_size", p.test_size, test, "test")]
+    for q, sizes in sorted(p.sizes.items()):
+        for name, have, split in (("train_size", train, "training"), ("test_size", test, "test")):
+            if isinstance(sizes.get(name), int):
+                wanted.append((f"{q}.{name}", sizes[name], have, split))
+    for key, want, have, split in wanted:
         if want is not None and want > have:
             raise SettingsError(f"profile {p.name}: {key}={want} but the {settings.dataset} {split} split "
                                 f"has {have} images; give at most {have} (--set {key}={have}) or none "
