@@ -80,7 +80,11 @@ HEADER = ("| scenario | design | true nulls | supported error: pytest outcomes |
 
 
 def declared() -> list[str]:
-    return sorted(multiplicity.declared_claims((ROOT / "claims").glob("test_*.py")))
+    """The seed paper's body of claims (its multiplicity family; harness.questions.body_of)."""
+    from harness.questions import body_of
+
+    found = multiplicity.declared_claims((ROOT / "claims").glob("test_*.py"))
+    return sorted(c for c, q in found.items() if body_of(q) == "seed")
 
 
 # -- one claim's stage p-values, vectorised over replicates ------------------------------------------

@@ -96,7 +96,7 @@ def test_same_runs_compare_unchanged_and_the_gate_passes(tmp_path):
     proc = _claims("claims", "--source", str(CPU / "runs.csv"), "--compare", str(CPU / "report.json"),
                    "--compare-fail", "verdict", "--reports-dir", str(tmp_path / "b"))
     out = proc.stdout
-    assert "17 claims judged in both; no verdict changed and no effect left the baseline's CI" in out
+    assert "21 claims judged in both; no verdict changed and no effect left the baseline's CI" in out
     assert "--compare-fail verdict: passed" in out
     # the gate adds nothing: the status is the claims' own (refuted claims fail their tests)
     assert proc.returncode == plain.returncode, out[-3000:]

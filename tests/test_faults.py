@@ -949,7 +949,7 @@ def test_a_crashed_claim_is_listed_with_its_error():
 
 @pytest.mark.parametrize("args, needles", [
     (["--set", "image_size=100000"], ["image_size is 100000, beyond the most any session could use"]),
-    (["--set", "q5_epochs=1000000000"], ["q5_epochs is 1000000000, beyond the most"]),
+    (["--set", "q5_epochs=1000000000"], ["Q5.epochs holds 1000000000, beyond the most"]),
     (["--set", "name=cpu"], ["cannot be overridden"]),
     # digits has 1347 training images: a bigger train_size was silently the whole split
     (["--set", "train_size=5000"], ["train_size=5000", "has 1347 images", "give at most 1347"]),
