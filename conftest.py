@@ -1,2 +1,12 @@
-"""Root conftest: the claims plugin serves `pytest claims` and `pytest tests` alike."""
-pytest_plugins = ["harness.plugin"]
+"""Root conftest: the claims plugin serves `pytest claims` and `pytest tests` alike.
+
+Installed (`pip install -e .`), pytest loads the plugin through the pytest11 entry point
+``seed_claims`` (pyproject.toml) before this file, as it does in any project; a checkout that
+is not installed registers it here. Never both: pluggy refuses a module registered twice.
+"""
+import harness.plugin
+
+
+def pytest_addoption(parser, pluginmanager):
+    if not pluginmanager.is_registered(harness.plugin):
+        pluginmanager.register(harness.plugin, "harness.plugin")

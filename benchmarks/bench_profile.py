@@ -33,7 +33,7 @@ for p in (ROOT, os.path.join(ROOT, "benchmarks")):
 import torch  # noqa: E402
 
 from bench_engine import Engine, SeedLoop  # noqa: E402
-from harness import grids  # noqa: E402
+from harness import grids, questions  # noqa: E402
 from harness.data import load_splits  # noqa: E402
 from harness.profiles import resolve_profile  # noqa: E402
 
@@ -41,7 +41,7 @@ from harness.profiles import resolve_profile  # noqa: E402
 def configurations(profile, seeds: int):
     """(label, specs of one configuration) for the profile's whole grid."""
     out = {}
-    for q in grids.QUESTIONS:
+    for q in questions.QUESTIONS:
         for spec in grids.grid(q, profile, seeds=seeds):
             out.setdefault(spec.config_key(), (q, []))[1].append(spec)
     return [(q, specs) for q, specs in out.values()]

@@ -40,7 +40,6 @@ BEGIN, END = "<!-- power-table:begin -->", "<!-- power-table:end -->"
 ALPHA = 0.05
 NS = (3, 5, 10, 20)
 DS = (0.5, 1.0, 1.5, 2.0, 3.0)
-SPREAD_STEPS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 
 
 def welch_power(n: int, d: float, reps: int, rng: np.random.Generator) -> float:
@@ -65,38 +64,10 @@ def f_test_mde(n: int, k: int = 1) -> float:
     return math.sqrt(special.fdtri(df, df, 1 - ALPHA) / special.fdtri(df, df, 0.2))
 
 
-#: the spread rules compared: the one applied (harness.simulate.spread_p) and the two it
-#: replaced or was preferred to (harness.calibration's naive variants)
-SPREAD_RULES = {
-    "applied": ("noise-corrected spread ratio (the rule applied)", lambda a, b: sim.spread_p(a, b)),
-    "previous": ("uncorrected spread ratio (the previous rule)", cal._uncorrected_ratio),
-    "pooled": ("correction from one pooled variance per family", cal._pooled_correction),
-}
-
-
-def spread_power(rule: str, step: float, noise_a: float, reps: int, seed: int) -> float:
-    """Power of a spread rule, 3 levels, n 5: family A rises in equal steps (0, s, 2s), B is
-    flat; within-cell SD 1 in B and noise_a in A (s = 0: the null tau_A = tau_B = 0)."""
-    rng = np.random.default_rng(seed)
-    a = [j * step + noise_a * rng.standard_normal((reps, 5)) for j in range(3)]
-    b = [rng.standard_normal((reps, 5)) for _ in range(3)]
-    return float((SPREAD_RULES[rule][1](a, b)[0] < ALPHA).mean())
-
-
-def spread_rule_mde(rule: str, k: int, reps: int) -> float:
-    """Cohen's f at which a spread rule has 80% power, k levels, n 5, A rising in equal steps,
-    B flat, SD 1 (the design of harness.simulate.spread_mde, on raw runs, by bisection)."""
-    rng = np.random.default_rng(sim.MDE_SEED)
-    za = [rng.standard_normal((reps, 5)) for _ in range(k)]
-    zb = [rng.standard_normal((reps, 5)) for _ in range(k)]
-    prof = np.arange(k) - (k - 1) / 2
-
-    def power_at(step: float) -> float:
-        return float((SPREAD_RULES[rule][1]([z + step * c for z, c in zip(za, prof)], zb)[0] < ALPHA).mean())
-
-    step = sim._solve_80(power_at, 0.0, 8.0, 0.8, log=False)
-    # Cohen's f of the interaction: w = 2.5 per level, N = 10 k
-    return float(step * np.sqrt(2.5 * (prof ** 2).sum() / (10 * k)))
+def table_scenarios() -> list:
+    """The scenarios of this table: every family but spread_greater, whose bootstrap rule
+    (2 x 2,000 resamples a replicate) has its own script, benchmarks/spread_power.py."""
+    return [sc for sc in cal.scenarios() if sc.family != "spread_greater"]
 
 
 def compute(power_reps: int, null_reps: int, machine: str) -> dict:
@@ -113,30 +84,13 @@ def compute(power_reps: int, null_reps: int, machine: str) -> dict:
                                     "old_f_one_arm": f_test_mde(n), "old_f_three_arms": f_test_mde(n, 3)}
                            for n in NS}
     out["calibration"] = []
-    for sc in cal.scenarios():
+    for sc in table_scenarios():
         cal.check_against_stats(sc)
         r = cal.rates(sc, null_reps)
         out["calibration"].append({"family": sc.family, "scenario": sc.name, "description": sc.description,
                                    "supported": r["supported"], "refuted": r["refuted"],
                                    "naive": r[f"naive_{sc.naive_side}"], "naive_side": sc.naive_side,
                                    "naive_what": sc.naive_what, "weakness": sc.weakness})
-    out["spread_direction_alone"] = []
-    for sc in (x for x in cal.scenarios() if x.family == "spread_greater"):
-        arms = sc.draw(np.random.default_rng(20261128), null_reps)  # the draws of cal.rates
-        k = len(arms) // 2
-        row = {"scenario": sc.name, "description": sc.description}
-        for how in SPREAD_RULES:
-            p, p_opp = cal.spread_direction_alone(arms[:k], arms[k:], how)
-            row[how] = [float((p < ALPHA).mean()), float((p_opp < ALPHA).mean())]
-        out["spread_direction_alone"].append(row)
-    out["spread_rules"] = {r: what for r, (what, _) in SPREAD_RULES.items()}
-    out["spread_power"] = {r: {f"{noise:g}": [spread_power(r, s, noise, power_reps, 31 + i)
-                                              for i, s in enumerate(SPREAD_STEPS)]
-                               for noise in (1.0, 2.0)}
-                           for r in SPREAD_RULES}
-    out["spread_mde"] = {"f_whole_rule": sim.spread_mde((5,) * 3, (5,) * 3, ALPHA, 0.8, power_reps // 4),
-                         "by_rule": {r: {str(k): spread_rule_mde(r, k, power_reps // 4) for k in (3, 7)}
-                                     for r in SPREAD_RULES}}
     out["run_time_s"] = round(time.time() - t0)
     return out
 
@@ -209,48 +163,8 @@ def render(d: dict) -> str:
         for r in weak:
             w(f"- `{r['family']}`, {r['description']}: {_p(r['supported'])}. {r['weakness']}.")
         w("")
-    w("### `spread_greater`: the directional part alone under the same nulls")
-    w("")
-    w("The spread-ratio part without the interaction F, same draws as the null-rate table "
-      "(`supported` / `refuted`). The rule's design needs the applied part alone at or below the "
-      "limit in every scenario, so that the intersection-union holds whatever the interaction does; "
-      "`tests/test_calibration.py` asserts it. Beside it the part it replaced (uncorrected ratio "
-      "of between-level mean squares) and the pooled-variance correction it was preferred to.")
-    w("")
-    w("| null scenario | applied | previous | pooled |")
-    w("|---|---|---|---|")
-    for r in d["spread_direction_alone"]:
-        w(f"| {r['description']} | " + " | ".join(f"{_p(r[h][0])} / {_p(r[h][1])}"
-                                              for h in ("applied", "previous", "pooled")) + " |")
-    w("")
-    w("### Power of `spread_greater` (3 levels, n = 5 per cell: the Q5/Q6 shapes)")
-    w("")
-    sm = d["spread_mde"]
-    by = sm["by_rule"]
-    w(f"Family A's level means 0, s, 2s (in units of B's within-cell SD); family B flat; within-cell "
-      f"SD 1 in B and 1 or 2 in A; {d['power_reps']:,} replicates per cell. s = 0 is the null "
-      "(no level effects in either family): there a rate above alpha is a false positive, not power. "
-      "Three rules: the one applied (interaction F and the noise-corrected spread ratio with "
-      "Satterthwaite dfs), the previous one (interaction F and the uncorrected ratio of "
-      "between-level mean squares) and the noise correction with one pooled variance per family "
-      "(exact when a family's cells share one variance; not adopted: above alpha with one level "
-      "noisier than the others, see the null rates above).")
-    w("")
-    w("| rule | noise SD in A | " + " | ".join(f"s = {s:g}" for s in SPREAD_STEPS) + " |")
-    w("|---|---|" + "---|" * len(SPREAD_STEPS))
-    for rule, rows in d["spread_power"].items():
-        for noise, row in rows.items():
-            w(f"| {rule} | {noise} | " + " | ".join(f"{x:.2f}" for x in row) + " |")
-    w("")
-    w(f"Cohen's f at which each rule says `supported` with 80% power (equal noise, n = 5, A rising "
-      f"in equal steps, B flat; {d['power_reps'] // 4:,} replicates, bisection). The applied rule's "
-      f"`mde` (harness.simulate.spread_mde, from cell summaries) at 3 levels: {sm['f_whole_rule']:.2f}.")
-    w("")
-    w("| levels | " + " | ".join(by) + " | cost of the applied rule vs the previous |")
-    w("|---|" + "---|" * len(by) + "---|")
-    for k in by["applied"]:
-        w(f"| {k} | " + " | ".join(f"{by[r][k]:.2f}" for r in by) +
-          f" | x{by['applied'][k] / by['previous'][k]:.2f} |")
+    w("`spread_greater`'s null rates and power: section \"Spread test\" below "
+      "(benchmarks/spread_power.py).")
     w("")
     w("### Smallest attainable one-sided p of exact rank tests")
     w("")

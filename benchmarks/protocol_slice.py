@@ -28,7 +28,8 @@ import torch  # noqa: E402
 
 from harness.data import load_splits  # noqa: E402
 from harness.stacked import Stack, backend_flags, device_name, epoch_batches  # noqa: E402
-from harness.grids import QUESTIONS, grid  # noqa: E402
+from harness.grids import grid  # noqa: E402
+from harness.questions import QUESTIONS  # noqa: E402  (every declared question)
 from harness.profiles import get_profile  # noqa: E402
 
 

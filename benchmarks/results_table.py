@@ -1,6 +1,6 @@
 """Print a markdown verdict table from one or two report.json files (docs/RESULTS.md uses it).
 
-    python3 benchmarks/results_table.py reports/latest/report.json
+    python3 benchmarks/results_table.py [--body seed] reports/latest/report.json
 The paper's own verdict (judged on its published numbers) is in every report beside the run's.
 """
 import json
@@ -24,10 +24,17 @@ def _n(ev):
     return f"{len(n)}x{n[0]}" if len(set(n)) == 1 and len(n) > 2 else "/".join(map(str, n))
 
 
-def table(report: dict) -> str:
-    lines = ["| claim | seed's numbers | this run: verdict | effect [95% CI] | p | p (adjusted) | n | pytest |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in sorted(report["results"], key=lambda r: r["id"]):
+#: the adjusted-p column's name per multiplicity rule (harness/multiplicity.py RULES)
+RULE_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "bh": "BH", "none": "unadjusted"}
+
+
+def table(report: dict, body: str | None = None) -> str:
+    """One row per claim of ``body`` (a body of claims, harness.questions.body_of; None: all)."""
+    results = [r for r in report["results"] if body is None or r.get("body", "seed") == body]
+    rules = sorted({RULE_NAMES.get(r.get("multiplicity"), "adjusted") for r in results})
+    lines = [f"| claim | the paper's numbers | this run: verdict | effect [95% CI] | p | p ({'/'.join(rules) or 'adjusted'}) "
+             "| n | pytest |", "|---|---|---|---|---|---|---|---|"]
+    for r in sorted(results, key=lambda r: r["id"]):
         seed = _fmt(r.get("paper_evidence"))
         verdict, eff, p = _fmt(r.get("evidence"))
         pa = r.get("p_adjusted")
@@ -75,9 +82,13 @@ def side_by_side(named_reports: list[tuple[str, dict]]) -> str:
 if __name__ == "__main__" and sys.argv[1:2] == ["--side-by-side"]:
     _main_side_by_side(sys.argv[2:])
 elif __name__ == "__main__":
-    for path in sys.argv[1:]:
+    args = sys.argv[1:]
+    body = None
+    if args[:1] == ["--body"]:  # --body seed: one paper's claims only
+        body, args = args[1], args[2:]
+    for path in args:
         rep = json.load(open(path))
         m = rep["meta"]
         print(f"profile {m.get('profile')}, dataset {m.get('dataset')}, device {m.get('device')}, "
               f"wall {m.get('wall_s')} s, started {m.get('started')}\n")
-        print(table(rep))
+        print(table(rep, body))

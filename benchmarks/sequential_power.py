@@ -21,6 +21,9 @@ from harness import sequential, stats
 from harness.sequential import Design
 
 ALPHA = 0.05
+#: the level a claim's design spends: the outcome's alpha / m over the 17 declared claims
+#: (issue 21; harness/multiplicity.py), unless --alpha says otherwise
+DESIGN_ALPHA = ALPHA / 17
 STAGES = (5, 10, 20)
 DOC = Path(__file__).resolve().parent.parent / "docs" / "STATISTICS.md"
 HEADER = ("| family | effect | P(supported) fixed n=5 | fixed n=20 | auto | auto: mean seeds per arm "
@@ -111,7 +114,7 @@ def sequential_run(data, claim, design: Design) -> tuple[str, int]:
     """(verdict, seeds per arm at the stop) of one replicate under the real stopping rule."""
     for k, (n, level) in enumerate(zip(design.stages, design.levels)):
         ev = claim(data, n, level)
-        if sequential.stop_reason(ev, k, design, lambda: claim(data, n, design.levels[-1])):
+        if sequential.stop_reason(ev.verdict, k, design, lambda: claim(data, n, design.levels[-1])):
             return ev.verdict, n
     raise AssertionError("the last stage always stops")
 
@@ -121,17 +124,20 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=400)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--spending", default=sequential.DEFAULT_SPENDING, choices=sequential.SPENDING_FUNCTIONS)
+    ap.add_argument("--alpha", type=float, default=DESIGN_ALPHA,
+                    help="the level every design (fixed and auto) is judged at (default 0.05/17, the outcome's)")
     ap.add_argument("--only", default="", help="only the families whose name contains this text")
     ap.add_argument("--update-doc", action="store_true",
                     help="write this run's rows into docs/STATISTICS.md (the whole table; not with --only)")
     args = ap.parse_args()
     if args.update_doc and args.only:
         ap.error("--update-doc writes the whole table: run it without --only")
-    design = Design(STAGES, ALPHA, args.spending)
+    alpha = args.alpha
+    design = Design(STAGES, alpha, args.spending)
     rng = np.random.default_rng(args.seed)
     t0 = time.time()
     print(f"{args.reps} replicates per row; stages {STAGES}, {sequential.SPENDING_NAMES[args.spending]} "
-          f"spending, alpha {ALPHA}; levels " + ", ".join(f"{lv:.2g}" for lv in design.levels))
+          f"spending, alpha {alpha:.4g}; levels " + ", ".join(f"{lv:.2g}" for lv in design.levels))
     print()
     rows = [HEADER, "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
     print(*rows, sep="\n")
@@ -143,8 +149,8 @@ def main() -> None:
             seeds, stops = [], {n: 0 for n in STAGES}
             for _ in range(args.reps):
                 data = simulate(rng, eff)
-                f5 += claim(data, 5, ALPHA).verdict == stats.SUPPORTED
-                f20 += claim(data, 20, ALPHA).verdict == stats.SUPPORTED
+                f5 += claim(data, 5, alpha).verdict == stats.SUPPORTED
+                f20 += claim(data, 20, alpha).verdict == stats.SUPPORTED
                 verdict, n = sequential_run(data, claim, design)
                 seq += verdict == stats.SUPPORTED
                 seeds.append(n)

@@ -1,17 +1,25 @@
 """Q4: ReLU vs Sigmoid over depth (the Q4 net: stem conv+BN+act, N blocks conv->BN->act).
 
 The paper's metric is the best test accuracy over the epochs; the report shows the final
-epoch's too. Depth levels come from the profile (the paper's: 1, 2, 4, 6, 8).
+epoch's too. Depth levels come from the profile (the paper's: 1, 2, 4, 6, 8), in ascending
+order whatever order the profile lists them in: "deepest" is the largest depth, never the
+list's last element.
 """
 import pytest
 
 from harness import stats
+from harness.questions import ordered
 from harness.runs import question_arm
 
 
+def depths(profile):
+    return ordered("Q4", profile, "depth")
+
+
 def depth_arms(runs, profile, activation, metric="best_test_acc"):
+    """One arm per depth, shallowest first."""
     return [question_arm(runs, profile, "Q4", metric, activation=activation, depth=d)
-            for d in profile.q4_depths]
+            for d in depths(profile)]
 
 
 @pytest.mark.not_at_smoke_scale(reason=(
@@ -21,7 +29,7 @@ def depth_arms(runs, profile, activation, metric="best_test_acc"):
 @pytest.mark.claim(id="q4-relu-rises", question="Q4",
                    sentence="ReLU accuracy improves as blocks are added.")
 def test_relu_accuracy_rises_with_depth(judge):
-    judge(lambda runs, p: stats.trend(p.q4_depths, depth_arms(runs, p, "relu"),
+    judge(lambda runs, p: stats.trend(depths(p), depth_arms(runs, p, "relu"),
                                       direction="increasing", alpha=p.alpha))
 
 
@@ -32,7 +40,7 @@ def test_relu_accuracy_rises_with_depth(judge):
 @pytest.mark.claim(id="q4-sigmoid-falls", question="Q4",
                    sentence="Sigmoid accuracy declines as blocks are added.")
 def test_sigmoid_accuracy_falls_with_depth(judge):
-    judge(lambda runs, p: stats.trend(p.q4_depths, depth_arms(runs, p, "sigmoid"),
+    judge(lambda runs, p: stats.trend(depths(p), depth_arms(runs, p, "sigmoid"),
                                       direction="decreasing", alpha=p.alpha))
 
 
@@ -44,7 +52,8 @@ def test_sigmoid_accuracy_falls_with_depth(judge):
 def test_relu_sigmoid_gap_widens_with_depth(judge):
     def claim(runs, p):
         relu, sig = depth_arms(runs, p, "relu"), depth_arms(runs, p, "sigmoid")
-        # (ReLU - Sigmoid) at the deepest level minus the same at the shallowest.
+        # (ReLU - Sigmoid) at the deepest level minus the same at the shallowest (arms are
+        # shallowest first: [-1] is the deepest).
         return stats.diff_of_diffs(relu[-1], sig[-1], relu[0], sig[0], alpha=p.alpha)
     judge(claim)
 
@@ -55,7 +64,7 @@ def test_gradient_metric_falls_with_depth(judge):
     # "for ReLU and for Sigmoid" is one claim about both (issue 9): an intersection whose parts
     # are the two trends; it was two parametrized verdicts.
     judge(lambda runs, p: stats.all_of([
-        stats.trend(p.q4_depths, depth_arms(runs, p, activation, "grad_metric"),
+        stats.trend(depths(p), depth_arms(runs, p, activation, "grad_metric"),
                     direction="decreasing", alpha=p.alpha) for activation in ("relu", "sigmoid")],
         test_name="intersection-union of the ReLU and Sigmoid trends"))
 

@@ -107,52 +107,36 @@ def _pooled_dod(a1, b1, a2, b2):
 
 
 def _interaction_alone(a_arms, b_arms):
-    """The first spread rule: interaction F significant, direction from the sample spreads."""
+    """An early spread rule: the 2 x k interaction F (pooled within-cell MSE) significant,
+    direction read off the sample spreads."""
     mA, mB, vA, vB, nA, nB = sim._cell_summaries(a_arms, b_arms)
-    _, p_int = sim.interaction_f(mA, mB, vA, vB, nA, nB)
+    nA, nB = np.asarray(nA, float), np.asarray(nB, float)
+    k = nA.size
+    df2 = nA.sum() + nB.sum() - 2 * k
+    mse = (((nA - 1) * vA).sum(-1) + ((nB - 1) * vB).sum(-1)) / df2
+    w = 1.0 / (1.0 / nA + 1.0 / nB)
+    d = mA - mB
+    dbar = (w * d).sum(-1, keepdims=True) / w.sum()
+    p_int = special.fdtrc(k - 1, df2, (w * (d - dbar) ** 2).sum(-1) / (k - 1) / mse)
     up = mA.std(-1) > mB.std(-1)
     return np.where(up, p_int, 1.0), np.where(~up, p_int, 1.0)
 
 
-def spread_direction_alone(a_arms, b_arms, how: str = "applied"):
-    """The directional part of a spread rule alone, without the interaction F: (p, mirror p).
-    how = "applied": the noise-corrected ratio with Satterthwaite dfs (harness.simulate);
-    "pooled": the same correction from one pooled variance per family, vhat = MSW * mean(1/n),
-    reference F(k-1, k-1) * F(df_B, df_A) with the nominal dfs (exact when a family's cells
-    share one variance and n); "previous": the uncorrected ratio of between-level mean squares
-    (nbar_A var(means_A)) / (nbar_B var(means_B)) against F(k-1, k-1)."""
+def _uncorrected_spread(a_arms, b_arms):
+    """The variances of the level means compared without noise correction, var(means_A) /
+    var(means_B) against F(k-1, k-1): reads a noisier family as more spread."""
     mA, mB, vA, vB, nA, nB = sim._cell_summaries(a_arms, b_arms)
     k = len(nA)
-    if how == "previous":
-        ratio = (np.mean(nA) * mA.var(-1, ddof=1)) / (np.mean(nB) * mB.var(-1, ddof=1))
-        return special.fdtrc(k - 1, k - 1, ratio), special.fdtrc(k - 1, k - 1, 1 / ratio)
-    if how == "applied":
-        a, b = sim.level_spread(mA, vA, nA), sim.level_spread(mB, vB, nB)
-    else:
-        def pooled(m, v, n):
-            n = np.asarray(n, float)
-            df = (n - 1).sum()
-            msw = ((n - 1) * v).sum(-1) / df
-            full = np.ones_like(msw)
-            return m.var(-1, ddof=1), msw * np.mean(1 / n), (k - 1) * full, df * full
-        a, b = pooled(mA, vA, nA), pooled(mB, vB, nB)
-    return sim.spread_ratio_p(a, b)[0], sim.spread_ratio_p(b, a)[0]
+    ratio = mA.var(-1, ddof=1) / mB.var(-1, ddof=1)
+    return special.fdtrc(k - 1, k - 1, ratio), special.fdtr(k - 1, k - 1, ratio)
 
 
-def _with_interaction(a_arms, b_arms, how):
-    p_int = sim.interaction_f(*sim._cell_summaries(a_arms, b_arms))[1]
-    p, p_opp = spread_direction_alone(a_arms, b_arms, how)
-    return np.maximum(p_int, p), np.maximum(p_int, p_opp)
-
-
-def _uncorrected_ratio(a_arms, b_arms):
-    """The previous spread rule: interaction F and the uncorrected spread ratio."""
-    return _with_interaction(a_arms, b_arms, "previous")
-
-
-def _pooled_correction(a_arms, b_arms):
-    """Interaction F and the noise correction from one pooled variance per family."""
-    return _with_interaction(a_arms, b_arms, "pooled")
+def _one_boundary_point(a_arms, b_arms):
+    """The bootstrap at one boundary point only (the common tau at the mean of the two
+    estimates) instead of the larger p over both families' estimates."""
+    mA, mB, vA, vB, nA, nB = sim._cell_summaries(a_arms, b_arms)
+    r = sim.spread_test(mA, vA, nA, mB, vB, nB, boundary="mean")
+    return r["p"], r["p_refuted"]
 
 
 # ---------------------------------------------------------------- scenarios
@@ -254,9 +238,9 @@ def _dod_scenarios():
 def _spread_scenarios():
     """Null scenarios of spread_greater: tau_A = tau_B (tau = SD of the true level effects),
     either both 0 or equal in crossed profiles (A rises where B falls). Each carries the naive
-    rule the scenario defeats: the interaction alone (crossed profiles), the uncorrected
-    spread ratio (one family noisier), or the correction with a pooled variance per family
-    (one level noisier than the others)."""
+    rule the scenario defeats: the interaction alone (crossed profiles), the spread
+    difference without noise correction (one family or level noisier), or the bootstrap at a
+    single boundary point (crossed profiles with one family 3x noisier: refuted)."""
     def split(a):
         k = len(a) // 2
         return a[:k], a[k:]
@@ -269,10 +253,10 @@ def _spread_scenarios():
     naive = {
         "interaction": (lambda a: _interaction_alone(*split(a)),
                         "interaction F alone, direction read off the sample spreads"),
-        "uncorrected": (lambda a: _uncorrected_ratio(*split(a)),
-                        "interaction F + spread ratio without noise correction (the previous rule)"),
-        "pooled": (lambda a: _pooled_correction(*split(a)),
-                   "noise correction from one pooled variance per family, nominal dfs"),
+        "uncorrected": (lambda a: _uncorrected_spread(*split(a)),
+                        "level-mean variances compared without noise correction, F(k-1, k-1)"),
+        "one_point": (lambda a: _one_boundary_point(*split(a)),
+                      "bootstrap at one boundary point (mean of the two tau estimates)"),
     }
 
     def crossed(k, rng_, sd_a, sd_b, n_a=None, n_b=None):
@@ -295,13 +279,17 @@ def _spread_scenarios():
         ("unequal_noise_crossed_b", "7 levels, crossed profiles of range 1, noise SD 1 (A) vs 3 (B), n 5",
          crossed(7, 1, 1, 3), "normal", "uncorrected", "refuted"),
         ("unequal_noise_k3", "3 levels, crossed profiles 0/0.5/1, noise SD 3 (A) vs 1 (B), n 5",
-         crossed(3, 1, 3, 1), "normal", "interaction", "supported"),
+         crossed(3, 1, 3, 1), "normal", "one_point", "refuted"),
         ("unequal_n", "crossed profiles 0/1/2 vs 2/1/0, SD 0.5, n 3/5/8 vs 8/5/3",
          crossed(3, 2, .5, .5, [3, 5, 8], [8, 5, 3]), "normal", "interaction", "supported"),
         ("unequal_n_noise", "crossed profiles 0/0.5/1, noise SD 3 (A) vs 1 (B), n 3/5/8 vs 8/5/3",
-         crossed(3, 1, 3, 1, [3, 5, 8], [8, 5, 3]), "normal", "interaction", "supported"),
+         crossed(3, 1, 3, 1, [3, 5, 8], [8, 5, 3]), "normal", "one_point", "refuted"),
+        ("unequal_noise_n20", "crossed profiles 0/0.5/1, noise SD 3 (A) vs 1 (B), n 20",
+         crossed(3, 1, 3, 1, [20] * 3, [20] * 3), "normal", "one_point", "refuted"),
+        ("equal_large_n20", "crossed profiles 0/3/6 vs 6/3/0, SD 1, n 20",
+         crossed(3, 6, 1, 1, [20] * 3, [20] * 3), "normal", "interaction", "supported"),
         ("unequal_level_noise", "no level effects, 7 levels, one level of A with SD 5, all other cells SD 1, n 5",
-         [(0, 5, 5)] + [(0, 1, 5)] * 13, "normal", "pooled", "supported"),
+         [(0, 5, 5)] + [(0, 1, 5)] * 13, "normal", "uncorrected", "supported"),
         ("unequal_level_noise_paper_q5", "no level effects, 7 levels, the paper's Q5 cell SDs "
          "(BatchNorm 2.47/1.20/0.85/0.60/1.13/1.38/0.95 vs GroupNorm 2.14/1.29/0.59/0.60/1.41/0.61/0.97), n 5",
          [(0, sd, 5) for sd in (2.47, 1.20, 0.85, 0.60, 1.13, 1.38, 0.95)]

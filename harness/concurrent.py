@@ -22,7 +22,7 @@ MPS), so they do not overlap. Two ways to fill the GPU from one process:
 The interleaving uses the step generator of ``harness.stacked`` (``protocol_steps``), the same
 code ``train_stacked`` drains, so there is one training loop. On the CPU there are no streams:
 the steps simply alternate (tests/test_concurrent.py checks the records are equal to
-``train_stacked``'s). Its GPU speed is measured by ``benchmarks/bench_concurrent.py``.
+``train_stacked``'s). Its GPU speed and parity are measured by ``benchmarks/gpu_parity.py``.
 """
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ workers finish together. A leased configuration trains in this process or on a R
 """
 from __future__ import annotations
 
+import functools
 import time
 from collections import defaultdict
 from typing import Callable
@@ -17,12 +18,14 @@ import torch
 
 from harness.data import Splits, load_splits
 from harness.executors import Failure, LocalExecutor, TrainingFailed
+from harness.plan import AUTO, Plan, choose, parse, use_compile_cache
 from harness.runs import from_records
 from harness.spec import DataSpec, Execution, Protocol, RunSpec
 from models import NetConfig
 from harness.store import RunStore
 
 POLL_S = 0.5
+WAIT_REPORT_S = 30  # while waiting on other processes' leases: who holds them, this often
 
 
 def run_label(rec: dict) -> str:
@@ -44,22 +47,80 @@ def estimated_cost(spec: RunSpec) -> float:
     return steps * (work + latency)
 
 
+def host_pid_since(owner: str, taken: float, now: float) -> str:
+    """'host pid 123 since 14:02:11 UTC (12 min ago)' for a lease owner ``host:pid[:start]``."""
+    parts = owner.split(":")  # host:pid:start (start may be empty), or the older host:pid
+    host, pid = (":".join(parts[:-2]), parts[-2]) if len(parts) >= 3 else (parts[0], parts[-1])
+    since = time.strftime("%H:%M:%S UTC", time.gmtime(taken))
+    return f"{host} pid {pid} since {since} ({(now - taken) / 60:.0f} min ago)"
+
+
+#: Committed sessions whose recorded wall times set the CPU rate of ``estimated_hours``.
+RATE_EVIDENCE = ("docs/results/fashion-mnist-cpu/runs.csv", "docs/results/smoke-cpu/runs.csv")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_seconds_per_cost() -> float:
+    """Seconds of one CPU thread per unit of ``estimated_cost``: the committed CPU sessions'
+    total recorded wall over their total estimated cost (both about 3.9e-10 s per unit on the
+    2-core Xeon that made them, 2026-11)."""
+    from harness.runs import REPO
+
+    wall = cost = 0.0
+    for rel in RATE_EVIDENCE:
+        df = pd.read_csv(REPO / rel)
+        for r in df.itertuples():
+            net = NetConfig(arch=r.arch, width=int(r.width), depth=int(r.depth), block_order=r.block_order,
+                            norm=r.norm, activation=r.activation, stem=r.stem, image_size=int(r.image_size))
+            data = DataSpec(r.dataset, train_size=None if pd.isna(r.train_size) else int(r.train_size),
+                            image_size=int(r.image_size))
+            cost += estimated_cost(RunSpec(net, data, Protocol(int(r.epochs), int(r.batch_size), r.lr), 0))
+            wall += r.wall_s
+    return wall / cost
+
+
+def estimated_hours(specs: list[RunSpec]) -> float:
+    """Hours of one CPU thread to train ``specs``: an order-of-magnitude guard (--max-hours),
+    not a schedule."""
+    return sum(map(estimated_cost, specs)) * cpu_seconds_per_cost() / 3600
+
+
+def config_plan(specs: list[RunSpec]) -> list[tuple[tuple, list[str], float, int]]:
+    """(config key, run keys, estimated cost, stacked steps) per configuration of ``specs``:
+    what harness.progress weighs the session's work by."""
+    groups: dict[tuple, list[RunSpec]] = defaultdict(list)
+    for s in specs:
+        groups[s.config_key()].append(s)
+    out = []
+    for ck, g in groups.items():
+        p, n = g[0].protocol, g[0].data.train_size or 50_000
+        out.append((ck, [s.key() for s in g], sum(estimated_cost(s) for s in g),
+                    p.epochs * max(n // p.batch_size, 1)))
+    return out
+
+
 class Engine:
     def __init__(self, store: RunStore, *, device: str = "cpu", data_root=None,
                  download: bool = False, fresh_since: float | None = None,
                  progress: Callable[[str], None] | None = None,
-                 epoch_progress: Callable[[str], None] | None = None, executor=None):
+                 epoch_progress: Callable[[str], None] | None = None, executor=None,
+                 plan: str = AUTO, steal_leases: bool = False, tracker=None):
         self.store = store
+        self.steal_leases = steal_leases  # --steal-leases: take other processes' leases
         self.device = torch.device(device)
         self.data_root, self.download = data_root, download
         # --fresh: records written before this session started count as missing.
         self.fresh_since = fresh_since
-        # All seeds of a configuration train as one stacked model (harness.stacked). Measured
-        # in docs/PERFORMANCE.md: on this 2-core CPU, per replica, 4.2x faster at batch 2,
-        # 1.6x at batch 128 and 3.3x on the MLP at smoke scale (about 1x at full scale); on
-        # a GPU it is the point of the engine.
+        # How each configuration's seeds are laid out (harness.plan): "auto", the measured
+        # table per configuration (stacked where steps are latency-bound, one seed at a time
+        # in NHWC for batch-128 CNNs on the CPU), or one plan forced for all ("eager-stacked":
+        # the engine before plans). None of them changes a run beyond float reordering.
+        self.plan: Plan | None = parse(plan)
+        if self.plan is not None and self.plan.compile:
+            use_compile_cache(store.path)  # inductor's artefacts beside the store: compiled once
         self.progress = progress  # one line per finished run
         self.epoch_progress = epoch_progress  # one line per epoch (pytest -v), for long runs
+        self.tracker = tracker  # harness.progress.Tracker: counts and time left, or None
         self._splits: dict[DataSpec, Splits] = {}
         self.trained = 0
         # Where leased configurations train (harness.executors): here, or a Ray cluster.
@@ -85,6 +146,13 @@ class Engine:
             found = {k: r for k, r in found.items() if r.get("stored_at", 0) >= self.fresh_since}
         return found
 
+    def missing(self, specs: list[RunSpec]) -> list[RunSpec]:
+        """The specs (on this engine's execution) the store does not hold: what ``ensure``
+        would train."""
+        specs = [s.on(self.execution) for s in specs]
+        have = self._lookup([s.key() for s in specs])
+        return [s for s in specs if s.key() not in have]
+
     def ensure(self, specs: list[RunSpec]) -> dict[str, dict]:
         """Every spec's record, training what the store lacks. Returns key -> record."""
         execution = self.execution
@@ -96,9 +164,18 @@ class Engine:
             if key not in have:
                 groups[spec.config_key()].append(spec)
         pending = sorted(groups.values(), key=lambda g: -sum(estimated_cost(s) for s in g))
+        if self.tracker is not None:
+            self.tracker.plan(config_plan(specs), done=have)
         flying: set[str] = set()  # keys handed to the executor, records not back yet
+        # A configuration's records are stored together, in one transaction, once all are
+        # back: a process killed between two of them would split its stack across the store
+        # (a stack's float rounding depends on how many replicas share it).
+        config_of: dict[str, str] = {}  # key in flight -> its configuration's key
+        back: dict[str, list[dict]] = defaultdict(list)  # configuration -> records not stored yet
+        size: dict[str, int] = {}  # configuration -> runs submitted
         failures: list[Failure] = []
         failed: set[str] = set()
+        waited_since = None
         try:
             while pending or flying:
                 progressed = False
@@ -115,22 +192,35 @@ class Engine:
                             progressed = True
                         continue
                     self._drop_stale([s.key() for s in todo])
-                    claimed = set(self.store.claim_many([s.key() for s in todo]))
+                    claimed = set(self.store.claim_many([s.key() for s in todo], self.steal_leases))
                     mine = [s for s in todo if s.key() in claimed]
                     if mine:
                         self.executor.submit(mine)
                         flying.update(s.key() for s in mine)
+                        config_of.update((s.key(), s.config_key()) for s in mine)
+                        size[mine[0].config_key()] = len(mine)
                         progressed = True
                 # Block for a result only when no other process holds configurations we wait on.
                 for out in self.executor.collect(timeout=None if not pending else POLL_S):
                     if isinstance(out, Failure):
+                        back.pop(out.specs[0].config_key(), None)
                         self._fail(out, flying, failed)
                         failures.append(out)
-                    else:
-                        have[out["key"]] = self._store(out)
-                        flying.discard(out["key"])
+                        continue
+                    config = config_of[out["key"]]
+                    back[config].append(out)
+                    if len(back[config]) == size[config]:
+                        for rec in self._store(back.pop(config)):
+                            have[rec["key"]] = rec
+                            flying.discard(rec["key"])
                 if pending and not progressed and not flying:
+                    waited_since = waited_since or time.time()
+                    if time.time() - waited_since >= WAIT_REPORT_S:
+                        self._say_who_holds(pending)
+                        waited_since = time.time()
                     time.sleep(POLL_S)  # others hold the rest; wait for their records
+                else:
+                    waited_since = None
         except BaseException:
             for key in flying:  # interrupted: what is in flight is lost, its leases freed
                 self.store.release(key)
@@ -138,6 +228,31 @@ class Engine:
         if failures:
             raise TrainingFailed(failures)
         return {k: have[k] for k in by_key}
+
+    def _say_who_holds(self, pending: list[list[RunSpec]]) -> None:
+        """One line: whose leases this session waits on, since when, and how to take them."""
+        if not self.progress:
+            return
+        holders = self.store.holders(s.key() for g in pending for s in g)
+        if not holders:
+            return
+        now = time.time()
+        who = "; ".join(f"{host_pid_since(owner, taken, now)}" for owner, taken in sorted(holders.items()))
+        self.progress(f"waiting for runs leased by another process: {who}; they are trained "
+                      f"there. If it is gone (another host's session killed), rerun with "
+                      f"--steal-leases to take them over")
+
+    def step_hook(self, specs: list[RunSpec]) -> Callable[[], None] | None:
+        """What the trainer calls after each step of ``specs``' configuration (progress), with
+        its step count from the loaded training set (the ragged last batch included), times the
+        stacks its plan trains one after another (one per seed under a per-seed plan)."""
+        if self.tracker is None:
+            return None
+        data, p = specs[0].data, specs[0].protocol
+        n = len(self._splits[data].x_train) if data in self._splits else data.train_size
+        stacks = len((self.plan or choose(specs[0], self.device.type)).groups(specs))
+        return self.tracker.stepper(specs[0].config_key(),
+                                    steps=p.epochs * -(-n // p.batch_size) * stacks if n else None)
 
     def _fail(self, failure: Failure, flying: set[str], failed: set[str]) -> None:
         """A configuration failed for good: free its leases; it is not retried this call."""
@@ -157,16 +272,22 @@ class Engine:
         if stale:
             self.store.delete(stale)
 
-    def _store(self, rec: dict) -> dict:
-        rec["stored_at"] = time.time()
-        self.store.put(rec["key"], rec)
-        self.trained += 1
-        if self.progress:
-            status = f"diverged at epoch {rec['diverged_epoch']}" if rec["diverged_epoch"] else \
-                f"best {rec['best_test_acc']:.2f}% final {rec['final_test_acc']:.2f}%"
-            self.progress(f"trained {run_label(rec)}: {len(rec['test_acc'])} epochs, "
-                          f"{status} ({rec['wall_s']:.1f} s)")
-        return rec
+    def _store(self, records: list[dict]) -> list[dict]:
+        """A configuration's records, written in one transaction."""
+        now = time.time()
+        for rec in records:
+            rec["stored_at"] = now
+        self.store.put_many([(rec["key"], rec) for rec in records])
+        self.trained += len(records)
+        for rec in records:
+            if self.progress:
+                status = f"diverged at epoch {rec['diverged_epoch']}" if rec["diverged_epoch"] else \
+                    f"best {rec['best_test_acc']:.2f}% final {rec['final_test_acc']:.2f}%"
+                self.progress(f"trained {run_label(rec)}: {len(rec['test_acc'])} epochs, "
+                              f"{status} ({rec['wall_s']:.1f} s)")
+        if self.tracker is not None:  # after the runs' lines: the status stays the last line
+            self.tracker.finished([rec["key"] for rec in records])
+        return records
 
     def runs(self, specs: list[RunSpec], source: str = "fresh") -> pd.DataFrame:
         records = self.ensure(specs)

@@ -24,6 +24,7 @@ Ray is an optional dependency: this module imports it only inside ``RayExecutor`
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import socket
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 if TYPE_CHECKING:  # harness.spec imports torch (via models): a source-only run loads neither
+    from harness.plan import Plan
     from harness.spec import DataSpec, RunSpec
 
 EXECUTORS = ("local", "ray")
@@ -72,12 +74,23 @@ def config_label(specs: list[RunSpec]) -> str:
     return f"{specs[0].label().rsplit(' seed ', 1)[0]} seeds {','.join(str(s.seed) for s in specs)}"
 
 
-def train_configuration(specs: list[RunSpec], data, device, *, progress=None) -> Iterator[dict]:
+def train_configuration(specs: list[RunSpec], data, device, *, plan: "Plan | None" = None,
+                        progress=None, on_step=None) -> Iterator[dict]:
     """The records of one configuration's seeds, each as soon as it exists, from the one
-    trainer (``harness.stacked``): all seeds as one stacked model. Runs here or in a Ray task."""
+    trainer (``harness.stacked``), laid out as ``plan`` says (None: ``harness.plan.choose``'s
+    table). Every record names its plan (``engine``: the plan's name; ``plan``: its fields).
+    Runs here or in a Ray task."""
+    import torch
+
+    from harness.plan import choose
     from harness.stacked import train_stacked
 
-    yield from train_stacked(specs, data, device, progress=progress)
+    plan = plan or choose(specs[0], torch.device(device).type)
+    for group in plan.groups(specs):
+        for rec in train_stacked(group, data, device, progress=progress, on_step=on_step,
+                                 channels_last=plan.channels_last, compile=plan.compile):
+            rec.update(engine=plan.name, plan=plan.to_dict())
+            yield rec
 
 
 class LocalExecutor:
@@ -98,7 +111,8 @@ class LocalExecutor:
             specs = self._queue.pop(0)
             e = self.engine
             yield from train_configuration(specs, e.splits(specs[0].data), e.device,
-                                           progress=e.epoch_progress)
+                                           plan=e.plan, progress=e.epoch_progress,
+                                           on_step=e.step_hook(specs))
 
     def close(self) -> None:
         pass
@@ -130,7 +144,7 @@ def ray_runtime_env() -> dict:
 
 
 def _ray_task(specs: list[RunSpec], arrays: dict, name: str, device: str, threads: int,
-              fingerprint: str) -> list[dict]:
+              fingerprint: str, plan: "Plan | None" = None) -> list[dict]:
     """One Ray task: train one configuration on the worker and return its records."""
     import torch
 
@@ -141,8 +155,12 @@ def _ray_task(specs: list[RunSpec], arrays: dict, name: str, device: str, thread
         raise RuntimeError(f"this worker's result code (fingerprint {code_fingerprint()}) differs "
                            f"from the driver's ({fingerprint}); run the same commit on every node")
     torch.set_num_threads(threads)  # as the local run would, so the records are the same
+    if device == "cpu":
+        # The record says how it was computed: this task's thread count, not the driver's
+        # (the driver keys the spec with its own; threads are recorded, never keyed).
+        specs = [s.on(dataclasses.replace(s.execution, threads=threads)) for s in specs]
     data = Splits(name, *(torch.tensor(arrays[k]) for k in ("x_train", "y_train", "x_test", "y_test")))
-    return list(train_configuration(specs, data.to(device), device))
+    return list(train_configuration(specs, data.to(device), device, plan=plan))
 
 
 class RayExecutor:
@@ -151,7 +169,7 @@ class RayExecutor:
     def __init__(self, *, device: str = "auto", address: str | None = None,
                  gpus_per_task: float = 1.0, cpus_per_task: float = 1.0,
                  max_retries: int = RAY_MAX_RETRIES, data_root=None, download: bool = False,
-                 threads: int | None = None,
+                 threads: int | None = None, plan: "Plan | None" = None,
                  load: Callable[[DataSpec], object] | None = None):
         if not 0 < gpus_per_task <= 1:
             raise ExecutorError(f"--ray-gpus-per-task must be in (0, 1] (a task trains on one "
@@ -164,6 +182,7 @@ class RayExecutor:
         # Torch threads in a CPU task: its CPU share, at least one.
         self.threads = threads or max(1, int(cpus_per_task))
         self.data_root, self.download = data_root, download
+        self.plan = plan  # None: each task's table (harness.plan.choose) on its device
         self._load = load
         self.device: str | None = None  # resolved against the cluster by connect()
         self.cluster: str | None = None  # the address joined
@@ -244,7 +263,7 @@ class RayExecutor:
             name=f"train {config_label(specs)}", max_retries=self.max_retries,
             num_cpus=self.cpus_per_task, num_gpus=self.gpus_per_task if gpu else 0)
         ref = task.remote(specs, self._arrays(specs[0].data), specs[0].data.name, self.device,
-                          self.threads, code_fingerprint())
+                          self.threads, code_fingerprint(), self.plan)
         self._refs[ref] = specs
         self.sent += 1
 

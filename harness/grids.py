@@ -1,32 +1,46 @@
 """The runs of each question, as RunSpec grids drawn from a profile.
 
-Which configurations a question trains is ``harness.questions``; the sizes (levels, epochs,
-data) are the profile's; this module only crosses them with the dataset's input shape and the
+Which configurations a question trains, and which of its fields the profile sizes, is its
+declaration (``harness.questions``); this module only fills in the profile's scale (width,
+input shape, data sizes) where the declaration leaves it, and crosses the cells with the
 seeds. Every grid is fully determined by (profile, dataset, seeds).
 """
 from __future__ import annotations
 
+from dataclasses import fields
+
 from harness.profiles import Profile, input_shape
-from harness.questions import QUESTIONS, cells
+from harness.questions import DATA_FIELDS, PROTOCOL_FIELDS, cells
 from harness.spec import DataSpec, Protocol, RunSpec
+from models import NetConfig
 
-__all__ = ["QUESTIONS", "grid"]
+__all__ = ["grid", "spec_of"]
+
+_NET_FIELDS = {f.name for f in fields(NetConfig)}
 
 
-def _epochs(question: str, profile: Profile) -> int:
-    return {"Q4": profile.q4_epochs, "Q5": profile.q5_epochs, "Q6": profile.q6_epochs}[question]
+def spec_of(run_fields: dict, profile: Profile, dataset: str, seed: int) -> RunSpec:
+    """The RunSpec of one cell's run fields at ``seed``: the profile's width, input shape and
+    data sizes wherever the cell does not set them."""
+    channels, native = input_shape(dataset)
+    scale = {"width": profile.width, "in_channels": channels,
+             "image_size": profile.image_size or native,
+             "train_size": profile.train_size, "test_size": profile.test_size}
+    f = scale | dict(run_fields)
+    unknown = set(f) - _NET_FIELDS - set(PROTOCOL_FIELDS) - set(DATA_FIELDS)
+    if unknown:
+        raise ValueError(f"run fields {sorted(unknown)} are neither NetConfig's, the protocol's "
+                         f"({', '.join(PROTOCOL_FIELDS)}) nor the data's ({', '.join(DATA_FIELDS)})")
+    net = NetConfig(**{k: v for k, v in f.items() if k in _NET_FIELDS})
+    protocol = Protocol(**{k: v for k, v in f.items() if k in PROTOCOL_FIELDS})
+    data = DataSpec(dataset, f["train_size"], f["test_size"], profile.image_size)
+    return RunSpec(net, data, protocol, seed)
 
 
 def grid(question: str, profile: Profile, dataset: str | None = None,
          seeds: int | None = None) -> list[RunSpec]:
     dataset = dataset or profile.dataset
     seeds = seeds or profile.seeds
-    channels, native = input_shape(dataset)
-    shape = {"width": profile.width, "in_channels": channels,
-             "image_size": profile.image_size or native}
-    # Q5's batch-2 runs take N/2 steps an epoch: the profile may give Q5 less data.
-    train = (profile.q5_train_size or profile.train_size) if question == "Q5" else profile.train_size
-    data = DataSpec(dataset, train, profile.test_size, profile.image_size)
     first = profile.first_seed  # 0 for confirmatory sessions; pilots start at 1000
-    return [RunSpec(c.net.with_(**shape), data, Protocol(_epochs(question, profile), c.batch_size), seed)
+    return [spec_of(dict(c.fields), profile, dataset, seed)
             for c in cells(question, profile) for seed in range(first, first + seeds)]

@@ -1,20 +1,26 @@
 """One claim judged: what the ``judge`` fixture does, apart from pytest.
 
-A claim is a function ``fn(runs, profile) -> Evidence``. :func:`judge_claim` evaluates it on
-this session's runs (growing them stage by stage with ``--seeds auto``), on the paper's table
-(for the report's side-by-side column), at the per-claim level of the declared multiplicity
-rule (the pytest outcome) and under the held-out-epoch metric (issue 9), and returns the
-result record the report and the JUnit properties are made from. The plugin only turns it
-into pass, fail or skip.
+A claim is a function ``fn(runs, profile) -> Evidence``. :func:`judge_claim` evaluates it
+once on this session's runs (once per stage with ``--seeds auto``), once on the paper's table
+(for the report's side-by-side column) and once under the held-out-epoch metric (issue 9).
+Every verdict at every level comes from that evaluation's p and refutation p
+(``multiplicity.verdict_at``): the unadjusted one at the profile's alpha, the pytest outcome
+and the held-out check at the first step of the declared multiplicity rule (alpha / m), so no
+two levels can disagree. It returns the :class:`Judgment` the report and the JUnit properties
+are made from; the plugin only turns it into pass, fail or skip.
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
+
+from scipy import stats as _st
 
 from harness import stats
 from harness.profiles import PAPER_PROFILE
-from harness.questions import runs_of
+from harness.questions import body_of, runs_of
 
 
 @dataclass(frozen=True)
@@ -42,53 +48,106 @@ def evaluate(fn: Callable, runs, profile) -> stats.Evidence:
                               note=str(exc))
 
 
-def judge_claim(fn: Callable, claim: ClaimMark, settings, runs_for: Callable, n_claims: int,
-                grow: Callable | None = None) -> tuple[dict, stats.Evidence, stats.Evidence, float]:
-    """-> (result record, evidence at alpha, evidence at the outcome's level, that level).
+def interval_at(ev: dict, confidence: float) -> list[float] | None:
+    """``ev``'s confidence interval (an Evidence.to_dict()) at another two-sided ``confidence``,
+    where the interval is a t interval: symmetric about the effect, on its scale or its log's
+    (an SD ratio), with its degrees of freedom in details (``df``; a trend's ``contrast_df``).
+    all_of: its binding part's. None where the interval is of another kind (the spread
+    test's bootstrap-t interval, Kendall's tau alone) or missing."""
+    details = ev.get("details") or {}
+    parts = details.get("parts")
+    if parts:
+        return interval_at(parts[details.get("binding_part") or 0], confidence)
+    ci, eff, level = ev.get("ci"), ev.get("effect"), ev.get("ci_level")
+    df = details.get("df", details.get("contrast_df"))
+    if not ci or None in (ci[0], ci[1], eff, level, df) or not df > 0 \
+            or not all(math.isfinite(x) for x in (ci[0], ci[1], eff)):
+        return None
+    widen = float(_st.t.ppf((1 + confidence) / 2, df) / _st.t.ppf((1 + level) / 2, df))
+    lo, hi = ci
+    if math.isclose((lo + hi) / 2, eff, rel_tol=1e-9, abs_tol=1e-12):
+        return [eff - widen * (eff - lo), eff + widen * (hi - eff)]
+    if lo > 0 and eff > 0 and math.isclose(math.log(lo) + math.log(hi), 2 * math.log(eff),
+                                            rel_tol=1e-9, abs_tol=1e-12):
+        return [eff * (lo / eff) ** widen, eff * (hi / eff) ** widen]
+    return None
 
-    ``runs_for(question)`` gives the source's runs; ``grow(specs)`` trains more seeds (only
-    with ``--seeds auto``)."""
+
+@dataclass(frozen=True)
+class Judgment:
+    """One claim judged, every number from one evaluation per stage: ``evidence`` at the
+    profile's alpha (p is the sequential p under ``--seeds auto``), the outcome's verdict at
+    ``outcome_alpha`` (the first step of the multiplicity rule) and ``decision_level``, the
+    one-sided level the deciding stage's p was compared with (outcome_alpha with fixed seeds;
+    the stopping stage's share of it under auto), at which the decision-level CI is shown."""
+
+    evidence: stats.Evidence
+    outcome_alpha: float
+    outcome_verdict: str
+    decision_level: float
+    result: dict
+
+
+def judge_claim(fn: Callable, claim: ClaimMark, settings, runs_for: Callable, family: Sequence[str],
+                grow: Callable | None = None) -> Judgment:
+    """Judge one claim. ``runs_for(question)`` gives the source's runs; ``family`` the claim
+    ids the multiplicity rule counts (its m); ``grow(specs)`` trains more seeds (only with
+    ``--seeds auto``)."""
     from harness import epoch_check, multiplicity
     from harness.runs import published_runs
 
     s = settings
+    n_claims = max(len(family), 1)
     question = runs_of(claim.question)
     runs = runs_for(question)
+    # issue 21: the outcome is judged at the per-claim level of the declared multiplicity rule
+    # (alpha/m, m = the declared body of claims; harness/multiplicity.py), and so is every
+    # stage of --seeds auto, the held-out check and the decision-level CI
+    outcome_alpha = multiplicity.per_claim_alpha(s.profile.multiplicity, s.profile.alpha, n_claims)
     seq = None
     if s.seed_design is not None:  # --seeds auto: stages until decided (harness/sequential.py)
         from harness import grids, sequential
 
-        ev, runs, seq = sequential.judge_sequentially(
-            lambda r, p: evaluate(fn, r, p), s.profile, s.seed_design, runs,
+        design = dataclasses.replace(s.seed_design, alpha=outcome_alpha)
+        done = sequential.judge_sequentially(
+            lambda r, p: evaluate(fn, r, p), s.profile, design, runs,
             grids.grid(question, s.profile, s.dataset, s.seeds), grow)
+        ev, runs, seq, stage_runs = done.evidence, done.runs, done.record, done.stage_runs
+        decision_level = design.levels[seq["stage"] - 1]
+
+        def judge_stages(tables):
+            return sequential.combine([evaluate(fn, t, s.profile) for t in tables], design)
     else:
         ev = evaluate(fn, runs, s.profile)
+        stage_runs, decision_level = [runs], outcome_alpha
+
+        def judge_stages(tables):
+            return evaluate(fn, tables[0], s.profile)
+    outcome_verdict = multiplicity.verdict_at(ev.verdict, ev.p, ev.details.get("p_refuted"), outcome_alpha)
     paper_ev = ev if s.source == "paper" else \
         evaluate(fn, published_runs(), PAPER_PROFILE.replace(alpha=s.profile.alpha))
-    # issue 9: the outcome is judged at the per-claim level of the declared multiplicity rule
-    # (alpha/m, m = claims collected; harness/multiplicity.py says why)
-    outcome_alpha = multiplicity.per_claim_alpha(s.profile.multiplicity, s.profile.alpha, n_claims)
-    out_ev = ev if outcome_alpha == s.profile.alpha else \
-        evaluate(fn, runs, s.profile.replace(alpha=outcome_alpha))
-    heldout = epoch_check.rejudge(lambda r: evaluate(fn, r, s.profile), runs, ev)
+    heldout = epoch_check.rejudge(judge_stages, stage_runs, ev, outcome_alpha)
+    confidence = 1 - 2 * decision_level
+    evd = ev.to_dict()
     result = {
         "id": claim.id, "question": claim.question, "sentence": claim.sentence,
-        "nodeid": claim.nodeid, "evidence": ev.to_dict(), "paper_evidence": paper_ev.to_dict(),
+        "nodeid": claim.nodeid, "evidence": evd, "paper_evidence": paper_ev.to_dict(),
         "run_keys": sorted(set(runs["key"].dropna())) if "key" in runs else [],
         "smoke_unshowable": claim.smoke_unshowable,
         "profile": s.profile.name, "dataset": s.dataset if s.source == "fresh" else s.source,
-        "multiplicity": s.profile.multiplicity, "claims_m": n_claims, "outcome_alpha": outcome_alpha,
-        "outcome_verdict": out_ev.verdict, "heldout": heldout,
-        "levels_from_paper_table": claim.levels_from_paper,
+        "multiplicity": s.profile.multiplicity, "claims_m": n_claims, "family": list(family),
+        "body": body_of(claim.question),
+        "outcome_alpha": outcome_alpha, "outcome_verdict": outcome_verdict,
+        "decision_ci": {"level": confidence, "ci": interval_at(evd, confidence)},
+        "heldout": heldout, "levels_from_paper_table": claim.levels_from_paper,
     }
     if seq is not None:
         result["sequential"] = seq
-    return result, ev, out_ev, outcome_alpha
+    return Judgment(ev, outcome_alpha, outcome_verdict, decision_level, result)
 
 
-def failure_message(claim: ClaimMark, ev: stats.Evidence, out_ev: stats.Evidence,
-                    outcome_alpha: float, settings, n_claims: int) -> str:
+def failure_message(claim: ClaimMark, j: Judgment, settings, n_claims: int) -> str:
     p = settings.profile
-    level = "" if outcome_alpha == p.alpha else \
-        f" [outcome judged at alpha/m = {outcome_alpha:.4g}, {p.multiplicity}, m={n_claims}: {out_ev.verdict}]"
-    return f"{claim.sentence} -> {ev.summary()}{level}"
+    level = "" if j.outcome_alpha == p.alpha else \
+        f" [outcome judged at alpha/m = {j.outcome_alpha:.4g}, {p.multiplicity}, m={n_claims}: {j.outcome_verdict}]"
+    return f"{claim.sentence} -> {j.evidence.summary()}{level}"

@@ -52,15 +52,30 @@ def check_folder(option: str, path: Path, must_write: bool = True) -> None:
                               f"give a writable folder")
 
 
+def check_reports_dir(path: Path) -> None:
+    """The reports folder can be written, and its ``latest`` is the suite's link (or absent):
+    a real file or folder there would only fail after all the judging."""
+    check_folder("--reports-dir", path)
+    latest = Path(path) / "latest"
+    if latest.exists() and not latest.is_symlink():
+        kind = "folder" if latest.is_dir() else "file"
+        raise PathProblem(f"--reports-dir {path}: {latest} is a {kind}, not the link the suite "
+                          f"points at each new report; move it aside (mv {latest} {latest}.old) "
+                          f"and rerun")
+
+
 def check_store(path: Path) -> None:
     """The run store can be opened, written, and passes ``PRAGMA quick_check``. Creates the
     store (and its folder) when it does not exist yet, as the engine would."""
     from harness.store import RunStore, StoreError
 
     path = Path(path)
-    if path.exists() and not path.is_file():
+    if path.is_dir():
         raise PathProblem(f"--store {path}: is a folder, not a store file; give a file path "
                           f"such as {path / 'runs.sqlite'}")
+    if path.exists() and not path.is_file():
+        raise PathProblem(f"--store {path}: is not a regular file (a device, pipe or socket); "
+                          f"give a file path such as runs.sqlite in a writable folder")
     if not path.exists():
         check_folder("--store", path.parent)
     else:
@@ -82,10 +97,11 @@ def check_store(path: Path) -> None:
             raise PathProblem(f"--store {path}: the store is damaged (quick_check: {result}); move "
                               f"the file aside and rerun (a new store retrains), or restore a backup")
     try:
-        store = RunStore(path)
+        store = RunStore(path)  # refuses a foreign database before writing to it
         try:
             with store._txn():  # a write lock proves the store is writable (rolled back)
                 pass
+            _check_records(store)
         finally:
             store.close()
     except StoreError as exc:
@@ -93,6 +109,23 @@ def check_store(path: Path) -> None:
     except sqlite3.Error as exc:
         raise PathProblem(f"--store {path}: cannot write to the store ({exc}); make it writable "
                           f"or pass --store PATH with a writable location") from None
+
+
+def _check_records(store) -> None:
+    """Every record parses and passes the runs check (harness.validate), once at start-up,
+    so a damaged one is one line naming its key, not an error in every test."""
+    from harness.runs import from_records
+    from harness.validate import RunsError
+
+    store.check_records()  # DamagedRecord (a StoreError) names the key
+    records = list(store.get_many(store.keys()).values())
+    try:
+        from_records(records)
+    except RunsError as exc:
+        more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
+        raise PathProblem(f"--store {store.path}: {exc.problems[0]}{more}; delete those records "
+                          f"(sqlite3 {store.path} \"DELETE FROM runs WHERE key='KEY'\"; they are "
+                          f"retrained) or move the store aside and rerun") from None
 
 
 def check_data_root(path: Path | None, download: bool) -> None:

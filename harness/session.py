@@ -13,6 +13,8 @@ source.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,11 +23,16 @@ from pathlib import Path
 from typing import Callable
 
 from harness.profiles import DATASETS, PAPER_PROFILE, PROFILES, Profile, ProfileError, resolve_profile
+from harness.provenance import portable_path
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_STORE = REPO / ".runstore" / "runs.sqlite"
-DEFAULT_REPORTS = REPO / "reports"
+#: the run store and the reports folder, relative to the project pytest runs in (its rootdir):
+#: this repository, or any project that installed the plugin
+DEFAULT_STORE = Path(".runstore") / "runs.sqlite"
+DEFAULT_REPORTS = Path("reports")
 DEVICES = ("auto", "cpu", "cuda")
+#: --max-hours: the cpu profile is about 1 CPU-hour, the full protocol on CPU about 180
+DEFAULT_MAX_HOURS = 24.0
 #: --source values that are not a file: fresh training (or the store), the paper's table
 SOURCES = ("fresh", "paper")
 #: the older spelling of --source paper, still accepted
@@ -52,8 +59,12 @@ class Settings:
     download: bool
     fresh: bool
     reports_dir: Path
+    project: Path = REPO  # the rootdir: default paths live in it, the report names paths from it
     started: float = field(default_factory=time.time)
     seed_design: object = None  # harness.sequential.Design with --seeds auto, else None
+    plan: str = "auto"  # --plan: harness.plan's name ("auto": its table per configuration)
+    source_notes: list = field(default_factory=list)  # one line each, in the terminal summary
+    max_hours: float = DEFAULT_MAX_HOURS  # a fresh session estimated beyond this is refused
 
 
 def resolve_device(name: str) -> str:
@@ -66,14 +77,14 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def settings_from(opt: Callable[[str], object]) -> Settings:
-    """Settings from ``opt(name)`` (pytest's ``config.getoption``), every option checked."""
+def settings_from(opt: Callable[[str], object], project: Path = REPO) -> Settings:
+    """Settings from ``opt(name)`` (pytest's ``config.getoption``), every option checked;
+    the default store and reports folder are inside ``project`` (pytest's rootdir)."""
     source = opt("--source")
     source = SOURCE_ALIASES.get(source, source)
     if source not in SOURCES and not Path(source).is_file():
         raise SettingsError(f"--source: {source!r} is neither 'fresh', 'paper' nor an existing runs.csv")
-    if source not in SOURCES:
-        check_source(source)  # validated before its profile is guessed from it
+    notes = check_source(source) if source not in SOURCES else []  # before its profile is guessed
     name = opt("--profile")
     # A report's runs.csv is judged with the profile its report recorded (levels included).
     recorded = recorded_profile(source) if name is None and source not in SOURCES else None
@@ -94,6 +105,13 @@ def settings_from(opt: Callable[[str], object]) -> Settings:
     dataset = opt("--dataset") or profile.dataset
     if dataset not in DATASETS:
         raise SettingsError(f"--dataset: unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
+    from harness.plan import AUTO, PlanError, parse as parse_plan
+
+    plan = opt("--plan") or AUTO
+    try:
+        parse_plan(plan)
+    except PlanError as exc:
+        raise SettingsError(str(exc)) from None
     if opt("--device") not in DEVICES:
         raise SettingsError(f"--device: unknown device {opt('--device')!r}; valid: {', '.join(DEVICES)}")
     from harness.multiplicity import RULES
@@ -117,57 +135,84 @@ def settings_from(opt: Callable[[str], object]) -> Settings:
     seeds = seed_design.stages[0] if seed_design else (seeds or profile.seeds)
     if seeds < 2:
         raise SettingsError(f"--seeds must be at least 2 (got {seeds}); 5 or more is needed for p < 0.05")
+    max_hours = DEFAULT_MAX_HOURS if opt("--max-hours") is None else opt("--max-hours")
+    if not max_hours > 0:  # NaN too
+        raise SettingsError(f"--max-hours must be a positive number of hours, got {max_hours}")
     # Judging a source trains nothing: no need to import torch for a device. With --executor
     # ray the cluster's devices count: resolved on joining it.
     device = "none" if source != "fresh" else \
         opt("--device") if opt("--executor") == "ray" else resolve_device(opt("--device"))
     return Settings(profile=profile, dataset=dataset, seeds=seeds, device=device,
-                    store_path=Path(opt("--store") or DEFAULT_STORE), source=source,
+                    store_path=Path(opt("--store") or project / DEFAULT_STORE), source=source,
                     data_root=opt("--data-root"), download=opt("--download"),
-                    fresh=opt("--fresh"), reports_dir=Path(opt("--reports-dir")),
-                    seed_design=seed_design)
+                    fresh=opt("--fresh"),
+                    reports_dir=Path(opt("--reports-dir") or project / DEFAULT_REPORTS),
+                    project=Path(project), seed_design=seed_design, plan=plan, source_notes=notes,
+                    max_hours=max_hours)
 
 
 def recorded_profile(path: str) -> Profile | None:
     """The exact profile a report recorded beside its runs.csv (report.json's
-    ``meta.profile_settings``), or None when there is no such report."""
-    from harness.profiles import recorded
+    ``meta.profile_settings``), or None when there is no such report (or it records none).
+    A recorded profile that cannot be used is one error line, not a silent guess (a
+    bn2015 report recorded by an older version was re-judged as smoke that way)."""
+    from harness.profiles import ProfileError, recorded
 
     report = Path(path).parent / "report.json"
     try:
-        return recorded(json.loads(report.read_text())["meta"]["profile_settings"],
-                        f"--source {path}: {report.name}")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        settings = json.loads(report.read_text())["meta"]["profile_settings"]
+    except (OSError, ValueError, KeyError, TypeError):
         return None
+    try:
+        return recorded(settings, f"--source {path}: {report.name}")
+    except ProfileError as exc:
+        raise SettingsError(f"{exc}; pass --profile NAME (or a profile file) to judge these runs "
+                            f"with it instead") from None
 
 
 def profile_of_csv(path: str) -> str:
-    """The profile whose grid an exported runs.csv was trained on (its width and levels)."""
-    import pandas as pd
-
-    try:
-        df = pd.read_csv(path, usecols=["width", "depth", "batch_size", "stem"])
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise SettingsError(f"--source {path}: cannot guess its profile ({exc}); pass --profile NAME") from None
-    # Width tells the profiles apart; the levels present must be among the profile's.
-    q4_depths = set(df[df.stem == "block"].depth)
-    for name, p in PROFILES.items():
-        if set(df.width) == {p.width} and q4_depths <= set(p.q4_depths) \
-                and set(df.batch_size) <= set(p.q5_batch_sizes) | {p.q4_batch_size, p.q6_batch_size}:
-            return name
-    raise SettingsError(f"--source {path}: its runs match no profile's grid; pass --profile NAME")
-
-
-def check_source(source: str) -> None:
-    """A runs.csv is read and validated once at start-up (harness.validate); each problem is
-    one line."""
+    """The profile whose grid an exported runs.csv was trained on: the first whose cells
+    (every declared question's, harness.questions) at its width hold every run of the file."""
+    from harness import questions
     from harness.runs import read_runs_csv
     from harness.validate import RunsError
 
     try:
-        read_runs_csv(source)
+        rows = [r for r in read_runs_csv(path).to_dict("records") if r.get("kind") != "summary"]
+    except RunsError as exc:
+        raise SettingsError(f"--source {path}: cannot guess its profile ({exc}); pass --profile NAME") from None
+    for name, p in PROFILES.items():
+        wants = [c.where() | {"width": c.fields.get("width", p.width)}
+                 for q in questions.names() if q in p.sizes for c in questions.cells(q, p)]
+        if all(any(questions.matches(r, w) for w in wants) for r in rows):
+            return name
+    raise SettingsError(f"--source {path}: its runs match no profile's grid; pass --profile NAME")
+
+
+def check_source(source: str) -> list[str]:
+    """A runs.csv is read and validated once at start-up (harness.validate); each problem is
+    one line. Returns the notes for the header: metrics some runs lack, one line per column."""
+    from harness.runs import read_runs_csv
+    from harness.validate import RunsError, missing_metrics
+
+    try:
+        return missing_metrics(read_runs_csv(source), f"--source {source}")
     except RunsError as exc:
         raise SettingsError(*exc.problems) from None
+
+
+def read_baseline(spec: str, gate_spec: str | None, settings: Settings):
+    """--compare / --compare-fail, read at start-up (``last`` is the report ``latest`` points
+    at before this session writes its own): (Baseline, Gate or None)."""
+    from harness.report import compare as cmp
+
+    try:
+        gate = cmp.parse_gate(gate_spec)
+        path = cmp.resolve_baseline(spec, settings.reports_dir)
+        name = f"last ({path.parent.name})" if spec == cmp.LAST else portable_path(spec, settings.project)
+        return cmp.load_baseline(path, name), gate
+    except ValueError as exc:  # BaselineError, a bad gate
+        raise SettingsError(str(exc)) from None
 
 
 def check_paths(settings: Settings) -> None:
@@ -181,13 +226,33 @@ def check_paths(settings: Settings) -> None:
             from harness.data import DatasetUnavailable, load_raw
 
             try:
-                load_raw(settings.dataset, root=settings.data_root, download=settings.download)
+                raw = load_raw(settings.dataset, root=settings.data_root, download=settings.download)
             except DatasetUnavailable as exc:
                 raise SettingsError(str(exc)) from None
+            check_sizes(settings, train=len(raw[0]), test=len(raw[2]))
             preflight.check_store(settings.store_path)
-        preflight.check_folder("--reports-dir", settings.reports_dir)
+        preflight.check_reports_dir(settings.reports_dir)
     except preflight.PathProblem as exc:
         raise SettingsError(str(exc)) from None
+
+
+def check_sizes(settings: Settings, *, train: int, test: int) -> None:
+    """A profile's data sizes fit the dataset: a run records the size it asked for, so a
+    train_size beyond the split (silently the whole split before) would record a size never
+    used."""
+    p = settings.profile
+    # the profile's own sizes, then every question's (a question may train on less data:
+    # Q5.train_size), named as --set takes them
+    wanted = [("train_size", p.train_size, train, "training"), ("test_size", p.test_size, test, "test")]
+    for q, sizes in sorted(p.sizes.items()):
+        for name, have, split in (("train_size", train, "training"), ("test_size", test, "test")):
+            if isinstance(sizes.get(name), int):
+                wanted.append((f"{q}.{name}", sizes[name], have, split))
+    for key, want, have, split in wanted:
+        if want is not None and want > have:
+            raise SettingsError(f"profile {p.name}: {key}={want} but the {settings.dataset} {split} split "
+                                f"has {have} images; give at most {have} (--set {key}={have}) or none "
+                                f"for the whole split")
 
 
 @dataclass
@@ -196,10 +261,31 @@ class ClaimsSession:
 
     settings: Settings
     executor: object = None  # --executor ray: a harness.executors.RayExecutor; None: local
-    n_claims: int = 1              # m of the multiplicity rule: claims collected
+    families: dict = field(default_factory=dict)  # body -> claim ids its rule counts (m)
     questions: set = field(default_factory=set)  # questions whose runs the collected claims use
     results: list = field(default_factory=list)  # one dict per judged claim (controller side)
+    collected: dict = field(default_factory=dict)  # nodeid -> a claim's declared fields
     report_dir: Path | None = None
+    baseline: object = None    # --compare: a harness.report.compare.Baseline, read at start-up
+    gate: object = None        # --compare-fail: a harness.report.compare.Gate
+    gate_spec: str | None = None  # --compare-fail as given
+    comparison: object = None  # after finish(): the Comparison with the baseline
+    gate_failures: list = field(default_factory=list)  # the changes --compare-fail fails on
+
+    def family_of(self, section: str) -> list:
+        """The multiplicity family of a claim of ``section``: its body's declared claims."""
+        from harness.questions import body_of
+
+        return self.families.get(body_of(section), [])
+
+    def m_of(self, body: str) -> int:
+        """m of the multiplicity rule for one body of claims (harness/multiplicity.py)."""
+        mine = [r for r in self.results if r.get("body") == body]
+        return max(len(self.families.get(body, ())), len(mine),
+                   *(r.get("claims_m") or 1 for r in mine), 1)
+
+    def bodies(self) -> list:
+        return sorted(set(self.families) | {r["body"] for r in self.results if r.get("body")})
 
     def header(self) -> str:
         s = self.settings
@@ -218,13 +304,57 @@ class ClaimsSession:
         from harness import multiplicity
 
         self.results.sort(key=lambda r: r["id"])
+        if not self.families:  # the xdist controller collects nothing: its workers' families
+            for r in self.results:
+                if r.get("body") is not None:
+                    self.families.setdefault(r["body"], sorted(r.get("family") or ()))
+        for r in self.results:  # a claim never judged (an error) belongs to its section's body
+            if r.get("body") is None and r.get("question"):
+                try:
+                    from harness.questions import body_of
+                    r["body"] = body_of(r["question"])
+                except ValueError:
+                    pass
         rule, alpha = self.settings.profile.multiplicity, self.settings.profile.alpha
-        evs = [r["evidence"] or {} for r in self.results]
-        adjusted = multiplicity.adjust([e.get("p") for e in evs], rule)
-        adjusted_ref = multiplicity.adjust([(e.get("details") or {}).get("p_refuted") for e in evs], rule)
-        for r, e, p_adj, p_ref in zip(self.results, evs, adjusted, adjusted_ref):
-            r["p_adjusted"] = p_adj
-            r["verdict_adjusted"] = multiplicity.adjusted_verdict(e.get("verdict"), p_adj, p_ref, alpha)
+        for body in self.bodies():  # each body of claims is its own family
+            mine = [r for r in self.results if r.get("body") == body]
+            evs = [r["evidence"] or {} for r in mine]
+            m = self.m_of(body)
+            adjusted = multiplicity.adjust([e.get("p") for e in evs], rule, m)
+            adjusted_ref = multiplicity.adjust([(e.get("details") or {}).get("p_refuted") for e in evs],
+                                               rule, m)
+            for r, e, p_adj, p_ref in zip(mine, evs, adjusted, adjusted_ref):
+                r["p_adjusted"] = p_adj
+                r["verdict_adjusted"] = multiplicity.adjusted_verdict(e.get("verdict"), p_adj, p_ref, alpha)
+
+    def outcome_design(self, body: str | None = None):
+        """--seeds auto: the profile's stages with alpha spent at the level each pytest outcome
+        of ``body``'s claims is judged at (alpha / m under Holm; by default the largest body's,
+        the strictest), the design those claims run."""
+        import dataclasses
+
+        from harness import multiplicity
+
+        s = self.settings
+        m = self.m_of(body) if body is not None else max((self.m_of(b) for b in self.bodies()), default=1)
+        level = multiplicity.per_claim_alpha(s.profile.multiplicity, s.profile.alpha, m)
+        return dataclasses.replace(s.seed_design, alpha=level)
+
+    def compare(self) -> None:
+        """--compare: this session's results against the baseline, and the gate's failures."""
+        if self.baseline is None:
+            return
+        from harness.report.compare import compare
+
+        self.comparison = compare(self.baseline, self.results)
+        self.gate_failures = self.gate.failures(self.comparison) if self.gate else []
+
+    def comparison_record(self) -> dict | None:
+        """report.json's ``comparison``: what moved, the gate and what it failed on."""
+        if self.comparison is None:
+            return None
+        return self.comparison.to_dict() | {"gate": self.gate_spec,
+                                            "failed": [c.id for c in self.gate_failures]}
 
     def runs_judged(self):
         """The runs table the results were judged on (what the report exports)."""
@@ -243,31 +373,88 @@ class ClaimsSession:
 
     def meta(self) -> dict:
         from harness import multiplicity
-        from harness.provenance import versions
+        from harness.provenance import portable_command, versions
 
         s = self.settings
         rule = s.profile.multiplicity
-        m_claims = max(r.get("claims_m") or 1 for r in self.results)
+        per_body = {b: self.m_of(b) for b in self.bodies()}
+        judged = {r["id"] for r in self.results}
         meta = {"profile": s.profile.name,
                 "dataset": s.dataset if s.source == "fresh" else "(from source)",
-                "device": s.device, "source": s.source, "alpha": s.profile.alpha,
+                "device": s.device, "source": portable_path(s.source, s.project),
+                "alpha": s.profile.alpha,
                 "seeds": f"auto {s.seed_design.stages}" if s.seed_design else s.seeds,
                 "started": datetime.fromtimestamp(s.started, timezone.utc).isoformat(),
                 "wall_s": round(time.time() - s.started, 1), "versions": versions(),
                 # a --source session reads its runs from the source and never opens the store
-                "store": str(s.store_path) if s.source == "fresh" else None,
-                "command": " ".join(sys.argv),
+                "store": portable_path(s.store_path, s.project) if s.source == "fresh" else None,
+                "command": portable_command(sys.argv, s.project),
                 "profile_settings": s.profile.to_dict(),
-                "multiplicity": f"{rule}: controls the {multiplicity.CONTROLS[rule]} at alpha across the "
-                                f"{m_claims} claims collected; each pytest outcome is judged at "
-                                f"{multiplicity.per_claim_alpha(rule, s.profile.alpha, m_claims):.4g}"}
+                "multiplicity": f"{rule}: controls the {multiplicity.CONTROLS[rule]} at alpha within "
+                                f"each body of claims declared in the suite's claim files ("
+                                + "; ".join(f"{b}: {m} claims, each pytest outcome judged at "
+                                            f"{multiplicity.per_claim_alpha(rule, s.profile.alpha, m):.4g}"
+                                            for b, m in per_body.items()) + ")",
+                "families": {b: {"m": per_body[b],
+                                 "claims": sorted(set(self.families.get(b, ())) | {
+                                     r["id"] for r in self.results if r.get("body") == b}),
+                                 "not_run": sorted(set(self.families.get(b, ())) - judged)}
+                             for b in per_body}}
         if s.seed_design is not None:
             from harness.sequential import session_summary
-            meta["sequential"] = session_summary(self.results, s.seed_design)
+            meta["sequential"] = session_summary(self.results, self.outcome_design())
         return meta
 
     def write_report(self) -> None:
         from harness import report, runs as runs_mod
 
+        runs = self.runs_judged()
+        meta = self.meta()
+        if self.settings.source == "fresh" and len(runs):
+            # how the runs were computed (harness.plan): plan name -> runs
+            meta["plans"] = {str(k): int(v) for k, v in runs["engine"].value_counts().items()}
         self.report_dir = report.write_report(self.settings.reports_dir, self.results,
-                                              self.runs_judged(), runs_mod.published_runs(), self.meta())
+                                              runs, runs_mod.published_runs(), meta,
+                                              self.comparison_record())
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM (CI cancel, ``timeout``, ``docker stop``, Slurm preemption) or SIGINT: pytest's
+    interrupted exit (code 2), the engine frees its leases on the way out."""
+
+
+class StopSignals:
+    """SIGTERM handled like Ctrl-C, and a second signal while the first unwinds ends the
+    process at once with one line (instead of a KeyboardInterrupt raised inside the clean-up,
+    whose traceback ran to 285 lines). What that skips, releasing the leases, is safe to skip:
+    a dead process's leases are stale and the next session takes them over."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.received: str | None = None
+        self._previous: dict = {}
+
+    def install(self) -> None:
+        for sig in self.SIGNALS:
+            if signal.getsignal(sig) is signal.SIG_IGN:
+                continue  # started with it ignored (nohup, `cmd &`): stay so
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (an embedding IDE): leave Python's default
+                return
+
+    def uninstall(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum, _frame) -> None:
+        name = signal.Signals(signum).name
+        if self.received is not None:
+            os.write(2, f"\nERROR: {name} again while stopping after {self.received}: exiting now; "
+                        f"this process's leases are taken over by the next session\n".encode())
+            os._exit(128 + signum)
+        self.received = name
+        raise Stopped(f"{name}: stopping; runs in training are dropped and their leases freed, "
+                      f"finished runs stay in the store")

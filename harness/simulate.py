@@ -7,7 +7,9 @@ its refutation, computed with the same formulas as the scalar functions in
 first replicates of every simulation). Three uses:
 
 * the minimum detectable effect of rules that have no power formula (``variance_greater``,
-  ``trend``, ``spread_greater``) is found by simulating the rule itself;
+  ``trend``) is found by simulating the rule itself;
+* ``spread_greater``'s rule itself lives here (``tau2_hat``, ``spread_test``: the scalar
+  function calls it with one replicate);
 * ``harness.calibration`` measures null rates and power for docs/STATISTICS.md and for the
   calibration tests, at 10^3-10^5 replicates in seconds;
 * the Brown-Forsythe scores used by ``variance_greater`` live here (one place).
@@ -21,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 from scipy import special
+from scipy.stats import rankdata
 
 #: replicates and seed of the MDE searches (fixed: the same inputs give the same mde)
 MDE_REPS = 2000
@@ -140,19 +143,33 @@ def kendall_p(levels: Sequence[float], arms: Sequence[np.ndarray], increasing: b
     """One-sided p of Kendall's tau-b between level and value (ties only in the levels,
     continuous values), by the tie-corrected normal approximation that
     ``scipy.stats.kendalltau`` uses in that case; and the mirror p."""
-    x = np.concatenate([np.full(a.shape[-1], float(lv)) for lv, a in zip(levels, arms)])
-    y = np.concatenate(arms, axis=-1)
-    n = x.size
-    i, j = np.triu_indices(n, 1)
-    sx = np.sign(x[j] - x[i])
-    keep = sx != 0
-    s = (np.sign(y[..., j[keep]] - y[..., i[keep]]) * sx[keep]).sum(axis=-1)
+    s = kendall_s(levels, arms)
     t = np.array([a.shape[-1] for a in arms], dtype=float)
+    n = t.sum()
     var_s = (n * (n - 1) * (2 * n + 5) - (t * (t - 1) * (2 * t + 5)).sum()) / 18.0
     z = s / np.sqrt(var_s)
     if not increasing:
         z = -z
     return special.ndtr(-z), special.ndtr(z)
+
+
+def kendall_s(levels: Sequence[float], arms: Sequence[np.ndarray]) -> np.ndarray:
+    """Kendall's S = sum over pairs of runs at different levels of sign(level difference) x
+    sign(value difference), in O(n log n) per pair of levels (issue 27: the pairwise form
+    needed 760 GiB at 100,000 runs). For two arms, sum over u in a, v in b of sign(v - u) is
+    2 U - n_a n_b with U the Mann-Whitney count from midranks (ties count 1/2: sign 0)."""
+    s = np.zeros(np.broadcast_shapes(*(np.shape(a)[:-1] for a in arms)))
+    for ia in range(len(arms)):
+        for ib in range(ia + 1, len(arms)):
+            direction = np.sign(float(levels[ib]) - float(levels[ia]))
+            if direction == 0:
+                continue
+            a, b = np.asarray(arms[ia], dtype=float), np.asarray(arms[ib], dtype=float)
+            na, nb = a.shape[-1], b.shape[-1]
+            ranks = rankdata(np.concatenate([a, b], axis=-1), axis=-1)
+            u = ranks[..., na:].sum(axis=-1) - nb * (nb + 1) / 2.0
+            s = s + direction * (2.0 * u - na * nb)
+    return s
 
 
 def trend_p(levels: Sequence[float], arms: Sequence[np.ndarray], increasing: bool = True
@@ -169,123 +186,109 @@ def trend_p(levels: Sequence[float], arms: Sequence[np.ndarray], increasing: boo
 
 
 # ---------------------------------------------------------------- spread of level means
-# Tanh-sinh (double-exponential) rule on (0, 1): u = (1 + tanh(pi/2 sinh t)) / 2 at equally
-# spaced t. It integrates functions with endpoint singularities (here a power of u near u = 0,
-# where the quantile of an F variable behaves like u^(2/df)) to near machine precision; 41
-# nodes at step 0.15 agree with adaptive quadrature to 4e-10 over F dfs 1-40 (checked in
-# tests/test_stats.py against scipy.integrate.quad and by Monte Carlo).
-_TS_STEP, _TS_NODES = 0.15, 41
-_ts_t = (np.arange(_TS_NODES) - (_TS_NODES - 1) / 2) * _TS_STEP
-_ts_s = np.pi / 2 * np.sinh(_ts_t)
-_TS_U, _TS_1MU = special.expit(2 * _ts_s), special.expit(-2 * _ts_s)  # u and 1 - u, both exact
-_TS_W = _TS_STEP * (np.pi / 2) * np.cosh(_ts_t) / (2 * np.cosh(_ts_s) ** 2)
+#: bootstrap replicates and seed of spread_greater's reference distribution. Fixed, so that a
+#: re-judge of the same runs gives the same p (common random numbers: the standard draws are
+#: made once per cell layout and rescaled to each data set). p has a floor of 1/(B + 1) =
+#: 0.0005, below Holm's first level 0.05/17 = 0.0029.
+SPREAD_BOOT = 2000
+SPREAD_SEED = 5150
 
 
-def _g_quantiles(e1, e2) -> np.ndarray:
-    """The quadrature's nodes for G ~ F(e1, e2): its quantiles at the tanh-sinh points, an
-    extra last axis of length _TS_NODES (upper half from the lower quantile of 1/G ~ F(e2, e1),
-    so that 1 - u keeps its precision)."""
-    e1, e2 = np.asarray(e1, dtype=float)[..., None], np.asarray(e2, dtype=float)[..., None]
-    with np.errstate(divide="ignore", over="ignore"):
-        return np.where(_TS_U < 0.5, special.fdtri(e1, e2, _TS_U), 1.0 / special.fdtri(e2, e1, _TS_1MU))
+def tau2_hat(means, variances, n) -> tuple[np.ndarray, np.ndarray]:
+    """One family's level effects, treated as FIXED (the levels are the knob's settings the
+    claim names, not a sample of settings): cell means and variances (..., k), runs per cell
+    n (k,), all >= 2. Returns
 
-
-def _sf_over_g(x, d1, d2, g) -> np.ndarray:
-    """E_G[P(F(d1, d2) >= x / G)] from G's quantile nodes ``g`` (``_g_quantiles``)."""
-    x, d1, d2 = (np.asarray(v, dtype=float)[..., None] for v in (x, d1, d2))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sf = special.fdtrc(d1, d2, x / g)
-    return np.clip(sf @ _TS_W, 0.0, 1.0)
-
-
-def product_f_sf(x, d1, d2, e1, e2) -> np.ndarray:
-    """P(F * G >= x) for independent F ~ F(d1, d2) and G ~ F(e1, e2) (real dfs >= 1, arrays
-    broadcast): E_G[P(F >= x / G)], integrated over G's quantiles u in (0, 1) by the tanh-sinh
-    rule. x = inf gives 0, x = 0 gives 1."""
-    x, d1, d2, e1, e2 = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, d1, d2, e1, e2)))
-    return _sf_over_g(x, d1, d2, _g_quantiles(e1, e2))
-
-
-def level_spread(means, variances, n) -> tuple[np.ndarray, ...]:
-    """One family's level means and their noise: means and variances (..., k), n (k,) runs
-    per cell (all >= 2). Returns
-
-    * s2   = var_j(level means), ddof=1; E[s2] = tau^2 + mean_j(sigma_j^2 / n_j), tau^2 the
-      variance of the true level effects;
-    * vhat = mean_j(var_j / n_j), the unbiased estimate of that noise term (whatever the
-      cell variances);
-    * f1   = Satterthwaite df of s2 at tau = 0 (s2 is then a quadratic form in independent
-      normals of variances u_j = var_j / n_j): tr(CU)^2 / tr(CUCU), C the centring matrix;
-      k - 1 when the u_j are equal, fewer when one cell's noise dominates;
-    * f2   = Welch-Satterthwaite df of vhat: (sum u)^2 / sum(u^2 / (n - 1)).
-
-    A family with zero variance in every cell gets the nominal dfs (k - 1, sum(n - 1))."""
+    * tau2 = s2 - vhat, with s2 = var_j(level means) (ddof=1) and vhat = mean_j(var_j / n_j):
+      unbiased for tau^2 = sum_j (mu_j - mu_bar)^2 / (k - 1), the variance of the true level
+      effects, whatever the cell variances (E[s2] = tau^2 + mean_j(sigma_j^2 / n_j));
+    * its variance: s2 is a quadratic form in independent normal means m ~ N(mu, U), U =
+      diag(sigma_j^2 / n_j), so Var(s2) = (2 tr(CUCU) + 4 delta' U delta) / (k - 1)^2 (C the
+      centring matrix, delta = C mu); Var(vhat) = sum_j 2 u_j^2 / (n_j - 1) / k^2; means and
+      variances are independent. Plug-in: U from the cell variances, delta from the
+      observed centred means."""
     m, v = np.asarray(means, dtype=float), np.asarray(variances, dtype=float)
     n = np.asarray(n, dtype=float)
     k = n.size
     u = v / n
-    su = u.sum(-1)
-    sq = (u * u).sum(-1)
+    c = m - m.mean(-1, keepdims=True)
+    s2 = (c * c).sum(-1) / (k - 1)
+    su, sq = u.sum(-1), (u * u).sum(-1)
+    tr = (1 - 2 / k) * sq + su * su / k ** 2
+    var = (2 * tr + 4 * (c * c * u).sum(-1)) / (k - 1) ** 2 + 2 * (u * u / (n - 1)).sum(-1) / k ** 2
+    return s2 - su / k, var
+
+
+def _z(tA, vA, tB, vB) -> np.ndarray:
+    """Studentised tau2_A - tau2_B; x/0 is +-inf, 0/0 is 0."""
+    d, se2 = tA - tB, vA + vB
     with np.errstate(divide="ignore", invalid="ignore"):
-        f1 = ((1 - 1 / k) * su) ** 2 / ((1 - 2 / k) * sq + su * su / k ** 2)
-        f2 = su * su / (u * u / (n - 1)).sum(-1)
-    zero = su == 0
-    f1 = np.where(zero, k - 1.0, f1)
-    f2 = np.where(zero, float((n - 1).sum()), f2)
-    return m.var(-1, ddof=1), su / k, f1, f2
+        return np.where(se2 > 0, d / np.sqrt(se2), np.where(d > 0, np.inf, np.where(d < 0, -np.inf, 0.0)))
 
 
-def spread_ratio_p(a: tuple, b: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """Noise-corrected one-sided spread ratio, H1: tau_A > tau_B; a and b are
-    ``level_spread`` tuples (s2, vhat, f1, f2). Returns (p, T) with
-
-        T = (s2_A / s2_B) / max(1, vhat_A / vhat_B),
-
-    p = P(Q >= T), Q ~ F(f1_A, f1_B) * F(f2_B, f2_A) (independent; ``product_f_sf``). Q is
-    the distribution of (s2_A / vhat_A) / (s2_B / vhat_B) when neither family has level
-    effects (exact with a common variance and n within each family, Satterthwaite otherwise),
-    and T <= that ratio, so the test is conservative at tau = 0 whatever the noise of either
-    family; with equal nonzero tau the ratio s2_A / s2_B estimates (tau^2 + v_A) / (tau^2 + v_B)
-    <= max(1, v_A / v_B). Zero variance: both vhat 0 (the level means are exact) is decisive
-    (p = 0 iff s2_A > s2_B, else 1); T = x/0 is inf (p = 0), 0/0 gives p = 1."""
-    s2a, va, f1a, f2a = (np.asarray(x, dtype=float) for x in a)
-    s2b, vb, f1b, f2b = (np.asarray(x, dtype=float) for x in b)
-    num, den = s2a * vb, s2b * np.maximum(va, vb)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        T = np.where(den > 0, num / den, np.where(num > 0, np.inf, np.nan))
-    p = product_f_sf(np.nan_to_num(T, nan=0.0, posinf=np.inf), f1a, f1b, f2b, f2a)
-    p = np.where(np.isnan(T), 1.0, np.where(np.isinf(T), 0.0, p))
-    exact = (va == 0) & (vb == 0)
-    p = np.where(exact, np.where(s2a > s2b, 0.0, 1.0), p)
-    return p, T
+@lru_cache(maxsize=64)
+def _spread_draws(nA: tuple, nB: tuple, boots: int) -> tuple[np.ndarray, ...]:
+    """The bootstrap's standard draws for one cell layout (fixed seed): normal noise of the
+    cell means and chi-square / df factors of the cell variances, (boots, k) each family."""
+    rng = np.random.default_rng(SPREAD_SEED)
+    out = []
+    for ns in (nA, nB):
+        df = np.asarray(ns, dtype=float) - 1
+        out += [rng.standard_normal((boots, len(ns))), rng.chisquare(df, (boots, len(ns))) / df]
+    return tuple(out)
 
 
-def interaction_f(mA, mB, vA, vB, nA, nB) -> tuple[np.ndarray, np.ndarray]:
-    """Family x level interaction F of the 2 x k layout from cell summaries (pooled
-    within-cell MSE, df2 = N - 2k) and its p."""
-    nA, nB = np.asarray(nA, float), np.asarray(nB, float)
-    k = nA.size
-    N = nA.sum() + nB.sum()
-    df1, df2 = k - 1, N - 2 * k
-    mse = (((nA - 1) * vA).sum(-1) + ((nB - 1) * vB).sum(-1)) / df2
-    w = 1.0 / (1.0 / nA + 1.0 / nB)
-    d = mA - mB
-    dbar = (w * d).sum(-1, keepdims=True) / w.sum()
-    F = (w * (d - dbar) ** 2).sum(-1) / df1 / mse
-    return F, special.fdtrc(df1, df2, F)
+def spread_test(mA, vA, nA, mB, vB, nB, boots: int = SPREAD_BOOT, chunk: int = 256,
+                boundary: str = "sup") -> dict:
+    """``spread_greater``'s rule on cell summaries: means and variances (reps, k) per family,
+    runs per cell nA, nB (k,), every n >= 2. H1: tau_A > tau_B (tau^2 as in ``tau2_hat``).
 
-
-def spread_p_from_summaries(mA, mB, vA, vB, nA, nB) -> tuple[np.ndarray, np.ndarray, dict]:
-    """``spread_greater`` from cell means (reps, k), cell variances (reps, k) and cell n
-    (k,): claim p = max(p_interaction, p_spread_ratio), refutation p = max(p_interaction,
-    p_spread_ratio_opposite), the spread ratio by ``spread_ratio_p`` each way."""
-    F, p_int = interaction_f(mA, mB, vA, vB, nA, nB)
-    a, b = level_spread(mA, vA, nA), level_spread(mB, vB, nB)
-    p_dir, T = spread_ratio_p(a, b)
-    p_dir_opp, T_opp = spread_ratio_p(b, a)
-    return np.maximum(p_int, p_dir), np.maximum(p_int, p_dir_opp), {
-        "F": F, "p_interaction": p_int, "p_spread_ratio": p_dir, "p_spread_ratio_opposite": p_dir_opp,
-        "T": T, "T_opposite": T_opp, "a": a, "b": b}
+    Statistic z = (tau2_A - tau2_B) / SE, the studentised difference of the noise-corrected
+    spreads. Reference: a parametric bootstrap at the boundary of the null, tau_A = tau_B =
+    tau_0: each family's observed centred profile rescaled to variance tau_0^2 (flat when
+    tau_0 = 0), cell means redrawn as N(profile, var_j / n_j) and cell variances as
+    var_j chi2(n_j - 1) / (n_j - 1), z recomputed; p = (1 + #{z* >= z}) / (B + 1), the
+    refutation's p = (1 + #{z* <= z}) / (B + 1) (the mirror hypothesis has the same
+    boundary). The null is composite and z is not pivotal when one family is much noisier
+    (its lower bound depends on the other family's tau), so tau_0^2 is tried at both
+    families' estimates (clipped at 0) and each p is the larger: at the mean of the two
+    alone, crossed profiles with a 3x noisier family were refuted 0.10-0.16 of the time.
+    Returns arrays (reps,): p, p_refuted, z, tau2_a, tau2_b, se, and the bootstrap's
+    2.5/97.5% quantiles of z* (q_lo, q_hi) for the interval of tau2_a - tau2_b."""
+    mA, vA, mB, vB = (np.atleast_2d(np.asarray(x, dtype=float)) for x in (mA, vA, mB, vB))
+    nA, nB = tuple(int(x) for x in nA), tuple(int(x) for x in nB)
+    tA, wA = tau2_hat(mA, vA, nA)
+    tB, wB = tau2_hat(mB, vB, nB)
+    z = _z(tA, wA, tB, wB)
+    zA, xA, zB, xB = _spread_draws(nA, nB, boots)
+    # the null is composite (any common tau): the boundary points tried are the two
+    # families' own estimates, and p is the larger (supremum over the nuisance tau)
+    # (boundary="mean": one point, the mean of the two; kept only to show in
+    # harness.calibration why it is not enough)
+    tau0s = ((np.maximum(0.0, tA), np.maximum(0.0, tB)) if boundary == "sup"
+             else (np.maximum(0.0, (tA + tB) / 2),))
+    p, p_ref = np.zeros_like(z), np.zeros_like(z)
+    q_lo, q_hi = np.full_like(z, np.inf), np.full_like(z, -np.inf)
+    for s in range(0, z.size, chunk):
+        sl = slice(s, s + chunk)
+        for tau0 in tau0s:
+            sims = []
+            for m, v, ns, zz, xx in ((mA, vA, nA, zA, xA), (mB, vB, nB, zB, xB)):
+                m, v = m[sl], v[sl]
+                c = m - m.mean(-1, keepdims=True)
+                s2 = (c * c).sum(-1, keepdims=True) / (len(ns) - 1)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    scale = np.where(s2 > 0, np.sqrt(tau0[sl, None] / s2), 0.0)
+                prof = (c * scale)[:, None, :]
+                sd = np.sqrt(v / np.asarray(ns, dtype=float))[:, None, :]
+                sims.append(tau2_hat(prof + sd * zz[None], v[:, None, :] * xx[None], ns))
+            zs = _z(*sims[0], *sims[1])
+            p[sl] = np.maximum(p[sl], (1 + (zs >= z[sl, None]).sum(-1)) / (boots + 1))
+            p_ref[sl] = np.maximum(p_ref[sl], (1 + (zs <= z[sl, None]).sum(-1)) / (boots + 1))
+            lo, hi = np.quantile(zs, [0.025, 0.975], axis=-1)
+            q_lo[sl], q_hi[sl] = np.minimum(q_lo[sl], lo), np.maximum(q_hi[sl], hi)
+    return {"p": p, "p_refuted": p_ref, "z": z, "tau2_a": tA, "tau2_b": tB,
+            "se": np.sqrt(wA + wB), "q_lo": q_lo, "q_hi": q_hi}
 
 
 def _cell_summaries(a_arms, b_arms):
@@ -297,7 +300,10 @@ def _cell_summaries(a_arms, b_arms):
 
 
 def spread_p(a_arms: Sequence[np.ndarray], b_arms: Sequence[np.ndarray]):
-    return spread_p_from_summaries(*_cell_summaries(a_arms, b_arms))[:2]
+    """``spread_greater`` on raw runs, arms (reps, n_j) per cell: (p, p_refuted)."""
+    mA, mB, vA, vB, nA, nB = _cell_summaries(a_arms, b_arms)
+    r = spread_test(mA, vA, nA, mB, vB, nB)
+    return r["p"], r["p_refuted"]
 
 
 # ---------------------------------------------------------------- power searches (MDE)
@@ -372,40 +378,25 @@ def trend_mde(levels: Sequence[float], ns: Sequence[int], sds: Sequence[float], 
 @lru_cache(maxsize=1024)
 def spread_mde(nA: Sequence[int], nB: Sequence[int], alpha: float, power: float,
                reps: int = MDE_REPS) -> float:
-    """Cohen's f of the interaction at which ``spread_greater`` says supported with
-    probability ``power``, when family A's level means rise in equal steps, family B is
-    flat and the within-cell SD is common (normal runs; simulated from cell summaries)."""
+    """tau_A^2 / sigma^2 (family A's level-effect variance in units of the common within-cell
+    variance; B flat) at which ``spread_greater`` says supported with probability ``power``,
+    A's level means rising in equal steps. Normal approximation of the studentised statistic
+    (its reference is close to normal once tau_A is well above the noise; the simulated power
+    at this value is checked in tests/test_calibration.py): the t with
+    t = (z_{1-alpha} + z_power) * SE(t), SE from ``tau2_hat``'s variance at the expected cell
+    summaries, solved by fixed-point iteration. ``reps`` is kept for the callers' signature
+    (harness.sequential); the formula needs no replicates."""
     nA, nB = np.asarray(nA, float), np.asarray(nB, float)
     k = nA.size
-    rng = np.random.default_rng(MDE_SEED)
-    eA = rng.standard_normal((reps, k)) / np.sqrt(nA)
-    eB = rng.standard_normal((reps, k)) / np.sqrt(nB)
-    vA = rng.chisquare(np.maximum(nA - 1, 1), (reps, k)) / np.maximum(nA - 1, 1)
-    vB = rng.chisquare(np.maximum(nB - 1, 1), (reps, k)) / np.maximum(nB - 1, 1)
     prof = np.arange(k) - (k - 1) / 2
-    w = 1.0 / (1.0 / nA + 1.0 / nB)
-    N = nA.sum() + nB.sum()
-
-    def f_of(step: float) -> float:
-        d = step * prof
-        dbar = (w * d).sum() / w.sum()
-        return float(np.sqrt((w * (d - dbar) ** 2).sum() / N))
-
-    # Only A's level means move with the step: B's summaries, A's noise terms, hence the
-    # spread ratio's dfs and the quadrature nodes, are fixed per replicate (computed once).
-    s2b, vhb, f1b, f2b = level_spread(eB, vB, nB)
-    _, vha, f1a, f2a = level_spread(eA, vA, nA)
-    g = _g_quantiles(f2b, f2a)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = vhb / (s2b * np.maximum(vha, vhb))  # T = s2_A * scale
-
-    def power_at(step: float) -> float:
-        mA = eA + step * prof
-        hit = interaction_f(mA, eB, vA, vB, nA, nB)[1] < alpha
-        # the spread ratio (the slow part) only where the interaction is significant
-        T = mA[hit].var(-1, ddof=1) * scale[hit]
-        p_dir = _sf_over_g(T, f1a[hit], f1b[hit], g[hit])
-        return float((p_dir < alpha).sum() / reps)
-
-    step = _solve_80(power_at, 0.0, 8.0, power, log=False)
-    return f_of(step) if np.isfinite(step) else float("nan")
+    prof = prof / np.sqrt((prof ** 2).sum() / (k - 1))  # unit tau
+    q = float(special.ndtri(1 - alpha) + special.ndtri(power))
+    _, wB = tau2_hat(np.zeros(k), np.ones(k), nB)
+    t = 0.0
+    for _ in range(200):
+        _, wA = tau2_hat(np.sqrt(t) * prof, np.ones(k), nA)
+        t_new = q * float(np.sqrt(wA + wB))
+        if abs(t_new - t) < 1e-10 * max(1.0, t):
+            break
+        t = t_new
+    return t_new

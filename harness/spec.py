@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from models import NetConfig
+from models.config import keyed
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class RunSpec:
         """Store key: the spec (what is trained, and how it is computed: ``Execution``) plus
         a fingerprint of the code that can change its results."""
         spec = self.to_dict()
+        # Fields added since the first runs were stored are hashed only when set (models.config
+        # KEY_AT_DEFAULT_OMITTED): a new field re-keys no older run.
+        spec["net"], spec["protocol"] = keyed(self.net), keyed(self.protocol)
         # The thread count is recorded (the record's spec), not keyed: it changes numbers only
         # at rounding level, and each session chooses it from the cores free when it starts
         # (harness/threads.py), so keying it would make reuse depend on the machine's load.

@@ -32,8 +32,10 @@ How K replicas become one model. Replica k owns block k of every channel/feature
   the stacked tensors is K Adams.
 
 The stacked network is derived module by module from the standalone one
-(``models.build_network``), at the same Sequential indices, so every stacked parameter has
-its standalone parameter's name and ``param.reshape(K, -1)[k]`` is replica k's copy of it.
+(``models.build_network``), at the same place in the module tree (nested containers and
+residual blocks included; ``stack_models`` checks or refuses what it cannot vouch for), so
+every stacked parameter has its standalone parameter's name and ``param.reshape(K, -1)[k]``
+is replica k's copy of it.
 Each replica is evaluated in eval mode with its own running statistics.
 
 Divergence: a replica whose epoch train loss is not finite gets ``diverged_epoch`` and its
@@ -49,7 +51,9 @@ metrics accumulated on the device and read once per epoch, ``Adam(fused=True)`` 
 only when a graph is used), and by default the whole step (gather, forward, backward, metrics,
 Adam) captured in one CUDA graph for the full-size batches; the ragged last batch of an epoch
 is run eagerly (so the paper's drop_last=False semantics are kept). Records say ``cuda_graph``.
-Options: ``channels_last`` (off by default), ``bf16`` autocast (off by default; recorded).
+Options: ``channels_last`` (off by default), ``compile`` (``torch.compile``, off by default),
+``bf16`` autocast (off by default; recorded). Which options and which stacking a configuration
+gets is its execution plan (``harness.plan``), chosen by the executor.
 
 A graph replays fixed addresses: every tensor the step reads or writes (parameters, gradients,
 Adam state, BatchNorm buffers, metric accumulators, the static batch index) must be updated in
@@ -79,9 +83,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.data import Splits
+from harness.provenance import versions
 from harness.spec import RunSpec
 from models import build_network
 
+#: the packages a run record names (harness.provenance reads them without importing them)
+RECORD_PACKAGES = ("torch", "torchvision")
 EVAL_BATCH = 1000  # test images per forward pass (even: the halves' parity stays global)
 ProgressFn = Callable[[str], None]
 
@@ -174,26 +181,101 @@ def _stack_module(m: nn.Module, k: int) -> nn.Module:
         return SplitReplicas(k)
     if isinstance(m, _ELEMENTWISE):
         return copy.deepcopy(m)  # no parameters: acts per element / per channel
-    raise NotImplementedError(f"harness.stacked cannot stack {type(m).__name__}")
+    raise CannotStack(f"harness.stacked cannot stack {type(m).__name__}: no stacked form is known; "
+                      "train it with --plan per-seed or teach _stack_module its stacked form")
 
 
-def stack_models(models: list[nn.Module]) -> nn.Sequential:
-    """One module holding K standalone ``nn.Sequential`` models (same structure) as replicas.
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+#: Relative agreement a stack's replica must reach with its standalone network on the check
+#: batch (float32 reordering is ~1e-6; a layout error is order 1).
+CHECK_REL = 1e-3
+
+
+class CannotStack(NotImplementedError):
+    """A network the stacked layout cannot hold; the message is one line saying what to do."""
+
+
+def _stack_tree(m: nn.Module, k: int, where: str, custom: list[str]) -> nn.Module:
+    """The K-replica counterpart of a module tree: known layers are stacked, containers and
+    modules that only compose children (a residual block's ``x + body(x)``) are copied with
+    their children stacked; their names in ``custom`` (their forward must be checked)."""
+    try:
+        return _stack_module(m, k)
+    except CannotStack:
+        pass
+    own = [n for n, t in list(m._parameters.items()) + list(m._buffers.items()) if t is not None]
+    if k == 1 and not m._modules:  # one replica: the module itself, on the same layout (checked)
+        custom.append(f"{where} ({type(m).__name__})")
+        return copy.deepcopy(m)
+    if own or not m._modules:
+        why = f"it holds its own tensors ({', '.join(own)})" if own else "no stacked form is known"
+        raise CannotStack(f"harness.stacked cannot stack {where or 'the network'} "
+                          f"({type(m).__name__}): {why}; train it with --plan per-seed or teach "
+                          "_stack_module its stacked form")
+    if not isinstance(m, _CONTAINERS):
+        custom.append(f"{where} ({type(m).__name__})")
+    shell = copy.copy(m)  # same class and attributes; fresh tables for the stacked children
+    shell._parameters, shell._buffers = {}, {}
+    shell._modules = {n: _stack_tree(c, k, f"{where}.{n}" if where else n, custom)
+                      for n, c in m._modules.items()}
+    return shell
+
+
+def stack_models(models: list[nn.Module], example: torch.Tensor | None = None) -> nn.Module:
+    """One module holding K standalone models (same structure) as replicas.
 
     Input (B, K*C, H, W) (replica k's images in channel block k), output (B, K, classes).
     Parameters and buffers keep the standalone names; the result lives on the models' device
     and dtype and holds copies of their weights and buffers.
+
+    Any tree of the known layers (``_stack_module``) nested in containers works. A module
+    with its own ``forward`` that only composes children (a residual block) is stacked too,
+    but its forward could mix replicas (``torch.cat`` along channels would); a stack of one
+    (the per-seed plan) also takes layers with no known stacked form as they are. Either way
+    the stack is then checked on ``example`` (a few standalone inputs, (b, C, H, W)) against
+    each standalone network, and refused with one line if a replica differs.
     """
     k = len(models)
+    custom: list[str] = []
     with torch.device("meta"):
-        stacked = nn.Sequential(*[_stack_module(m, k) for m in models[0]])
+        stacked = _stack_tree(models[0], k, "", custom)
     state = {}
     for name, meta in stacked.state_dict().items():
         parts = [m.state_dict()[name] for m in models]
         # num_batches_tracked is a 0-d counter; it is the same for all replicas.
         state[name] = parts[0].clone() if meta.dim() == 0 else torch.stack(parts).reshape(meta.shape)
     stacked.load_state_dict(state, assign=True)
+    if custom:
+        if example is None:
+            raise CannotStack(f"stack_models: {', '.join(custom)} has no known stacked form; "
+                              "pass example= (a few inputs) so the stack can be checked")
+        _check_replicas(stacked, models, example, custom)
     return stacked
+
+
+@torch.no_grad()
+def _check_replicas(stacked: nn.Module, models: list[nn.Module], x: torch.Tensor,
+                    custom: list[str]) -> None:
+    """Each replica of ``stacked`` computes its standalone network (eval mode: no statistics
+    are updated), or CannotStack."""
+    k = len(models)
+    modes = [m.training for m in models]
+    try:
+        for m in models + [stacked]:
+            m.eval()
+        got = stacked(x.repeat(1, k, *([1] * (x.dim() - 2))))
+        for r, m in enumerate(models):
+            want = m(x)
+            err = (got[:, r] - want).abs().max().item() / max(want.abs().max().item(), 1e-12)
+            if not err <= CHECK_REL:
+                raise CannotStack(
+                    f"harness.stacked cannot stack this network: the forward of {', '.join(custom)} "
+                    f"mixes replicas (replica {r} differs from its standalone network by {err:.2g} "
+                    "relative); train it with --plan per-seed")
+    finally:
+        for m, mode in zip(models, modes):
+            m.train(mode)
+        stacked.train()
 
 
 @torch.no_grad()
@@ -230,7 +312,7 @@ class Stack:
 
     def __init__(self, specs: list[RunSpec], data: Splits, device, *, dtype=torch.float32,
                  channels_last: bool = False, bf16: bool = False, cuda_graph: bool | None = None,
-                 fused_adam: bool = True, static_grads: bool | None = None):
+                 fused_adam: bool = True, static_grads: bool | None = None, compile: bool = False):
         _check_specs(specs)
         self.specs, self.k = specs, len(specs)
         self.device, self.dtype = torch.device(device), dtype
@@ -243,10 +325,14 @@ class Stack:
         self.graph_fallback: str | None = None  # why capture failed, if it did
         self.models = [init_model(s, self.device, dtype) for s in specs]
         self.names = [n for n, _ in self.models[0].named_parameters()]
-        self.model = stack_models(self.models)
+        self.model = stack_models(self.models, example=data.x_train[:2].to(self.device, dtype))
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.model.train()
+        # What the steps call: the model, or its inductor-compiled form (same parameters, so
+        # the optimizer, unstacking and state_dict names are the model's).
+        self.net = torch.compile(self.model) if compile else self.model
+        self.compiled = compile
         self.params = list(self.model.parameters())
         # With a CUDA graph the gradients live in fixed tensors (zeroed, never set to None) that
         # the captured and the eager steps share. Elsewhere they are set to None each step:
@@ -293,7 +379,7 @@ class Stack:
     def step(self, idx: torch.Tensor) -> None:
         x, y = self._inputs(idx)
         with self._autocast():
-            out = self.model(x)  # (B, K, classes)
+            out = self.net(x)  # (B, K, classes)
         out = out.to(self.dtype)
         losses = F.cross_entropy(out.transpose(1, 2), y, reduction="none").mean(0)  # (K,)
         self.opt.zero_grad(set_to_none=self._grads_to_none)
@@ -421,7 +507,7 @@ class Stack:
             if self.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with self._autocast():
-                out = self.model(xb)
+                out = self.net(xb)
             hit = out.argmax(-1) == y[i:i + EVAL_BATCH, None]  # (b, K)
             halves[0] += hit[0::2].sum(0)
             halves[1] += hit[1::2].sum(0)
@@ -438,9 +524,10 @@ class Stack:
 
 def train_stacked(specs: list[RunSpec], data: Splits, device="cpu", *, dtype=torch.float32,
                   progress: ProgressFn | None = None, channels_last: bool = False,
-                  bf16: bool = False, cuda_graph: bool | None = None,
-                  return_models: bool = False):
+                  bf16: bool = False, cuda_graph: bool | None = None, compile: bool = False,
+                  return_models: bool = False, on_step: Callable[[], None] | None = None):
     """Train the specs (same config, different seeds) as one stack; one record per spec.
+    ``on_step``: called after every training step (harness.progress).
 
     Records: ``new_record``'s per-epoch lists, ``finish_record``'s summary fields,
     ``cuda_graph`` (whether full-size steps were replayed from a CUDA graph), ``bf16`` and
@@ -449,21 +536,24 @@ def train_stacked(specs: list[RunSpec], data: Splits, device="cpu", *, dtype=tor
     """
     t0 = time.perf_counter()
     stack = Stack(specs, data, device, dtype=dtype, channels_last=channels_last, bf16=bf16,
-                  cuda_graph=cuda_graph)
-    recs = drain(protocol_steps(stack, progress))
+                  cuda_graph=cuda_graph, compile=compile)
+    recs = drain(protocol_steps(stack, progress), on_step)
     finish_stacked(stack, recs, (time.perf_counter() - t0) / stack.k)
     if return_models:
         return recs, stack.unstack()
     return recs
 
 
-def drain(gen):
-    """Run a step generator to its end; its return value."""
+def drain(gen, on_step: Callable[[], None] | None = None):
+    """Run a step generator to its end; its return value. ``on_step`` after every step
+    (harness.progress measures the session's speed with it)."""
     while True:
         try:
             next(gen)
         except StopIteration as stop:
             return stop.value
+        if on_step is not None:
+            on_step()
 
 
 def protocol_steps(stack: Stack, progress: ProgressFn | None = None):
@@ -536,15 +626,8 @@ def finish_record(rec: dict, device, wall_s: float, engine: str) -> dict:
     g = [v for v in rec["grad_mean"] if math.isfinite(v)]
     rec["grad_metric"] = sum(g) / len(g) if g else float("nan")
     rec.update(wall_s=wall_s, device=device_name(torch.device(device)), engine=engine,
-               versions=versions(), backend=backend_flags())
+               versions=versions(RECORD_PACKAGES), backend=backend_flags())
     return rec
-
-
-def versions() -> dict:
-    import torchvision
-
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__}
 
 
 def device_name(device: torch.device) -> str:
@@ -563,7 +646,7 @@ def backend_flags() -> dict:
             "float32_matmul_precision": torch.get_float32_matmul_precision()}
 
 
-__all__ = ["train_stacked", "Stack", "protocol_steps", "finish_stacked", "drain", "stack_models",
+__all__ = ["train_stacked", "Stack", "CannotStack", "protocol_steps", "finish_stacked", "drain", "stack_models",
            "unstack_into", "StackedLinear", "StackedBatchNorm1d", "SplitReplicas",
            "GRAPH_WARMUP_STEPS", "init_model", "shuffle_generator", "epoch_batches", "new_record",
            "finish_record", "EVAL_BATCH", "ProgressFn"]

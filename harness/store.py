@@ -13,6 +13,11 @@ Guarantees (tested in tests/test_store.py):
   ``engine.POLL_S``, so a killed worker's configurations are taken over within a second.
   Another host's lease is trusted until ``LEASE_TTL_S``.
 - Records are JSON; the schema of a record is the trainer's business, not the store's.
+- Ours, or refused before anything is written. A store carries ``PRAGMA application_id`` =
+  ``APPLICATION_ID``; a file without it is adopted (marked) only when it is empty or its
+  schema is exactly ours (a store made before the mark), anything else is refused with
+  :class:`StoreError` untouched (no WAL switch, no table created). A record that is not
+  JSON is named by key (:class:`DamagedRecord`) with what to do.
 """
 from __future__ import annotations
 
@@ -24,14 +29,41 @@ import time
 from pathlib import Path
 
 LEASE_TTL_S = 6 * 3600  # longer than any single training run of the full protocol
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (key TEXT PRIMARY KEY, record TEXT NOT NULL, created REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, owner TEXT NOT NULL, taken REAL NOT NULL);
-"""
+#: PRAGMA application_id of our stores: "SClm" (seed-claims), a signed 32-bit integer
+APPLICATION_ID = 0x53436C6D
+_TABLES = {
+    "runs": "CREATE TABLE runs (key TEXT PRIMARY KEY, record TEXT NOT NULL, created REAL NOT NULL)",
+    "leases": "CREATE TABLE leases (key TEXT PRIMARY KEY, owner TEXT NOT NULL, taken REAL NOT NULL)",
+}
 
 
 class StoreError(RuntimeError):
     """The store cannot be opened or written. The message says which path and what to do."""
+
+
+class DamagedRecord(StoreError):
+    """A record that is not readable JSON; the message names its key and what to do."""
+
+
+def _schema(db: sqlite3.Connection) -> dict[str, str]:
+    """name -> CREATE statement (whitespace normalised) of every object in the file."""
+    return {name: " ".join((sql or "").split()) for name, sql in
+            db.execute("SELECT name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+
+
+def _identify(db: sqlite3.Connection, path: Path) -> bool:
+    """Is this file a store of ours? True: marked already. False: empty, or our schema without
+    the mark (to be marked). Raises StoreError for anything else, having written nothing."""
+    app_id = db.execute("PRAGMA application_id").fetchone()[0]
+    if app_id == APPLICATION_ID:
+        return True
+    schema = _schema(db)
+    if app_id == 0 and (not schema or schema == _TABLES):
+        return False
+    what = f"application_id {app_id:#x}" if app_id else \
+        f"tables {', '.join(sorted(schema))}, not this suite's runs and leases"
+    raise StoreError(f"--store {path}: not a run store of this suite ({what}); it was left "
+                     f"untouched: give another --store path (a new file is created there)")
 
 
 def _start_time(pid: int) -> str | None:
@@ -95,9 +127,19 @@ class RunStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            marked = _identify(self._db, self.path)  # before anything is written
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            if not marked:
+                with self._txn():
+                    # re-read under the write lock: another process may have made it meanwhile
+                    if not _schema(self._db):
+                        for create in _TABLES.values():
+                            self._db.execute(create)
+                    self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        except StoreError:
+            self._db.close()
+            raise
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the run store at {self.path} ({exc}); "
                              f"pass --store PATH with a writable location") from None
@@ -112,9 +154,25 @@ class RunStore:
         self.close()
 
     # -- records ---------------------------------------------------------------------------
+    def _parse(self, key: str, blob: str) -> dict:
+        try:
+            rec = json.loads(blob)
+            if not isinstance(rec, dict):
+                raise ValueError(f"a JSON {type(rec).__name__}, not an object")
+            return rec
+        except ValueError as exc:
+            raise DamagedRecord(
+                f"the run store {self.path}: record {key} is damaged ({exc}); delete it and rerun "
+                f"(it is retrained): sqlite3 {self.path} \"DELETE FROM runs WHERE key='{key}'\"") from None
+
+    def check_records(self) -> None:
+        """Raise DamagedRecord for the first record that is not a JSON object (start-up check)."""
+        for key, blob in self._db.execute("SELECT key, record FROM runs"):
+            self._parse(key, blob)
+
     def get(self, key: str) -> dict | None:
         row = self._db.execute("SELECT record FROM runs WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        return self._parse(key, row[0]) if row else None
 
     def get_many(self, keys) -> dict[str, dict]:
         keys = list(keys)
@@ -123,16 +181,23 @@ class RunStore:
             chunk = keys[i:i + 500]
             marks = ",".join("?" * len(chunk))
             for k, rec in self._db.execute(f"SELECT key, record FROM runs WHERE key IN ({marks})", chunk):
-                out[k] = json.loads(rec)
+                out[k] = self._parse(k, rec)
         return out
 
     def put(self, key: str, record: dict) -> None:
         """Write one record and drop its lease, in one transaction."""
-        blob = json.dumps(record, allow_nan=True)
+        self.put_many([(key, record)])
+
+    def put_many(self, items: list[tuple[str, dict]]) -> None:
+        """Write (key, record) pairs and drop their leases, in ONE transaction: a
+        configuration's seeds land together or not at all."""
+        now = time.time()
+        rows = [(k, json.dumps(r, allow_nan=True), now) for k, r in items]
         try:
             with self._txn():
-                self._db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?)", (key, blob, time.time()))
-                self._db.execute("DELETE FROM leases WHERE key = ? AND owner = ?", (key, _owner()))
+                self._db.executemany("INSERT OR REPLACE INTO runs VALUES (?, ?, ?)", rows)
+                self._db.executemany("DELETE FROM leases WHERE key = ? AND owner = ?",
+                                     [(k, _owner()) for k, _, _ in rows])
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to the run store at {self.path} ({exc}); "
                              f"pass --store PATH with a writable location") from None
@@ -153,10 +218,12 @@ class RunStore:
         record already exists."""
         return bool(self.claim_many([key]))
 
-    def claim_many(self, keys: list[str]) -> list[str]:
+    def claim_many(self, keys: list[str], steal: bool = False) -> list[str]:
         """Take the leases of every free key in ``keys`` in ONE transaction and return them.
         A configuration's seeds are claimed together so two workers never split a stack:
-        a stacked run's float rounding depends on how many replicas share it."""
+        a stacked run's float rounding depends on how many replicas share it. ``steal``
+        (--steal-leases) takes live leases of other processes too: the user says their
+        owner is gone (another host's session killed without a word)."""
         now = time.time()
         mine = []
         with self._txn():
@@ -164,11 +231,24 @@ class RunStore:
                 if self._db.execute("SELECT 1 FROM runs WHERE key = ?", (key,)).fetchone():
                     continue
                 row = self._db.execute("SELECT owner, taken FROM leases WHERE key = ?", (key,)).fetchone()
-                if row and row[0] != _owner() and _owner_alive(row[0]) and now - row[1] < LEASE_TTL_S:
+                if not steal and row and row[0] != _owner() and _owner_alive(row[0]) \
+                        and now - row[1] < LEASE_TTL_S:
                     continue
                 self._db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)", (key, _owner(), now))
                 mine.append(key)
         return mine
+
+    def holders(self, keys) -> dict[str, float]:
+        """Owner (``host:pid:start``) -> when it took its first lease, for the other
+        processes' leases among ``keys``: whom a waiting session is waiting for."""
+        keys, out = list(keys), {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            for owner, taken in self._db.execute(
+                    f"SELECT owner, MIN(taken) FROM leases WHERE key IN ({','.join('?' * len(chunk))}) "
+                    f"AND owner != ? GROUP BY owner", [*chunk, _owner()]):
+                out[owner] = min(taken, out.get(owner, taken))
+        return out
 
     def release(self, key: str) -> None:
         with self._txn():

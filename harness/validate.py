@@ -11,7 +11,8 @@ The input schema of a runs table (docs/FAULTS.md, "runs.csv input schema"):
   A claim whose metric or configuration has no rows is untestable, the others are judged.
 - Defaulted when absent or blank: ``kind`` ("run"), ``key`` ("<file>:line<N>"), ``n`` (1 for a
   run), ``source`` (the file).
-- Optional: ``width``, ``image_size``, ``train_size``, ``epochs``, ``lr``, ``diverged_epoch``
+- Optional: ``width``, ``image_size``, ``train_size``, ``epochs``, ``lr``, ``init`` (blank:
+  "default"), ``diverged_epoch``
   and every other column of ``harness.runs.COLUMNS``; other unknown columns are ignored,
   unless their name is one edit away from a known one (a misspelling: an error).
 
@@ -31,14 +32,18 @@ from typing import Callable
 import pandas as pd
 
 from harness.profiles import DATASETS
-from models.config import ACTIVATIONS, ARCHS, BLOCK_ORDERS, NORMS, STEMS  # torch-free
+from models.config import ACTIVATIONS, ARCHS, BLOCK_ORDERS, INITS, NORMS, STEMS  # torch-free
 KINDS = ("run", "summary")
 
+#: Columns that identify a configuration (what claims select on; a run is one per config and seed).
+CONFIG_COLUMNS = ["arch", "width", "depth", "block_order", "norm", "activation", "stem",
+                  "dataset", "image_size", "train_size", "epochs", "batch_size", "lr", "init"]
 REQUIRED = ["arch", "depth", "block_order", "norm", "activation", "stem", "batch_size", "seed",
             "dataset"]
 METRIC_COLUMNS = ["best_test_acc", "final_test_acc", "grad_metric", "heldout_best_test_acc"]
 CATEGORIES = {"arch": ARCHS, "block_order": BLOCK_ORDERS, "norm": NORMS,
-              "activation": ACTIVATIONS, "stem": STEMS, "dataset": DATASETS, "kind": KINDS}
+              "activation": ACTIVATIONS, "stem": STEMS, "dataset": DATASETS, "kind": KINDS,
+              "init": tuple(INITS)}
 #: column -> (low, high, integer?); None = unbounded. NaN is allowed where a column is optional.
 NUMERIC = {"depth": (0, None, True), "batch_size": (1, None, True), "seed": (0, None, True),
            "width": (1, None, True), "image_size": (1, None, True), "train_size": (1, None, True),
@@ -74,6 +79,41 @@ def misspelled_columns(columns, known) -> list[str]:
     return out
 
 
+#: accuracy columns, in percent (0..100)
+PERCENT_COLUMNS = ["best_test_acc", "final_test_acc", "heldout_best_test_acc", "mean_best", "mean_final"]
+
+
+def fraction_accuracies(numeric: dict[str, pd.Series], where: str) -> list[str]:
+    """Accuracy columns written as fractions (0..1) instead of percent: every value of the
+    column at most 1. With 10 classes chance is 10%, so percent accuracies all <= 1% are
+    not a result anyone trained; judged as percent they read "at chance" everywhere."""
+    out = []
+    for col in PERCENT_COLUMNS:
+        vals = numeric.get(col)
+        if vals is None:
+            continue
+        vals = vals[vals.map(lambda v: math.isfinite(v) if isinstance(v, float) else False)]
+        if len(vals) and vals.max() <= 1:
+            out.append(f"{where}: column {col}: every value is between 0 and 1 (max {vals.max():g}): "
+                       f"accuracies are percent (0..100); multiply the column by 100")
+    return out
+
+
+def missing_metrics(df: pd.DataFrame, where: str) -> list[str]:
+    """One line per metric column that some runs lack (their arms lose those runs), for the
+    session header; empty when every run has every metric present in the source."""
+    runs = df[df["kind"].fillna("run") == "run"] if "kind" in df.columns else df
+    out = []
+    for col in METRIC_COLUMNS:
+        if col not in runs.columns:
+            continue
+        missing = pd.to_numeric(runs[col], errors="coerce").isna()
+        if missing.any() and not missing.all():
+            out.append(f"{where}: {int(missing.sum())} of {len(runs)} runs have no {col}; claims "
+                       f"on {col} use the others (each arm's n says how many)")
+    return out
+
+
 def check_runs(df: pd.DataFrame, where: str, row_name: Callable[[int], str] | None = None) -> None:
     """Raise RunsError listing every problem of ``df`` (the runs table of ``where``, e.g.
     "--source runs.csv" or "the run store"). ``row_name(i)`` names positional row i."""
@@ -104,6 +144,10 @@ def check_runs(df: pd.DataFrame, where: str, row_name: Callable[[int], str] | No
             elif v not in valid:
                 problems.append(f"{where}: {name(i)}, column {col}: unknown value {_fmt(v)}; "
                                 f"valid: {', '.join(valid)}")
+    # A diverged run (training loss non-finite: diverged_epoch set) may report any metric;
+    # elsewhere an infinite metric is bad input, not a divergence (it flipped verdicts).
+    diverged = pd.to_numeric(df["diverged_epoch"], errors="coerce").notna() \
+        if "diverged_epoch" in df.columns else pd.Series(False, index=df.index)
     numeric = {}
     for col, (lo, hi, integer) in NUMERIC.items():
         if col not in df.columns:
@@ -122,13 +166,16 @@ def check_runs(df: pd.DataFrame, where: str, row_name: Callable[[int], str] | No
                     continue
                 problems.append(f"{where}: {name(i)}, column {col}: {_fmt(v)} is not a number")
             elif not math.isfinite(x):
-                if col != "grad_metric":  # an exploding gradient is a diverged run: divergence.py
-                    problems.append(f"{where}: {name(i)}, column {col}: {x} is not finite")
+                if not (col in METRIC_COLUMNS and diverged[i]):
+                    problems.append(f"{where}: {name(i)}, column {col}: {x} is not finite"
+                                    + ("; a diverged run says so in diverged_epoch (the epoch its "
+                                       "loss became non-finite)" if col in METRIC_COLUMNS else ""))
             elif (lo is not None and x < lo) or (hi is not None and x > hi) or (integer and x != int(x)):
                 rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
                 what = "a whole number " if integer else ""
                 problems.append(f"{where}: {name(i)}, column {col}: {x:g} is out of range "
                                 f"(expected {what}{rng})")
+    problems += fraction_accuracies(numeric, where)
     if not problems:
         has_value = pd.concat([numeric[c].notna() for c in metrics if c in numeric], axis=1).any(axis=1)
         summary_means = [c for c in ("mean_best", "mean_final") if c in numeric]
@@ -150,9 +197,7 @@ def check_runs(df: pd.DataFrame, where: str, row_name: Callable[[int], str] | No
                                 f"a run may appear once: delete the copy")
             else:
                 first_key[k] = i
-    config = [c for c in ("arch", "width", "depth", "block_order", "norm", "activation", "stem",
-                          "dataset", "image_size", "train_size", "epochs", "batch_size", "lr",
-                          "seed") if c in df.columns]
+    config = [c for c in CONFIG_COLUMNS + ["seed"] if c in df.columns]
     runs = df[is_run & ~df.index.isin(dup_rows)]
     seen: dict = {}
     for i, row in zip(runs.index, runs[config].itertuples(index=False, name=None)):

@@ -3,7 +3,7 @@
 builder is asked for, so knowing a config (the questions, the store key, judging a runs.csv)
 never imports torch.
 """
-from models.config import (ACTIVATIONS, ARCHS, BLOCK_ORDERS, LEAKY_SLOPE, NORMS, STEMS, NetConfig,
+from models.config import (ACTIVATIONS, ARCHS, BLOCK_ORDERS, INITS, LEAKY_SLOPE, NORMS, STEMS, NetConfig,
                            q4_depth_net, q5_norm_net, q6_order_cnn, q6_order_mlp)
 
 _BUILD = ("build_network", "count_parameters")
@@ -18,6 +18,6 @@ def __getattr__(name):  # PEP 562: the torch side on first use
 
 __all__ = [
     "NetConfig", "build_network", "count_parameters", "q4_depth_net", "q5_norm_net",
-    "q6_order_cnn", "q6_order_mlp", "ARCHS", "BLOCK_ORDERS", "NORMS", "ACTIVATIONS", "STEMS",
+    "q6_order_cnn", "q6_order_mlp", "ARCHS", "BLOCK_ORDERS", "NORMS", "ACTIVATIONS", "STEMS", "INITS",
     "LEAKY_SLOPE",
 ]

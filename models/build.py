@@ -9,28 +9,30 @@ downsampling: every layer works at the input's full resolution.
 The MLP is: Flatten; Linear(in, 8w) followed by norm and activation in ``block_order``;
 Linear(8w, 4w) -> ReLU -> Linear(4w, 2w) -> ReLU -> Linear(2w, classes). At width 64 these are
 the paper's 512/256/128 hidden sizes; only the first layer's order varies.
+
+The fully-connected stack (``arch="fc"``) is: Flatten; ``depth`` x [Linear(-> width) + norm and
+activation in ``block_order``]; Linear(width, classes).
+
+Activations, norms and initialisations are looked up by name in ``models.config``'s registries.
 """
 from __future__ import annotations
 
 from torch import nn
 
-from models.config import LEAKY_SLOPE, NetConfig
+from models.config import ACTIVATION_LAYERS, INITS, NORM_LAYERS, NetConfig
 
 
 def _activation(name: str) -> nn.Module:
-    if name == "relu":
-        return nn.ReLU()
-    if name == "leaky_relu":
-        return nn.LeakyReLU(LEAKY_SLOPE)
-    return nn.Sigmoid()
+    cls, kwargs = ACTIVATION_LAYERS[name]
+    return getattr(nn, cls)(**kwargs)
 
 
 def _norm(cfg: NetConfig, channels: int, dims: int) -> nn.Module:
-    if cfg.norm == "none":
-        return nn.Identity()
-    if cfg.norm == "group":
-        return nn.GroupNorm(cfg.groups, channels)
-    return nn.BatchNorm2d(channels) if dims == 2 else nn.BatchNorm1d(channels)
+    classes, call = NORM_LAYERS[cfg.norm]
+    cls = getattr(nn, classes[f"{dims}d"])
+    if call == "groups":
+        return cls(cfg.groups, channels)
+    return cls(channels) if call == "channels" else cls()
 
 
 def _norm_act(cfg: NetConfig, channels: int, dims: int) -> list[nn.Module]:
@@ -38,8 +40,31 @@ def _norm_act(cfg: NetConfig, channels: int, dims: int) -> list[nn.Module]:
     return [norm, act] if cfg.block_order == "norm-act" else [act, norm]
 
 
+def _initialise(net: nn.Sequential, name: str) -> nn.Sequential:
+    if INITS[name] is None:
+        return net
+    fn, kwargs = INITS[name]
+    for m in net.modules():  # in creation order: a seed fixes the weights
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            getattr(nn.init, fn)(m.weight, **kwargs)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return net
+
+
 def build_network(cfg: NetConfig) -> nn.Sequential:
     """The one builder. Parameters are created in a fixed order, so a seed fixes the weights."""
+    return _initialise(_layers(cfg), cfg.init)
+
+
+def _layers(cfg: NetConfig) -> nn.Sequential:
+    if cfg.arch == "fc":
+        layers: list[nn.Module] = [nn.Flatten()]
+        fan_in = cfg.in_channels * cfg.image_size ** 2
+        for _ in range(cfg.depth):
+            layers += [nn.Linear(fan_in, cfg.width), *_norm_act(cfg, cfg.width, 1)]
+            fan_in = cfg.width
+        return nn.Sequential(*layers, nn.Linear(fan_in, cfg.num_classes))
     if cfg.arch == "mlp":
         h = (8 * cfg.width, 4 * cfg.width, 2 * cfg.width)
         return nn.Sequential(

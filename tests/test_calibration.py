@@ -21,6 +21,9 @@ from harness import simulate as sim
 from harness import stats
 
 REPS = int(os.environ.get("CALIBRATION_REPS", "4000"))
+#: spread_greater's rule is a bootstrap (2 x 2,000 resamples a replicate): fewer replicates,
+#: with the limit computed from that count (benchmarks/spread_power.py has the table)
+SPREAD_REPS = min(REPS, 600)
 SCENARIOS = cal.scenarios()
 FAMILIES = sorted({sc.family for sc in SCENARIOS})
 
@@ -37,11 +40,12 @@ def test_every_family_of_stats_is_calibrated_here():
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_rule_at_most_alpha_and_naive_variant_flagged(family):
-    lim = cal.limit(REPS)
+    reps = SPREAD_REPS if family == "spread_greater" else REPS
+    lim = cal.limit(reps)
     naive_worst = 0.0
     for sc in (s for s in SCENARIOS if s.family == family):
-        cal.check_against_stats(sc)
-        r = cal.rates(sc, REPS)
+        cal.check_against_stats(sc, k=3 if family == "spread_greater" else 10)
+        r = cal.rates(sc, reps)
         if not sc.weakness:
             assert r["supported"] <= lim, f"{family}/{sc.name}: supported {r['supported']:.4f} > {lim:.4f}"
             assert r["refuted"] <= lim, f"{family}/{sc.name}: refuted {r['refuted']:.4f} > {lim:.4f}"
@@ -58,21 +62,15 @@ def test_documented_weaknesses_are_real():
         assert cal.rates(sc, 50_000)["supported"] > cal.limit(50_000), sc.name
 
 
-def test_spread_ratio_alone_holds_alpha():
-    """spread_greater's directional part, without the interaction F, is at or below the limit
-    under every spread null (unequal noise either way, a noisier level, unequal n, t(3)): the
-    reason the intersection-union is calibrated whatever the interaction part does. The
-    uncorrected ratio it replaced fails the same simulation."""
-    lim = cal.limit(REPS)
-    worst_previous = 0.0
+def test_spread_rule_holds_at_the_level_holm_uses():
+    """spread_greater is a bootstrap test: its p is checked at alpha / 17 (Holm's first
+    level) as well as at alpha, under every spread null, with the limit alpha/17 + 3 SE."""
+    reps = SPREAD_REPS
+    level = cal.ALPHA / 17
+    lim = cal.limit(reps, level)
     for sc in (s for s in SCENARIOS if s.family == "spread_greater"):
-        arms = sc.draw(np.random.default_rng(20261128), REPS)
-        k = len(arms) // 2
-        p, p_opp = cal.spread_direction_alone(arms[:k], arms[k:], "applied")
-        assert (p < cal.ALPHA).mean() <= lim and (p_opp < cal.ALPHA).mean() <= lim, sc.name
-        q, _ = cal.spread_direction_alone(arms[:k], arms[k:], "previous")
-        worst_previous = max(worst_previous, float((q < cal.ALPHA).mean()))
-    assert worst_previous > lim
+        r = cal.rates(sc, reps, alpha=level)
+        assert r["supported"] <= lim and r["refuted"] <= lim, (sc.name, r)
 
 
 def test_kendall_vectorised_matches_scipy():
@@ -108,12 +106,12 @@ def test_mde_matches_simulated_80_percent_power():
     specs = [(e.mde * j / 2, a.sd, 5) for j, a in enumerate(arms)]
     pw = _power(cal._arms_draw(specs), lambda a: sim.trend_p([1, 2, 4], a))
     assert 0.72 <= pw <= 0.88, pw
-    # spread_greater: A in equal steps, B flat, common SD; mde is Cohen's f
+    # spread_greater: A in equal steps, B flat, common SD; mde is tau_A^2 / sigma^2, and the
+    # steps s * (-1, 0, 1) have variance s^2
     fa = [A(f"a{j}", rng.normal(size=5)) for j in range(3)]
     fb = [A(f"b{j}", rng.normal(size=5)) for j in range(3)]
     e = stats.spread_greater(fa, fb, alpha=0.05)
-    # Cohen's f of steps s*(-1, 0, 1) with w = 2.5 per level and N = 30: f = s * sqrt(5 / 30)
-    s = e.mde / np.sqrt(5 / 30)
+    s = np.sqrt(e.mde)
     specs = [(-s, 1, 5), (0, 1, 5), (s, 1, 5)] + [(0, 1, 5)] * 3
     pw = _power(cal._arms_draw(specs), lambda a: sim.spread_p(a[:3], a[3:]))
     assert 0.72 <= pw <= 0.88, pw
@@ -121,3 +119,31 @@ def test_mde_matches_simulated_80_percent_power():
     e = stats.mean_greater(A("a", [1.0, 2, 3, 4, 5]), A("b", [1.0, 2, 3, 4, 6]), margin=-30,
                            alpha=0.05)
     assert e.mde > 0 and np.isclose(e.details["mde_difference"], -30 + e.mde)
+
+
+# ------------------------------------------------------------------ at the level Holm uses
+#: Scenarios where a Welch-type df is anti-conservative at alpha/17 (docs/STATISTICS.md,
+#: "Calibrated at the level used"): measured, not fixed; the choice of a fix (Hsu's df or a
+#: permutation test, whose p floor at n = 5 is above alpha/17) is the lead's (issue 21 item 6).
+OVER_AT_ALPHA_M = {("mean_greater", "unequal_var_n"), ("equivalent", "unequal_var_n"),
+                   ("diff_of_diffs", "unequal_var_n"), ("all_of", "unequal_var_n"),
+                   ("variance_greater", "unequal_n")}
+LEVEL_M = cal.ALPHA / 17
+
+
+def test_every_other_rule_holds_at_alpha_over_m():
+    reps = 20_000
+    lim = cal.limit(reps, LEVEL_M)
+    for sc in SCENARIOS:
+        if sc.family == "spread_greater" or (sc.family, sc.name) in OVER_AT_ALPHA_M:
+            continue  # spread: test_spread_rule_holds_at_the_level_holm_uses
+        r = cal.rates(sc, reps, alpha=LEVEL_M)
+        assert r["supported"] <= lim and r["refuted"] <= lim, (sc.family, sc.name, r)
+
+
+def test_the_listed_anticonservative_scenarios_are_over_at_alpha_over_m():
+    """The list above stays true: at 100,000 replicates each is above alpha/17 (a point
+    estimate over the nominal level; the 3-SE limit is for the ones that hold)."""
+    for sc in (s for s in SCENARIOS if (s.family, s.name) in OVER_AT_ALPHA_M):
+        r = cal.rates(sc, 100_000, alpha=LEVEL_M)
+        assert max(r["supported"], r["refuted"]) > LEVEL_M, (sc.family, sc.name, r)

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from harness.questions import Q6_ORDERS
+from harness import questions
 from models import (ACTIVATIONS, ARCHS, BLOCK_ORDERS, LEAKY_SLOPE, NORMS,
                     STEMS, NetConfig, build_network, count_parameters, q4_depth_net,
                     q5_norm_net, q6_order_cnn, q6_order_mlp)
@@ -68,6 +68,8 @@ def test_derived_counts_are_the_known_figures():
     assert q6_mlp_expected() == 1_739_914
 
 
+Q6_ORDERS = {k: (f["block_order"], f["activation"])
+             for k, f in questions.get("Q6").level("order").fields.items()}
 Q6_CASES = sorted(Q6_ORDERS.values())  # (block_order, activation) of case1..case3
 
 
@@ -220,6 +222,12 @@ def test_no_downsampling_every_conv_works_at_full_resolution(cfg):
 
 def expected_params(cfg: NetConfig) -> int:
     n = (lambda c: 0) if cfg.norm == "none" else norm
+    if cfg.arch == "fc":  # Flatten; depth x [Linear(-> width) + norm + act]; Linear(-> classes)
+        fan_in, total = cfg.in_channels * cfg.image_size ** 2, 0
+        for _ in range(cfg.depth):
+            total += linear(fan_in, cfg.width) + n(cfg.width)
+            fan_in = cfg.width
+        return total + linear(fan_in, cfg.num_classes)
     if cfg.arch == "mlp":
         w = cfg.width
         return (linear(cfg.in_channels * cfg.image_size ** 2, 8 * w) + n(8 * w)
@@ -322,4 +330,21 @@ def test_config_is_hashable_and_round_trips():
     cfg = q6_order_cnn("act-norm", "relu")
     assert hash(cfg) == hash(q6_order_cnn("act-norm", "relu"))
     assert NetConfig(**cfg.to_dict()) == cfg
-    assert cfg.to_dict() == dataclasses.asdict(cfg)
+    assert hash(cfg) != hash(cfg.with_(activation="leaky_relu")) and cfg != cfg.with_(init="small-gaussian")
+    # the store key's form leaves an added field out only while it holds its default
+    assert "init" not in cfg.key_dict() and cfg.with_(init="small-gaussian").key_dict()["init"] == "small-gaussian"
+    assert {k: v for k, v in cfg.to_dict().items() if k != "init"} == cfg.key_dict()
+
+
+def test_a_registered_init_reaches_every_weight():
+    """models.config.INITS: "small-gaussian" draws every conv/linear weight from N(0, 0.01^2)
+    and zeroes the biases; "default" keeps PyTorch's initialisation (larger weights)."""
+    cfg = NetConfig(arch="fc", depth=3, width=100, in_channels=1, image_size=14)
+    torch.manual_seed(0)
+    small = build_network(cfg.with_(init="small-gaussian"))
+    torch.manual_seed(0)
+    default = build_network(cfg)
+    for a, b in zip(small.modules(), default.modules()):
+        if isinstance(a, nn.Linear):
+            assert 0.008 < float(a.weight.std()) < 0.012 and float(b.weight.std()) > 0.02
+            assert not a.bias.any() and b.bias.any()

@@ -89,12 +89,16 @@ def test_store_reuse_fresh_xdist_report_and_csv_source(tmp_path):
     assert len({ln.split("] ", 1)[1].split(":")[0] for ln in trained}) == 30
     report = latest_report(tmp_path)
     assert report["meta"]["store"].endswith(".sqlite")  # a fresh session names its store
+    # the xdist controller collects nothing: m comes from its workers, the declared 17 (issue 21)
+    assert report["meta"]["families"]["seed"]["m"] == 17 and "seed: 17 claims" in report["meta"]["multiplicity"]
+    assert all(r["claims_m"] == 17 for r in report["results"])
     verdicts = {r["id"]: r["evidence"]["verdict"] for r in report["results"]}
     assert set(verdicts) >= {"q6-mlp-orders-equivalent", "q6-order-matters-more-in-cnn"}
     for r in report["results"]:
         ev = r["evidence"]
         assert {"effect", "ci", "p", "n"} <= set(ev) and r["paper_evidence"]["verdict"]
     assert "claims" in first.stdout and "evidence report:" in first.stdout
+    assert report["meta"]["plans"] == {"stacked": 30}  # batch 32 and the MLP: the table stacks
     # junit carries each claim's statistics as properties
     props = {p.get("name") for p in ET.parse(junit).iter("property")}
     assert {"verdict", "p", "effect", "ci", "n", "claim_result"} <= props
@@ -132,9 +136,11 @@ def test_paper_source_judges_without_training(tmp_path):
     assert all(r["p_adjusted"] is None or r["p_adjusted"] >= r["evidence"]["p"]
                for r in report["results"])
     # issue 9: the outcome follows the declared multiplicity rule (Holm): judged at alpha/m
-    results = report["results"]
+    results = [r for r in report["results"] if r["body"] == "seed"]
     m = len(results)
     assert all(r["multiplicity"] == "holm" and r["claims_m"] == m for r in results)
+    # the second paper's claims are a family of their own (harness/multiplicity.py)
+    assert {r["claims_m"] for r in report["results"] if r["body"] == "bn2015"} == {4}
     for r in results:
         assert r["outcome_alpha"] == pytest.approx(0.05 / m)
         if r["outcome"] in ("passed", "failed"):
@@ -153,6 +159,31 @@ def test_paper_source_judges_without_training(tmp_path):
     assert by_id["q6-mlp-orders-equivalent"]["heldout"]["status"] == "not used"  # final-epoch metric
     md = (tmp_path / "reports" / "latest" / "report.md").read_text()
     assert "‡" in md and "held-out epoch" in md and "verdict (adjusted)" in md
+    # issue 21: m is the declared body of claims, an untestable claim included
+    family = report["meta"]["families"]["seed"]
+    assert family["m"] == m == 17 and family["not_run"] == [] and len(family["claims"]) == 17
+    assert by_id["headline-80-percent"]["evidence"]["p"] is None  # untestable, still counted
+    # the decision-level CI (1 - 2 alpha/m) is shown beside the 95% one
+    assert by_id["q5-bn-small-batch-worse"]["decision_ci"]["level"] == pytest.approx(1 - 2 * 0.05 / 17)
+    assert "CI at the outcome's level" in md and "99.41%" in md
+    assert "CI at outcome" in proc.stdout
+
+    # -k selects two claims: m, every verdict, p, outcome and interval of those claims unchanged
+    sub = tmp_path / "k"
+    proc_k = run_pytest("claims", "--source", "paper", "--reports-dir", str(sub),
+                        "-k", "batchnorm_small_batch_below_peak or relu_accuracy_rises")
+    assert proc_k.returncode in (0, 1), proc_k.stdout[-2000:]
+    selected = json.loads((sub / "latest" / "report.json").read_text())
+    assert {r["id"] for r in selected["results"]} == {"q5-bn-small-batch-worse", "q4-relu-rises"}
+    assert selected["meta"]["families"]["seed"]["m"] == 17
+    assert len(selected["meta"]["families"]["seed"]["not_run"]) == 15
+    for r in selected["results"]:
+        full = by_id[r["id"]]
+        for key in ("evidence", "outcome_alpha", "outcome_verdict", "claims_m", "decision_ci", "heldout",
+                    "outcome"):
+            assert r[key] == full[key], (r["id"], key)
+        # Holm with the 15 claims not run counted as p = 1: never looser than the full run's
+        assert r["p_adjusted"] >= full["p_adjusted"]
 
 
 def test_plugin_keeps_no_session_state_in_module_globals():
@@ -184,7 +215,8 @@ def test_settings_are_checked_without_pytest():
     assert (s.profile.name, s.seeds, s.device, s.source) == ("smoke", 5, "cpu", "fresh")
     assert settings_from((defaults | {"--source": "seed"}).get).source == "paper"  # the older name
     for bad, words in (({"--source": "nowhere.csv"}, "neither 'fresh'"), ({"--alpha": 2.0}, "--alpha"),
-                       ({"--seeds": "1"}, "at least 2"), ({"--dataset": "mnist"}, "unknown dataset")):
+                       ({"--seeds": "1"}, "at least 2"), ({"--dataset": "mnist"}, "unknown dataset"),
+                       ({"--plan": "fast"}, "--plan 'fast': give auto")):
         with _pytest.raises(SettingsError, match=words) as exc:
             settings_from((defaults | bad).get)
         assert len(exc.value.problems) == 1 and "\n" not in exc.value.problems[0]

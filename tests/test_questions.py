@@ -18,9 +18,10 @@ def test_knowing_a_question_never_imports_torch():
 
 
 def _row(spec) -> dict:
-    net = spec.net
-    return {"arch": net.arch, "stem": net.stem, "norm": net.norm, "block_order": net.block_order,
-            "activation": net.activation, "depth": net.depth, "batch_size": spec.protocol.batch_size}
+    """The runs-table row of a spec (harness.runs.record_to_row), without its metrics."""
+    from harness.runs import record_to_row
+
+    return record_to_row({"key": spec.key(), "spec": spec.to_dict()}, "test")
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
@@ -65,24 +66,53 @@ def test_the_papers_table_is_filed_completely():
     assert None not in got
     want = [k.split(":")[1] for k in df["key"]]  # paper:<question>:<row>
     assert got == want
-    assert set(pd.read_csv(PUBLISHED_CSV).question) == set(Q.QUESTIONS)
+    assert set(pd.read_csv(PUBLISHED_CSV).question) == {"Q4", "Q5", "Q6"}
 
 
 def test_cells_follow_the_profile_and_the_papers_order():
     p = PROFILES["cpu"]
     assert [c.label for c in Q.cells("Q6", p)][:2] == ["cnn bn-relu", "mlp bn-relu"]
-    assert [dict(c.levels)["depth"] for c in Q.cells("Q4", p)] == list(p.q4_depths) * 2
-    assert {c.net.depth for c in Q.cells("Q6", p) if c.net.arch == "cnn"} == {p.q6_depth}
-    assert list(Q.ORDER_LABELS) == list(Q.Q6_ORDERS)
+    assert [dict(c.levels)["depth"] for c in Q.cells("Q4", p)] == list(p.sizes["Q4"]["depth"]) * 2
+    assert {c.fields["depth"] for c in Q.cells("Q6", p) if c.fields["arch"] == "cnn"} == \
+        {p.sizes["Q6"]["depth"]}
+    order = Q.get("Q6").level("order")
+    assert list(order.labels) == list(order.fields) == list(order.values)
     assert Q.runs_of("headline") == "Q4" and Q.runs_of("Q5") == "Q5"
 
 
 @pytest.mark.parametrize("call,match", [
     (lambda p: Q.cell("Q5", p, norm="batch"), "selected by batch_size, norm"),
-    (lambda p: Q.cell("Q6", p, order="relu-relu", arch="cnn"), "unknown Q6 order"),
+    (lambda p: Q.cell("Q6", p, order="relu-relu", arch="cnn"), "unknown order 'relu-relu'"),
     (lambda p: Q.cell("Q7", p), "unknown question"),
     (lambda p: Q.runs_of("Q7"), "unknown question"),
 ])
 def test_a_wrong_selector_is_one_clear_error(call, match):
     with pytest.raises(ValueError, match=match):
         call(PROFILES["smoke"])
+
+
+def test_added_fields_at_their_default_leave_every_store_key_as_it_was(monkeypatch):
+    """Defaults left out of the key: a Q4-Q6 spec hashes the same fields as before ``init``
+    existed (the 11 NetConfig fields of the first store), so adding a field re-keys no run;
+    a run that sets it (bn2015's small-gaussian init) is keyed on it."""
+    import hashlib
+    import json
+
+    from harness import grids, spec as spec_mod
+
+    monkeypatch.setattr(spec_mod, "_fingerprint", "fixed")
+    before = {"arch", "width", "depth", "block_order", "norm", "activation", "stem", "groups",
+              "in_channels", "image_size", "num_classes"}
+    p = PROFILES["cpu"]
+    for q in ("Q4", "Q5", "Q6"):
+        for s in grids.grid(q, p, seeds=1):
+            d = s.to_dict()
+            d["net"] = {k: v for k, v in d["net"].items() if k in before}
+            d["execution"].pop("threads")
+            old = hashlib.sha256(json.dumps({"spec": d, "code": "fixed"}, sort_keys=True)
+                                 .encode()).hexdigest()[:24]
+            assert s.key() == old
+    bn = grids.grid("bn2015-lr", p, seeds=1)[0]
+    assert bn.net.init == "small-gaussian" and bn.key() != grids.spec_of(
+        {**bn.net.to_dict(), "init": "default", "batch_size": 60, "lr": bn.protocol.lr,
+         "epochs": bn.protocol.epochs}, p, p.dataset, bn.seed).key()

@@ -19,6 +19,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 import reference_trainer as reference
 from harness import stacked
@@ -236,3 +237,103 @@ def test_bf16_option_runs_and_is_recorded():
     recs = train_stacked(specs_for(NETS["bn-norm-act"]), data, "cpu", bf16=True)
     assert all(r["bf16"] is True and len(r["test_acc"]) == 1 for r in recs)
     assert all(math.isfinite(r["train_loss"][0]) for r in recs)
+
+
+# --- stack_models on any module tree the builder could make (issue 23 item 1) --------------
+
+class Residual(nn.Module):
+    """x + body(x): composes children only, so its stacked form is itself."""
+
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class ConcatBranches(nn.Module):
+    """cat of two branches along channels: mixes replicas' channel blocks in a stack."""
+
+    def __init__(self, w: int):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(w, w, 3, padding=1), nn.Conv2d(w, w, 3, padding=1)
+
+    def forward(self, x):
+        return torch.cat([self.a(x), self.b(x)], 1)
+
+
+class Scaled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return self.scale * x
+
+
+class Blocks(nn.Module):
+    """Its children in a ModuleList, applied in turn by its own forward."""
+
+    def __init__(self, blocks: list[nn.Module]):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+def residual_net(w: int = 4) -> nn.Module:
+    block = lambda: Residual(nn.Sequential(nn.Conv2d(w, w, 3, padding=1), nn.GroupNorm(2, w), nn.ReLU()))
+    return nn.Sequential(nn.Conv2d(C, w, 3, padding=1), Blocks([block(), block()]),
+                         nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), nn.Linear(w, 10))
+
+
+def seeded(build, seeds=(0, 1, 2)) -> list[nn.Module]:
+    out = []
+    for s in seeds:
+        torch.manual_seed(s)
+        out.append(build().double())
+    return out
+
+
+def test_a_nested_residual_tree_stacks_to_its_standalone_networks():
+    models = seeded(residual_net)
+    x = torch.randn(5, C, S, S, dtype=torch.float64)
+    stack = stacked.stack_models(models, example=x[:2])
+    assert [n for n, _ in stack.named_parameters()] == [n for n, _ in models[0].named_parameters()]
+    out = stack(x.repeat(1, K, 1, 1))  # training mode: batch statistics, per replica
+    target = torch.randint(0, 10, (5,))
+    sum(torch.nn.functional.cross_entropy(out[:, r], target) for r in range(K)).backward()
+    for r, m in enumerate(models):
+        want = m(x)
+        assert rel_err(out[:, r], want) <= REL
+        torch.nn.functional.cross_entropy(want, target).backward()
+        scale = max(p.grad.abs().max().item() for p in m.parameters())
+        for (name, p), q in zip(m.named_parameters(), stack.parameters()):
+            # against the largest gradient: a conv bias feeding a norm has a zero true gradient
+            assert (q.grad.reshape(K, *p.shape)[r] - p.grad).abs().max().item() <= REL * scale, name
+
+
+def test_a_forward_that_mixes_replicas_is_refused_in_one_line():
+    build = lambda: nn.Sequential(nn.Conv2d(C, 4, 3, padding=1), ConcatBranches(4),
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    models = seeded(build)
+    x = torch.randn(2, C, S, S, dtype=torch.float64)
+    with pytest.raises(stacked.CannotStack, match=r"^harness.stacked cannot stack this network: "
+                                                  r"the forward of 1 \(ConcatBranches\) mixes replicas"):
+        stacked.stack_models(models, example=x)
+    assert stacked.stack_models(models[:1], example=x) is not None  # one seed: nothing to mix
+
+
+def test_a_module_with_its_own_tensors_is_refused_in_one_line():
+    models = seeded(lambda: nn.Sequential(nn.Conv2d(C, 4, 3), nn.Sequential(Scaled()),
+                                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10)))
+    with pytest.raises(stacked.CannotStack, match=r"cannot stack 1.0 \(Scaled\): it holds its own "
+                                                  r"tensors \(scale\); train it with --plan per-seed"):
+        stacked.stack_models(models)
+    x = torch.randn(2, C, S, S, dtype=torch.float64)
+    one = stacked.stack_models(models[:1], example=x)  # a stack of one takes it as it is
+    assert rel_err(one(x)[:, 0], models[0](x)) <= REL

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from harness.stats import (INCONCLUSIVE, REFUTED, SUPPORTED, UNTESTABLE, Arm, Evidence, all_of,
-                           bh_adjust, diff_of_diffs, equivalent, mean_above, mean_greater,
+                           diff_of_diffs, equivalent, mean_above, mean_greater,
                            minimum_detectable_difference, spread_greater, trend,
                            variance_greater)
 
@@ -274,174 +274,80 @@ def test_diff_of_diffs_log_scale():
     assert diff_of_diffs(*neg, alpha=ALPHA, log=True).verdict == UNTESTABLE
 
 
-def _interaction_f_by_regression(cells_a, cells_b):
-    """Full (cell means) vs additive (family + level) least squares on the raw runs."""
-    k = len(cells_a)
-    rows, y = [], []
-    for fam, cells in enumerate((cells_a, cells_b)):
-        for j, xs in enumerate(cells):
-            for v in xs:
-                rows.append((fam, j))
-                y.append(v)
-    y = np.asarray(y)
-    full = np.zeros((len(y), 2 * k))
-    add = np.zeros((len(y), 1 + 1 + (k - 1)))
-    for i, (fam, j) in enumerate(rows):
-        full[i, fam * k + j] = 1
-        add[i, 0] = 1
-        add[i, 1] = fam
-        if j > 0:
-            add[i, 1 + j] = 1
+def test_tau2_hat_is_unbiased_with_the_exact_variance():
+    """Fixed level effects, unequal cell SDs and n: tau2 = var(level means) - mean(var_j/n_j)
+    is unbiased for the variance of the true level means, and the variance formula (at the
+    true means and variances) is that of the Monte-Carlo estimates."""
+    from harness import simulate as sim
 
-    def rss(X):
-        beta = np.linalg.lstsq(X, y, rcond=None)[0]
-        return float(((y - X @ beta) ** 2).sum())
-
-    r_full, r_add = rss(full), rss(add)
-    df1, df2 = k - 1, len(y) - 2 * k
-    return (r_add - r_full) / df1 / (r_full / df2), df1, df2
+    rng = np.random.default_rng(17)
+    mu, sd, n = np.array([0.0, 1.0, 3.0, 2.0]), np.array([1.0, 3.0, 0.5, 2.0]), (5, 4, 8, 6)
+    reps = 200_000
+    cells = [m + s * rng.standard_normal((reps, k)) for m, s, k in zip(mu, sd, n)]
+    means = np.stack([c.mean(-1) for c in cells], -1)
+    variances = np.stack([c.var(-1, ddof=1) for c in cells], -1)
+    t2, _ = sim.tau2_hat(means, variances, n)
+    _, var_true = sim.tau2_hat(mu, sd ** 2, n)
+    assert abs(t2.mean() - mu.var(ddof=1)) < 4 * t2.std() / math.sqrt(reps)
+    assert t2.var() == pytest.approx(float(var_true), rel=0.03)
 
 
-def _product_f_sf_by_quad(x, d1, d2, e1, e2):
-    """P(F(d1, d2) * F(e1, e2) >= x) by adaptive quadrature over log G (scipy densities)."""
-    from scipy import integrate
-
-    def integrand(z):
-        g = math.exp(z)
-        return stats.f.sf(x / g, d1, d2) * stats.f.pdf(g, e1, e2) * g
-    return integrate.quad(integrand, -60, 60, points=[0.0], limit=500, epsabs=1e-13, epsrel=1e-11)[0]
-
-
-def _satterthwaite_by_matrices(cells):
-    """S2, vhat, and the Satterthwaite dfs of S2 and vhat for one family, from the matrix
-    definitions: S2 = x'Cx/(k-1) with C the centring matrix, x ~ N(0, U), U = diag(var_j/n_j)."""
-    k = len(cells)
-    m = np.array([np.mean(c) for c in cells])
-    u = np.array([np.var(c, ddof=1) / len(c) for c in cells])
-    C = np.eye(k) - np.ones((k, k)) / k
-    CU = C @ np.diag(u)
-    f1 = np.trace(CU) ** 2 / np.trace(CU @ CU)
-    f2 = u.sum() ** 2 / sum(ui ** 2 / (len(c) - 1) for ui, c in zip(u, cells))
-    return np.var(m, ddof=1), u.mean(), f1, f2
-
-
-def test_spread_greater_matches_linear_model_unbalanced():
+def test_spread_greater_verdicts_details_and_determinism():
     rng = np.random.default_rng(3)
     cells_a = [rng.normal(mu, 1, n) for mu, n in zip([0, 10, 25], [5, 4, 6])]
     cells_b = [rng.normal(mu, 1, n) for mu, n in zip([0, 0.5, 1], [5, 5, 3])]
-    F, df1, df2 = _interaction_f_by_regression(cells_a, cells_b)
     fa = [arm(f"a{j}", x) for j, x in enumerate(cells_a)]
     fb = [arm(f"b{j}", x) for j, x in enumerate(cells_b)]
     e = spread_greater(fa, fb, alpha=ALPHA)
     d = e.details
-    assert close(d["F"], F, rel=1e-8)
-    assert (d["df1"], d["df2"]) == (df1, df2)
-    assert close(d["p_interaction"], stats.f.sf(F, df1, df2), rel=1e-8)
-    # the directional part: noise-corrected spread ratio against F(f1a, f1b) * F(f2b, f2a)
-    s2a, va, f1a, f2a = _satterthwaite_by_matrices(cells_a)
-    s2b, vb, f1b, f2b = _satterthwaite_by_matrices(cells_b)
-    assert close(d["vhat_a"], va, rel=1e-10) and close(d["vhat_b"], vb, rel=1e-10)
-    assert close(d["df_levels_a"], f1a, rel=1e-10) and close(d["df_noise_b"], f2b, rel=1e-10)
-    T = (s2a / s2b) / max(1.0, va / vb)
-    assert close(d["spread_ratio_T"], T, rel=1e-10)
-    assert close(d["p_spread_ratio"], _product_f_sf_by_quad(T, f1a, f1b, f2b, f2a), rel=1e-6)
-    T_opp = (s2b / s2a) / max(1.0, vb / va)
-    assert close(d["p_spread_ratio_opposite"], _product_f_sf_by_quad(T_opp, f1b, f1a, f2a, f2b),
-                 rel=1e-6)
-    assert close(e.p, max(d["p_interaction"], d["p_spread_ratio"]), rel=1e-12)
     assert e.verdict == SUPPORTED and d["spread_a"] > d["spread_b"]
+    assert e.p == spread_greater(fa, fb, alpha=ALPHA).p  # seeded bootstrap: a re-judge agrees
+    assert e.p >= 1 / (d["boot"] + 1)
+    # effect: the noise-corrected spread difference over the pooled within-cell variance
+    def tau2(cells):
+        return np.var([np.mean(c) for c in cells], ddof=1) - np.mean([np.var(c, ddof=1) / len(c) for c in cells])
+    assert close(d["tau2_a"], tau2(cells_a)) and close(d["tau2_b"], tau2(cells_b))
+    assert close(e.effect, (d["tau2_a"] - d["tau2_b"]) / d["sigma2"])
+    assert e.ci[0] <= e.effect <= e.ci[1] and e.ci[0] > 0
+    lo, hi = d["tau_ratio_ci"]
+    assert lo <= d["tau_ratio"] <= hi
+    assert "tau A/B=" in e.summary()
     # summaries give the same
     es = spread_greater([summary_of(x) for x in fa], [summary_of(x) for x in fb], alpha=ALPHA)
     assert close(es.p, e.p, rel=1e-9)
-    # reversed families -> refuted, same F, the mirror statistic is the claim's
+    # reversed families -> refuted
     r = spread_greater(fb, fa, alpha=ALPHA)
-    assert r.verdict == REFUTED and close(r.details["p_refuted"], e.p)
-    # Cohen's f: CI inverts the noncentral F (Steiger 2004), point estimate inside
-    N = sum(len(x) for x in cells_a + cells_b)
-    lam_lo, lam_hi = (e.ci[0] ** 2 * N, e.ci[1] ** 2 * N)
-    assert close(stats.ncf.cdf(F, df1, df2, lam_hi), 0.025, rel=1e-6)
-    if lam_lo > 0:
-        assert close(stats.ncf.cdf(F, df1, df2, lam_lo), 0.975, rel=1e-6)
-    assert e.ci[0] <= e.effect <= e.ci[1]
-    # mde: Cohen's f with 80% power
-    crit = stats.f.ppf(1 - ALPHA, df1, df2)
-    f_int = d["mde_interaction_only"]
-    assert close(stats.ncf.sf(crit, df1, df2, f_int ** 2 * N), 0.8, rel=1e-6)
-    # the whole rule also needs the spread-ratio part: its mde (simulated) is larger
-    assert e.mde > f_int
+    assert r.verdict == REFUTED and r.details["p_refuted"] < ALPHA
     # every cell needs a variance for the noise correction
     one = spread_greater(fa[:2] + [arm("one", [3.0])], fb, alpha=ALPHA)
     assert one.verdict == UNTESTABLE and "n=1" in one.note
 
 
-def test_product_f_sf_quadrature_is_accurate():
-    """The tanh-sinh rule of harness.simulate.product_f_sf against adaptive quadrature (to
-    1e-8, real dfs, far tails included) and against Monte Carlo."""
-    from harness import simulate as sim
-
-    rng = np.random.default_rng(8)
-    for _ in range(40):
-        d1, d2 = rng.uniform(1, 6, 2)
-        e1, e2 = rng.uniform(1, 40, 2)
-        x = math.exp(rng.uniform(-2, 7))
-        assert abs(float(sim.product_f_sf(x, d1, d2, e1, e2)) - _product_f_sf_by_quad(x, d1, d2, e1, e2)) < 1e-8
-    assert float(sim.product_f_sf(0.0, 2, 2, 12, 12)) == pytest.approx(1.0, abs=1e-12)
-    assert float(sim.product_f_sf(math.inf, 2, 2, 12, 12)) == 0.0
-    q = stats.f.rvs(2, 2, size=400_000, random_state=1) * stats.f.rvs(24, 12, size=400_000, random_state=2)
-    for x in (1.0, 5.0, 19.0, 60.0):
-        p = float(sim.product_f_sf(x, 2, 2, 24, 12))
-        assert abs((q >= x).mean() - p) < 4 * math.sqrt(p * (1 - p) / q.size)
-
-
-def test_spread_ratio_reference_is_exact_when_each_family_has_one_variance():
-    """No level effects, one noise SD per family (3 vs 1), equal n: (S2_A/vhat_A)/(S2_B/vhat_B)
-    is distributed exactly as F(k-1, k-1) * F(df_B, df_A) with the nominal dfs, whatever the
-    two SDs (the reason the noise correction works); Monte Carlo against product_f_sf."""
-    from harness import simulate as sim
-
-    rng = np.random.default_rng(21)
-    k, n, reps = 3, 5, 200_000
-    a = 3.0 * rng.standard_normal((reps, k, n))
-    b = rng.standard_normal((reps, k, n))
-    ratio = [x.mean(-1).var(-1, ddof=1) / (x.var(-1, ddof=1).mean(-1) / n) for x in (a, b)]
-    q = ratio[0] / ratio[1]
-    for x in (0.5, 3.0, 10.0, 30.0):
-        p = float(sim.product_f_sf(x, k - 1, k - 1, k * (n - 1), k * (n - 1)))
-        assert abs((q >= x).mean() - p) < 4 * math.sqrt(p * (1 - p) / reps), x
+def test_spread_greater_has_power_at_the_papers_q5_effect():
+    """The paper's Q5 means and SDs at batch 2/16/128 (BatchNorm vs GroupNorm), 20 seeds: the
+    old rule could only be inconclusive here; this one is supported at Holm's first level."""
+    bn = [(67.83, 2.21), (77.79, 0.54), (72.96, 0.85)]
+    gn = [(71.97, 1.91), (71.49, 0.54), (67.77, 0.87)]
+    rng = np.random.default_rng(2)
+    fa = [arm(f"bn{j}", rng.normal(m, s, 20)) for j, (m, s) in enumerate(bn)]
+    fb = [arm(f"gn{j}", rng.normal(m, s, 20)) for j, (m, s) in enumerate(gn)]
+    assert spread_greater(fa, fb, alpha=ALPHA / 17).verdict == SUPPORTED
 
 
 def test_spread_greater_crossed_profiles_are_not_a_false_positive():
     """Both families vary equally, in opposite shapes: the interaction is real but neither
-    spread is larger. The interaction-only rule said `supported` ~50% of the time; with the
-    one-sided spread-ratio part the rate stays within alpha + 3 Monte-Carlo SE."""
+    spread is larger. The interaction-only rule said `supported` ~50% of the time; this rule
+    stays within alpha + 3 Monte-Carlo SE, either way."""
     rng = np.random.default_rng(5)
-    reps, hits = 1000, 0
+    reps, hits, refs = 600, 0, 0
     for _ in range(reps):
         fa = [arm(f"a{j}", rng.normal(mu, 1, 5)) for j, mu in enumerate([0, 1, 2])]
         fb = [arm(f"b{j}", rng.normal(mu, 1, 5)) for j, mu in enumerate([2, 1, 0])]
-        hits += spread_greater(fa, fb, alpha=ALPHA).verdict == SUPPORTED
-    assert hits / reps <= ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / reps)
-
-
-def test_spread_greater_balanced_classical_anova():
-    rng = np.random.default_rng(11)
-    y = rng.normal(size=(2, 4, 5))  # family x level x replicate
-    cm = y.mean(axis=2)
-    ss_int = 5 * ((cm - cm.mean(1, keepdims=True) - cm.mean(0, keepdims=True) + cm.mean()) ** 2).sum()
-    mse = ((y - cm[..., None]) ** 2).sum() / (40 - 8)
-    e = spread_greater([arm("a", y[0, j]) for j in range(4)], [arm("b", y[1, j]) for j in range(4)],
-                       alpha=ALPHA)
-    assert close(e.details["F"], ss_int / 3 / mse, rel=1e-9)
-
-
-def test_bh_matches_scipy_and_passes_none():
-    ps = [0.01, None, 0.04, 0.03, None, 0.2]
-    out = bh_adjust(ps)
-    ref = stats.false_discovery_control([0.01, 0.04, 0.03, 0.2], method="bh")
-    assert out[1] is None and out[4] is None
-    assert np.allclose([out[i] for i in (0, 2, 3, 5)], ref)
-    assert bh_adjust([None, None]) == [None, None]
-    assert bh_adjust([]) == []
+        v = spread_greater(fa, fb, alpha=ALPHA).verdict
+        hits += v == SUPPORTED
+        refs += v == REFUTED
+    lim = ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / reps)
+    assert hits / reps <= lim and refs / reps <= lim
 
 
 # ------------------------------------------------------------------------------- all_of

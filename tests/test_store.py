@@ -199,3 +199,85 @@ def test_a_configuration_is_claimed_whole_never_split():
         for p in procs:
             p.join(30)
         assert got == [0, 0, 0, 5]
+
+
+# -- the store checks what it opens (issue 27) -----------------------------------------------
+def _sqlite_file(path: Path, *statements: str) -> bytes:
+    db = sqlite3.connect(path)
+    for sql in statements:
+        db.execute(sql)
+    db.commit()
+    db.close()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("schema", [
+    # another program's database that happens to have a `runs` table
+    ["CREATE TABLE runs (id INTEGER PRIMARY KEY, name TEXT)", "INSERT INTO runs VALUES (1, 'x')"],
+    # an unrelated database
+    ["CREATE TABLE photos (path TEXT)", "INSERT INTO photos VALUES ('a.jpg')"],
+    # our tables, but marked by another application
+    ["CREATE TABLE runs (key TEXT PRIMARY KEY, record TEXT NOT NULL, created REAL NOT NULL)",
+     "PRAGMA application_id = 1234"],
+], ids=["foreign-runs-table", "unrelated", "other-application-id"])
+def test_a_foreign_database_is_refused_and_left_untouched(tmp_path, schema):
+    path = tmp_path / "other.sqlite"
+    before = _sqlite_file(path, *schema)
+    with pytest.raises(StoreError, match="not a run store of this suite.*left untouched"):
+        RunStore(path)
+    assert path.read_bytes() == before  # no WAL switch, no table, no mark
+    assert not Path(str(path) + "-wal").exists()
+
+
+def test_our_unmarked_store_is_adopted_and_marked(tmp_path):
+    """A store made before the mark (exactly our schema) is ours: opened, marked, kept."""
+    from harness.store import APPLICATION_ID, _TABLES
+
+    path = tmp_path / "old.sqlite"
+    _sqlite_file(path, *_TABLES.values(),
+                 """INSERT INTO runs VALUES ('k', '{"v": 1}', 0)""")
+    with RunStore(path) as st:
+        assert st.get("k") == {"v": 1}
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    db.close()
+    with RunStore(path) as st:  # and opens again as ours
+        assert len(st) == 1
+
+
+def test_a_new_store_is_marked(tmp_path):
+    from harness.store import APPLICATION_ID
+
+    path = tmp_path / "new.sqlite"
+    RunStore(path).close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    db.close()
+
+
+def test_a_damaged_record_is_named_by_key_with_what_to_do(tmp_path):
+    from harness.store import DamagedRecord
+
+    path = tmp_path / "s.sqlite"
+    with RunStore(path) as st:
+        st.put("good", {"v": 1})
+        st.put("bad", {"v": 2})
+        st._db.execute("""UPDATE runs SET record = '{"v": 2' WHERE key = 'bad'""")
+        assert st.get("good") == {"v": 1}
+        for read in (lambda: st.get("bad"), lambda: st.get_many(["good", "bad"]), st.check_records):
+            with pytest.raises(DamagedRecord, match=r"record bad is damaged .*DELETE FROM runs WHERE key='bad'"):
+                read()
+
+
+def test_holders_name_other_processes_and_steal_takes_their_leases(tmp_path):
+    """A session waiting on leases can say whose they are; --steal-leases takes them."""
+    path = tmp_path / "s.sqlite"
+    with RunStore(path) as st:
+        # another host's live lease (trusted until LEASE_TTL_S)
+        st._db.execute("INSERT INTO leases VALUES ('k1', 'elsewhere:42:99', ?)", (time.time() - 60,))
+        st._db.execute("INSERT INTO leases VALUES ('k2', 'elsewhere:42:99', ?)", (time.time(),))
+        assert st.claim_many(["k1", "k2", "k3"]) == ["k3"]
+        holders = st.holders(["k1", "k2", "k3"])
+        assert list(holders) == ["elsewhere:42:99"] and time.time() - holders["elsewhere:42:99"] >= 59
+        assert st.claim_many(["k1", "k2"], steal=True) == ["k1", "k2"]
+        assert st.holders(["k1", "k2", "k3"]) == {}

@@ -147,15 +147,33 @@ def test_each_epoch_reshuffles():
 
 
 def test_adam_lr_is_the_protocols():
-    assert Protocol().lr == 1e-3 and Protocol().epochs == 10 and Protocol().batch_size == 128
+    """The trainer's optimizer is Adam at the spec's own learning rate (a declared level such
+    as bn2015's lr must reach it), and a different lr trains different weights."""
+    from harness.stacked import Stack
 
-
-def test_width_and_depth_reach_the_network(train):
     data = toy_data()
-    net = NetConfig(width=8, depth=3, in_channels=1, image_size=6)
-    rec = train(spec(net, epochs=1), data)
-    convs = [n for n in rec["layer_grad_norm"] if n.endswith("weight")]
-    assert len(convs) >= 4
+    net = q5_norm_net("batch", width=4, in_channels=1, image_size=6)
+    for lr in (0.0037, 0.02):
+        s = RunSpec(net, DataSpec("toy"), Protocol(1, 16, lr), seed=0)
+        stack = Stack([s], data, "cpu")
+        assert isinstance(stack.opt, torch.optim.Adam)
+        assert {g["lr"] for g in stack.opt.param_groups} == {lr}
+    a = train_stacked([RunSpec(net, DataSpec("toy"), Protocol(1, 16, 0.0037), seed=0)], data)[0]
+    b = train_stacked([RunSpec(net, DataSpec("toy"), Protocol(1, 16, 0.02), seed=0)], data)[0]
+    assert a["train_loss"] != b["train_loss"]
+
+
+@pytest.mark.parametrize("width,depth", [(8, 3), (4, 1)])
+def test_width_and_depth_reach_the_network(width, depth):
+    """The trained network has the spec's depth + 1 convolutions (stem and blocks), each
+    ``width`` channels wide: read from the stack the trainer built, not from the config."""
+    from harness.stacked import Stack
+
+    net = NetConfig(width=width, depth=depth, in_channels=1, image_size=6)
+    models = Stack([spec(net, epochs=1)], toy_data(), "cpu").unstack()
+    convs = [m for m in models[0].modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == depth + 1
+    assert {c.out_channels for c in convs} == {width}
 
 
 def test_test_set_halves_make_the_whole_and_give_a_heldout_best_epoch(train):

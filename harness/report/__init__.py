@@ -6,8 +6,9 @@
                     per question (arm means at the best and at the final epoch, figures);
 * ``report.html`` - the same as one self-contained page (figures embedded, verdict colours,
                     each claim's evidence and arms unfolding): what a CI artifact reader opens;
-* ``report.json`` - ``{"meta", "results", "run_keys", "written", "figures"}``: everything the
-                    other files were made from;
+* ``report.json`` - ``{"schema_version", "meta", "results", "run_keys", "written", "figures"}``
+                    (and ``"comparison"`` with ``--compare``): everything the other files were
+                    made from, by the JSON Schema ``report.schema.json`` (``schema``);
 * ``runs.csv``    - every run (``harness.runs.to_csv``; ``--source reports/latest/runs.csv``
                     re-judges the claims on exactly these numbers);
 * ``q4_accuracy_vs_depth.png``, ``q4_gradient_vs_depth.png``, ``q5_accuracy_vs_batch.png``,
@@ -24,7 +25,8 @@ One module per job:
 * ``data``     - the runs split by question, arm statistics, the tables' cells;
 * ``cells``    - the text of one value (effect [CI], verdicts, n, ...), shared by all outputs;
 * ``figures``  - the PNG figures;  ``markdown`` - report.md;  ``html`` - report.html;
-* ``jsonfile`` - report.json;  ``terminal`` - the terminal table;
+* ``jsonfile`` - report.json;  ``schema`` - its version and JSON Schema;
+* ``compare``  - ``--compare``: what moved against a baseline report;  ``terminal`` - the terminal table;
 * ``storage``  - folders, atomic writes, the ``latest`` link;  ``writer`` - ``write_report``.
 
 Numbers are formatted and values JSON-cleaned by ``harness.formatting`` (shared with stats).

@@ -13,7 +13,7 @@ from harness.formatting import DASH, as_float, as_str, fmt, fmt_p
 from harness.report.result import ClaimResult, EvidenceRecord
 
 __all__ = ["bold", "fmt_n", "effect_ci", "verdict_text", "paper_verdict", "adjusted_cell",
-           "heldout_cell", "arms_compact", "fmt_wall", "describe_source", "compact"]
+           "heldout_cell", "decision_ci_cell", "fmt_level", "arms_compact", "fmt_wall", "describe_source", "compact"]
 
 
 def bold(s: str) -> str:
@@ -39,21 +39,50 @@ def effect_ci(ev: EvidenceRecord | None, with_label: bool = False, mark_level: b
         return DASH
     if ev.effect is None and ev.ci is None:
         return DASH
-    # one number of decimals for the effect and its interval
-    mags = [abs(v) for v in (ev.effect, *(ev.ci or ())) if v is not None]
-    big = max(mags) if mags else 0.0
-    digits = 2 if (big >= 0.1 or big == 0) else (None if big < 1e-4 else 2 - math.floor(math.log10(big)))
-    if big >= 1e4:
-        digits = None
+    digits = _digits(ev.effect, *(ev.ci or ()))
     out = fmt(ev.effect, sign=ev.signed, digits=digits)
     if ev.ci is not None:
-        lo, hi = (fmt(v, sign=ev.signed, digits=digits) for v in ev.ci)
-        out += f" [{lo}, {hi}]"
+        out += " " + _interval(ev.ci, ev.signed, digits)
         if mark_level and ev.ci_not_95:
             out += f" ({ev.ci_level * 100:g}% CI)"
     if with_label and ev.effect_label:
         out = f"{ev.effect_label}: {out}"
     return out
+
+
+def _digits(*values) -> int | None:
+    """One number of decimals for an effect and its intervals."""
+    mags = [abs(v) for v in values if v is not None]
+    big = max(mags) if mags else 0.0
+    if big >= 1e4:
+        return None
+    return 2 if (big >= 0.1 or big == 0) else (None if big < 1e-4 else 2 - math.floor(math.log10(big)))
+
+
+def _interval(ci, signed: bool, digits: int | None) -> str:
+    lo, hi = (fmt(v, sign=signed, digits=digits) for v in ci)
+    return f"[{lo}, {hi}]"
+
+
+def decision_ci_cell(result: ClaimResult | Mapping, with_level: bool = False) -> str:
+    """issue 21: the interval at the level the pytest outcome was decided at (alpha/m, or the
+    stopping stage's share of it under --seeds auto), beside the 95% one: ``[+0.14, +4.46]``
+    (``(99.41%)`` added with ``with_level``). DASH where the interval is not a t interval."""
+    r = ClaimResult.parse(result)
+    ev = r.evidence
+    if ev is None or r.decision_ci is None or None in r.decision_ci:
+        return DASH
+    out = _interval(r.decision_ci, ev.signed, _digits(ev.effect, *(ev.ci or ()), *r.decision_ci))
+    if with_level and r.decision_ci_level is not None:
+        out += f" ({fmt_level(r.decision_ci_level)})"
+    return out
+
+
+def fmt_level(confidence: float) -> str:
+    """A two-sided confidence level: ``99.41%``; within 1e-4 of 1 as ``1 - 5.3e-06``."""
+    if confidence >= 0.9999:
+        return f"1 - {1 - confidence:.2g}"
+    return f"{confidence * 100:.4g}%"
 
 
 def verdict_text(r: ClaimResult) -> str:

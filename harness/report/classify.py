@@ -21,7 +21,9 @@ __all__ = ["ORDER_LABELS", "QUESTION_TITLES", "SECTIONS", "PAPER_PROFILE", "prof
            "question_of", "questions", "order_label", "section_of"]
 
 #: The paper's three Q6 orders, (block_order, activation) -> report label.
-ORDER_LABELS = {Q.Q6_ORDERS[name]: label for name, label in Q.ORDER_LABELS.items()}
+_ORDER = Q.get("Q6").level("order")
+ORDER_LABELS = {(_ORDER.fields[name]["block_order"], _ORDER.fields[name]["activation"]): label
+                for name, label in _ORDER.labels.items()}
 QUESTION_TITLES = Q.TITLES
 SECTIONS = Q.SECTIONS
 

@@ -4,7 +4,9 @@
   dataset labels every figure and section uses;
 * ``arm_stats``: mean, sd, n and 95% t half-width of one metric over an arm's runs (or from a
   published summary row);
-* ``Table`` and the tables built from them (``arm_table`` per question, ``headline_table``):
+* ``Table`` and the tables built from them (``arm_table`` per question: Q4-Q6's own layout
+  with the paper's values beside them, ``declared_table`` for any other declared question;
+  ``headline_table``):
   header and cell text, rendered by the markdown and the HTML writers alike.
 """
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from harness import questions as Q
 from harness.formatting import DASH, as_float as _float, as_str as _str, fmt
 from harness.report.classify import ORDER_LABELS, PAPER_PROFILE, order_label, profile_of, questions
 from harness.report.result import ClaimResult
@@ -231,14 +234,9 @@ def _distinct(df: pd.DataFrame, col: str, numeric: bool = False) -> list:
     return sorted(vals)
 
 
-#: the sentence above each question's arm table
-ARM_TABLE_INTROS = {
-    "Q4": "Arm means (mean ± sample sd over seeds). Q4's claims use the best epoch; "
-          "the gradient metric is the epoch-averaged mean |grad|.",
-    "Q5": "Arm means (mean ± sample sd over seeds). Q5's claims use the best epoch; "
-          "the paper published mean ± population sd of 5 runs.",
-    "Q6": "Arm means (mean ± sample sd over seeds). Q6's claims use the final epoch.",
-}
+#: the sentence above each question's arm table (its declaration's ``table_intro``)
+ARM_TABLE_INTROS = {q.name: q.table_intro or "Arm means (mean ± sample sd over seeds) of every "
+                    "metric the question's claims read." for q in Q.all_questions()}
 
 
 def _group_table(rows: pd.DataFrame, paper: pd.DataFrame, keys: list, paper_metric: str,
@@ -292,11 +290,37 @@ def arm_table(ctx: Context, q: str) -> Table | None:
                 sel = _and(_eq("norm", norm), _eq("batch_size", b))
                 keys.append((f"{NORMS.get(norm, (norm,))[0]}, batch {int(b)}", sel, sel))
         return _group_table(rows, paper, keys, "best_test_acc", "best epoch")
-    for arch in ("cnn", "mlp"):  # Q6
-        for (order, act), lab in ORDER_LABELS.items():
-            sel = _and(_eq("arch", arch), _eq("block_order", order), _eq("activation", act))
-            keys.append((f"{arch.upper()}, {lab}", sel, sel))
-    return _group_table(rows, paper, keys, "final_test_acc", "final epoch")
+    if q == "Q6":
+        for arch in ("cnn", "mlp"):
+            for (order, act), lab in ORDER_LABELS.items():
+                sel = _and(_eq("arch", arch), _eq("block_order", order), _eq("activation", act))
+                keys.append((f"{arch.upper()}, {lab}", sel, sel))
+        return _group_table(rows, paper, keys, "final_test_acc", "final epoch")
+    return declared_table(ctx, q)
+
+
+def declared_table(ctx: Context, q: str) -> Table | None:
+    """Any declared question: one row per cell this run has (its levels read from the rows,
+    in ascending order), one column per metric the question's claims read (recorded or
+    computed from the curves, ``harness.questions``)."""
+    decl = Q.get(q)
+    rows = ctx.of(q).copy()
+    if not len(rows):
+        return None
+    records = rows.to_dict("records")
+    for m in decl.derived:
+        rows[m.name] = [m.compute(r) for r in records]
+    levels = [tuple(lv.read(r) for lv in decl.levels) for r in records]
+    metrics = list(decl.metrics) + [m.name for m in decl.derived]
+    out = []
+    for key in sorted(set(levels), key=lambda k: tuple((str(type(v)), v) for v in k)):
+        grp = rows[[lv == key for lv in levels]]
+        n_rows = int((grp["kind"].astype(object) != "summary").sum())
+        div = int(num(grp, "diverged_epoch").notna().sum())
+        out.append([Q.label(q, **dict(zip((lv.name for lv in decl.levels), key))), str(n_rows)]
+                   + [stat_cell(arm_stats(grp, m), n_rows, digits=None if m == "grad_metric" else 2)
+                      for m in metrics] + [str(div) if div else ""])
+    return Table(["arm", "runs"] + metrics + ["diverged"], out, align="lr" + "l" * (len(metrics) + 1))
 
 
 HEADLINE_INTRO = ("The five configurations of this run with the highest mean best-epoch accuracy "
@@ -306,7 +330,7 @@ HEADLINE_INTRO = ("The five configurations of this run with the highest mean bes
 def headline_table(ctx: Context) -> Table | None:
     """The best five configurations of this run by mean best-epoch accuracy; None without runs."""
     rows = []
-    for q in ("Q4", "Q5", "Q6"):
+    for q in ("Q4", "Q5", "Q6"):  # the seed paper's "80%+" is about its own networks
         df = ctx.of(q)
         if not len(df):
             continue

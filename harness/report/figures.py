@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -14,13 +15,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from harness import questions as Q
 from harness.formatting import as_float as _float
 from harness.report.classify import ORDER_LABELS, order_label
 from harness.report.data import ACTIVATIONS, NORMS, PAPER_DATASET, Context, arm_stats, num
 
 __all__ = ["FIGURES", "draw", "png"]
 
-#: figure file -> question section it belongs to
+#: figure file -> question section it belongs to: the seed paper's views, then one figure of
+#: arm values per metric for every other declared question (``_fig_declared``)
 FIGURES = {
     "q4_accuracy_vs_depth.png": "Q4",
     "q4_gradient_vs_depth.png": "Q4",
@@ -28,6 +31,9 @@ FIGURES = {
     "q5_learning_curves.png": "Q5",
     "q6_orders.png": "Q6",
 }
+_DECLARED = {f"{re.sub(r'[^a-z0-9]+', '_', q.name.lower())}_arms.png": q.name
+             for q in Q.all_questions() if q.name not in FIGURES.values()}
+FIGURES |= _DECLARED
 
 _ORDER_COLORS = {"BN->ReLU (case1)": "tab:blue", "ReLU->BN (case2)": "tab:orange",
                  "LeakyReLU->BN (case3)": "tab:green"}
@@ -335,12 +341,46 @@ def _fig_q6(ctx: Context):
     return fig
 
 
+def _fig_declared(ctx: Context, q: str):
+    """Any declared question: per metric its claims read, every arm's per-seed values
+    (jittered points), mean and 95% t-interval, arms in ascending level order."""
+    decl = Q.get(q)
+    rows = ctx.of(q).copy()
+    if not len(rows):
+        return None
+    records = rows.to_dict("records")
+    for m in decl.derived:
+        rows[m.name] = [m.compute(r) for r in records]
+    levels = [tuple(lv.read(r) for lv in decl.levels) for r in records]
+    keys = sorted(set(levels), key=lambda k: tuple((str(type(v)), v) for v in k))
+    metrics = [m for m in list(decl.metrics) + [d.name for d in decl.derived]
+               if m != "final_test_acc" and m in rows.columns]
+    fig, axes = _new_fig(w=4.2 * len(metrics), h=4.4, ncols=len(metrics))
+    rng = np.random.default_rng(_RNG_SEED)
+    names = [Q.label(q, **dict(zip((lv.name for lv in decl.levels), k))) for k in keys]
+    for ax, metric in zip(axes, metrics):
+        for i, key in enumerate(keys):
+            st = arm_stats(rows[[lv == key for lv in levels]], metric)
+            if st is None:
+                continue
+            ax.scatter(i + rng.uniform(-0.12, 0.12, len(st.values)), st.values, s=14, alpha=0.6,
+                       color="tab:blue")
+            ax.errorbar([i], [st.mean], yerr=[st.half if math.isfinite(st.half) else 0],
+                        fmt="o", color="black", capsize=4)
+        ax.set_xticks(range(len(keys)), names, rotation=20, ha="right", fontsize=8)
+        ax.set_ylabel(metric)
+    fig.suptitle(f"{decl.title}\n(points: seeds; black: mean and 95% CI; {ctx.dataset}, "
+                 f"{ctx.profile} profile)", fontsize=9.5)
+    return fig
+
+
 def draw(ctx: Context) -> dict[str, Figure | None]:
     """Every figure of ``FIGURES``, None where its question has nothing to draw."""
     makers = {"q4_accuracy_vs_depth.png": _fig_q4_accuracy, "q4_gradient_vs_depth.png": _fig_q4_gradient,
               "q5_accuracy_vs_batch.png": _fig_q5, "q5_learning_curves.png": _fig_q5_curves,
               "q6_orders.png": _fig_q6}
-    return {name: makers[name](ctx) for name in FIGURES}
+    return {name: makers[name](ctx) if name in makers else _fig_declared(ctx, FIGURES[name])
+            for name in FIGURES}
 
 
 def png(fig: Figure) -> bytes:

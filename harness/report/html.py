@@ -21,7 +21,8 @@ from typing import Any, Mapping
 
 from harness.formatting import DASH, fmt, fmt_p
 from harness.report import markdown as md
-from harness.report.cells import adjusted_cell, effect_ci, fmt_n, heldout_cell, verdict_text
+from harness.report.cells import (adjusted_cell, decision_ci_cell, effect_ci, fmt_n, heldout_cell,
+                                  verdict_text)
 from harness.report.data import PAPER_DATASET, Context
 from harness.report.result import ClaimResult, EvidenceRecord
 
@@ -244,6 +245,7 @@ def _claim_rows(i: int, r: ClaimResult, n_cols: int) -> str:
         f"<td>{_paper_cell(r)}</td>",
         f"<td>{_verdict_badge(r.verdict, verdict_text(r))}</td>",
         f"<td>{inline(effect_ci(ev, with_label=True))}</td>",
+        f"<td>{html.escape(decision_ci_cell(r, with_level=True))}</td>",
         f'<td class="r">{html.escape(fmt_p(ev.p if ev else None))}</td>',
         f'<td class="r">{html.escape(fmt_p(r.p_adjusted))}</td>',
         f"<td>{inline(adjusted_cell(r))}</td>",
@@ -273,9 +275,9 @@ def _claim_rows(i: int, r: ClaimResult, n_cols: int) -> str:
 
 
 _CLAIM_HEADER = ["claim", "the paper's sentence", "the paper: verdict on the paper's numbers",
-                 "this run: verdict", "effect [CI]", "p", "p (adjusted)", "verdict (adjusted)",
-                 "held-out epoch", "n", "pytest"]
-_CLAIM_ALIGN = "lllllrrllrl"
+                 "this run: verdict", "effect [CI]", "CI at the outcome's level", "p", "p (adjusted)",
+                 "verdict (adjusted)", "held-out epoch", "n", "pytest"]
+_CLAIM_ALIGN = "llllllrrllrl"
 
 
 def _claims_table(results: list[ClaimResult]) -> str:
@@ -297,7 +299,7 @@ def data_uri(png: bytes) -> str:
 
 
 def render(ctx: Context, results: list[ClaimResult], pngs: Mapping[str, bytes],
-           written_at: datetime) -> str:
+           written_at: datetime, comparison: Mapping | None = None) -> str:
     """The page. ``pngs``: figure file -> PNG bytes of the figures drawn."""
     title = md.title(ctx, written_at)
     drawn = {name: True for name in pngs}
@@ -325,6 +327,7 @@ def render(ctx: Context, results: list[ClaimResult], pngs: Mapping[str, bytes],
         '<button type="button" data-unfold="none">fold every claim</button></p>',
         _claims_table(results),
         blocks(md.issue9_notes(results)),
+        blocks(md.comparison_section(comparison)),
         blocks(md.sequential_section(ctx.meta, results)),
         blocks(md.sections(ctx, results, drawn), images),
         '<footer>Written by harness/report/html.py; the same report as markdown: '

@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Mapping
 
 from harness.formatting import DASH, as_float, fmt, fmt_p
-from harness.report.cells import (adjusted_cell, arms_compact, bold, compact, describe_source,
-                                  effect_ci, fmt_n, fmt_wall, heldout_cell, paper_verdict,
+from harness.report.cells import (adjusted_cell, arms_compact, bold, compact, decision_ci_cell,
+                                  describe_source, effect_ci, fmt_n, fmt_wall, heldout_cell, paper_verdict,
                                   verdict_text)
 from harness.report.classify import QUESTION_TITLES, SECTIONS, section_of
 from harness.report.data import (ARM_TABLE_INTROS, HEADLINE_INTRO, PAPER_DATASET, Context, Table,
@@ -22,7 +22,8 @@ from harness.report.figures import FIGURES
 from harness.report.result import ClaimResult
 
 __all__ = ["markdown", "title", "run_details", "how_to_read", "claims_header", "claim_row",
-           "claim_note", "issue9_notes", "sequential_section", "section", "sections", "md_table", "HTML_FILE"]
+           "claim_note", "issue9_notes", "sequential_section", "comparison_section", "section",
+           "sections", "md_table", "HTML_FILE"]
 
 #: the HTML page written beside report.md (linked from its run details)
 HTML_FILE = "report.html"
@@ -148,14 +149,14 @@ def how_to_read(meta: Mapping) -> str:
 
 def claims_header() -> tuple[list[str], str]:
     return (["id", "the paper's sentence", "paper's verdict (p)", "this run: arms (mean±sd)",
-             "effect [95% CI]", "test", "p", "p (adjusted)", "verdict", "verdict (adjusted)",
-             "held-out epoch", "n", "pytest"], "llllllrrlllrl")
+             "effect [95% CI]", "CI at the outcome's level", "test", "p", "p (adjusted)", "verdict",
+             "verdict (adjusted)", "held-out epoch", "n", "pytest"], "lllllllrrlllrl")
 
 
 def claim_row(r: ClaimResult) -> list:
     ev = r.evidence
     return [f"`{r.id}`", r.sentence, paper_verdict(r), arms_compact(ev),
-            effect_ci(ev, with_label=True), ev.test if ev else DASH,
+            effect_ci(ev, with_label=True), decision_ci_cell(r, with_level=True), ev.test if ev else DASH,
             fmt_p(ev.p if ev else None), fmt_p(r.p_adjusted),
             bold(verdict_text(r)), adjusted_cell(r), heldout_cell(r),
             fmt_n(ev.n if ev else None), r.outcome or DASH]
@@ -164,9 +165,14 @@ def claim_row(r: ClaimResult) -> list:
 def issue9_notes(results: list[ClaimResult]) -> list[str]:
     """Footnotes for the columns added by the statistics audit (issue 9)."""
     L = ["- **p (adjusted)**, **verdict (adjusted)**: under the profile's multiplicity rule "
-         "(harness/multiplicity.py), across this session's claims. Each pytest outcome is judged "
-         "at alpha/m (m = claims collected), the first step of Holm and BH, so a passing test is "
-         "supported under the rule; the step-down/step-up verdict here can support more."]
+         "(harness/multiplicity.py), across the m claims declared in the suite's claim files "
+         "(whatever `-k` selected; claims not run or untestable count as p = 1). Each pytest "
+         "outcome is judged at alpha/m, the first step of Holm and BH, so a passing test is "
+         "supported under the rule; the step-down/step-up verdict here can support more.",
+         "- **CI at the outcome's level**: the two-sided interval at 1 - 2 x the one-sided level "
+         "the pytest outcome was decided at (alpha/m; with `--seeds auto` the stopping stage's "
+         "share of it), so it excludes the null exactly when that outcome is supported; shown "
+         "where the 95% interval is a t interval (a dash for the spread test's bootstrap interval, Cohen's f in older reports, and Kendall's tau)."]
     L.append("- **held-out epoch**: the verdict when `best_test_acc` (epoch chosen on the test set, "
              "the paper's protocol) is replaced by `heldout_best_test_acc` (epoch chosen on test half A, "
              "accuracy on half B). *not used*: the claim does not read that metric; *n/a*: the source "
@@ -191,10 +197,13 @@ def sequential_section(meta: Mapping, results: list[ClaimResult]) -> list[str]:
     if design:
         levels = ", ".join(f"{n} seeds: {lv:.2g}"
                            for n, lv in zip(design.get("stages", []), design.get("levels", [])))
-        L.append(f"Stages and nominal one-sided levels ({design.get('spending', DASH)} alpha spending, "
-                 f"alpha {design.get('alpha', DASH)}): {levels}. A claim stops at the first stage "
-                 "where it is supported or refuted at that stage's level, untestable, or futile "
-                 "(docs/STATISTICS.md, \"Sequential seeds\").")
+        L.append(f"Stages and nominal one-sided levels ({design.get('spending', DASH)} alpha spending of "
+                 f"alpha/m = {fmt(as_float(design.get('alpha')))}, the level each pytest outcome is judged "
+                 f"at): {levels}. A claim stops at the first stage where it is supported or refuted at "
+                 "that stage's level, untestable, or futile: neither verdict within reach of the last "
+                 "stage. Its p in the claims table is the sequential p, min over its stages of the "
+                 "stage's p / its share of alpha/m, which Holm adjusts (docs/STATISTICS.md, "
+                 "\"Sequential seeds\").")
         L.append("")
     if summary:
         L.append(f"Runs used: **{summary.get('runs_used')}**, against "
@@ -211,6 +220,35 @@ def sequential_section(meta: Mapping, results: list[ClaimResult]) -> list[str]:
                      fmt_n(q.seeds_per_arm), q.runs_used, path])
     L += md_table(["id", "stopped at (seeds)", "why", "boundary (level)", "seeds per arm",
                    "runs of its configurations", "p and verdict per stage"], rows, align="lllrrrl")
+    return L + [""]
+
+
+def comparison_section(comparison: Mapping | None) -> list[str]:
+    """--compare (harness/report/compare.py): the claims whose verdict changed or whose effect
+    left the baseline's CI, from report.json's ``comparison``; nothing without --compare."""
+    if not comparison:
+        return []
+    L = ["## Compared with a baseline (`--compare`)", ""]
+    written = comparison.get("baseline_written")
+    L.append(f"Baseline: `{comparison.get('baseline')}`" + (f", written {written}" if written else "")
+             + f"; {comparison.get('compared')} claims judged in both. A claim is listed when its "
+             "verdict changed or its effect lies outside the baseline's CI for it.")
+    if comparison.get("gate"):
+        failed = comparison.get("failed") or []
+        L.append(f"`--compare-fail {comparison['gate']}`: "
+                 + (f"**failed** on {', '.join(f'`{c}`' for c in failed)}" if failed else "passed") + ".")
+    L.append("")
+    changes = comparison.get("changes") or []
+    if not changes:
+        return L + ["No verdict changed and no effect left the baseline's CI.", ""]
+    rows = []
+    for c in changes:
+        (v0, v1), (e0, e1), (p0, p1) = c["verdict"], c["effect"], c["p"]
+        ci = c.get("ci_before")
+        rows.append([f"`{c['id']}`", ", ".join(c["kinds"]), f"{v0 or DASH} -> {v1 or DASH}",
+                     f"{fmt(e0)} -> {fmt(e1)}",
+                     f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci else DASH, f"{fmt_p(p0)} -> {fmt_p(p1)}"])
+    L += md_table(["id", "what moved", "verdict", "effect", "baseline CI", "p"], rows, align="llllll")
     return L + [""]
 
 
@@ -262,7 +300,7 @@ def section(ctx: Context, q: str, results: list[ClaimResult], figures: dict[str,
 # ---------------------------------------------------------------------------------------------
 
 def markdown(ctx: Context, results: list[ClaimResult], figures: dict[str, bool],
-             written_at: datetime) -> str:
+             written_at: datetime, comparison: Mapping | None = None) -> str:
     L: list[str] = [f"# {title(ctx, written_at)}", ""]
     L += [f"- {item}" for item in run_details(ctx, results, written_at)]
     L.append(f"- **as one web page**: [{HTML_FILE}]({HTML_FILE}), figures included, each claim's "
@@ -280,6 +318,7 @@ def markdown(ctx: Context, results: list[ClaimResult], figures: dict[str, bool],
         L.append("No claims were run.")
     L.append("")
     L += issue9_notes(results)
+    L += comparison_section(comparison)  # --compare only
 
     L += sequential_section(ctx.meta, results)  # --seeds auto only
     L += sections(ctx, results, figures)

@@ -73,7 +73,7 @@ class EvidenceRecord:
             test=None if test is None else str(test),
             effect=as_float(d.get("effect")),
             effect_label=as_str(d.get("effect_label")),
-            ci=(as_float(ci[0]), as_float(ci[1])) if isinstance(ci, (list, tuple)) and len(ci) == 2 else None,
+            ci=_parse_ci(ci),
             ci_level=as_float(d.get("ci_level")) or 0.95,
             p=as_float(d.get("p")),
             n=_parse_n(d.get("n")),
@@ -164,6 +164,10 @@ class ClaimResult:
     sequential: Sequential | None
     run_keys: tuple[str, ...]
     data: dict  # the cleaned dict: report.json's entry, unknown keys included
+    # issue 21: the interval at the level the pytest outcome was decided at (1 - 2 x that
+    # one-sided level), None where the interval is not a t interval or not recorded
+    decision_ci: tuple[float | None, float | None] | None = None
+    decision_ci_level: float | None = None
 
     @classmethod
     def parse(cls, result: Any) -> "ClaimResult":
@@ -192,12 +196,20 @@ class ClaimResult:
             sequential=Sequential.parse(d.get("sequential")),
             run_keys=tuple(k for k in map(as_str, d.get("run_keys") or []) if k is not None),
             data=d,
+            decision_ci=_parse_ci((d.get("decision_ci") or {}).get("ci")
+                                  if isinstance(d.get("decision_ci"), Mapping) else None),
+            decision_ci_level=as_float((d.get("decision_ci") or {}).get("level"))
+            if isinstance(d.get("decision_ci"), Mapping) else None,
         )
 
     @property
     def verdict(self) -> str | None:
         """This run's verdict (None without evidence)."""
         return self.evidence.verdict if self.evidence else None
+
+
+def _parse_ci(ci: Any) -> tuple[float | None, float | None] | None:
+    return (as_float(ci[0]), as_float(ci[1])) if isinstance(ci, (list, tuple)) and len(ci) == 2 else None
 
 
 def parse_results(results) -> list[ClaimResult]:

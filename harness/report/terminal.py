@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Iterable, Mapping
 
 from harness.formatting import DASH, fmt_p
-from harness.report.cells import effect_ci, fmt_n
+from harness.report.cells import decision_ci_cell, effect_ci, fmt_level, fmt_n
 from harness.report.result import ClaimResult
 
 __all__ = ["claims_table"]
@@ -13,10 +13,10 @@ _MAX_WIDTH = 120
 
 
 def claims_table(results: Iterable[ClaimResult | Mapping]) -> str:
-    """id, verdict, effect [CI], p, p_adj, n, outcome: one line per claim. Every line is at
-    most 120 characters (long ids are shortened in the middle)."""
+    """id, verdict, effect [CI], CI at the outcome's level, p, p_adj, n, outcome: one line per
+    claim. Every line is at most 120 characters (long ids are shortened in the middle)."""
     results = [ClaimResult.parse(r) for r in results]
-    header = ["id", "verdict", "effect [CI]", "p", "p_adj", "n", "outcome"]
+    header = ["id", "verdict", "effect [CI]", "CI at outcome", "p", "p_adj", "n", "outcome"]
     body = []
     marked = False
     for r in results:
@@ -28,7 +28,7 @@ def claims_table(results: Iterable[ClaimResult | Mapping]) -> str:
         verdict = r.verdict or DASH
         if r.smoke_unshowable:
             verdict += " (smoke)"
-        body.append([r.id, verdict, eff, fmt_p(ev.p if ev else None), fmt_p(r.p_adjusted),
+        body.append([r.id, verdict, eff, decision_ci_cell(r), fmt_p(ev.p if ev else None), fmt_p(r.p_adjusted),
                      fmt_n(ev.n if ev else None, terse=True), r.outcome or DASH])
     widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)
               for i, h in enumerate(header)]
@@ -49,6 +49,10 @@ def claims_table(results: Iterable[ClaimResult | Mapping]) -> str:
         lines.append("(no claims)")
     if marked:
         lines.append("* 90% CI (equivalence test, TOST); other intervals are 95%")
+    levels = sorted({fmt_level(r.decision_ci_level) for r in results
+                     if r.decision_ci is not None and r.decision_ci_level is not None})
+    if levels:
+        lines.append(f"CI at outcome: at the level each pytest outcome was decided at ({', '.join(levels)})")
     return "\n".join(lines)
 
 

@@ -19,9 +19,10 @@ __all__ = ["write_report"]
 
 
 def write_report(reports_dir: Path, results: list, runs: pd.DataFrame,
-                 published_runs: pd.DataFrame, meta: dict) -> Path:
+                 published_runs: pd.DataFrame, meta: dict, comparison: dict | None = None) -> Path:
     """Write one report folder (see ``harness.report``) and point ``latest`` at it.
-    ``results``: the plugin's claim result dicts (or ``ClaimResult``). Returns the new folder."""
+    ``results``: the plugin's claim result dicts (or ``ClaimResult``); ``comparison``: with
+    --compare, ``Comparison.to_dict()`` and the gate. Returns the new folder."""
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     meta = jsonable(dict(meta or {}))
@@ -36,11 +37,15 @@ def write_report(reports_dir: Path, results: list, runs: pd.DataFrame,
     for name, data in pngs.items():
         storage.write_bytes(folder / name, data)
     storage.write_runs_csv(folder / "runs.csv", runs)
-    doc = jsonfile.document(meta, results, all_run_keys(runs, results), written_at, list(pngs))
+    comparison = jsonable(comparison) if comparison is not None else None
+    doc = jsonfile.document(meta, results, all_run_keys(runs, results), written_at, list(pngs),
+                            comparison)
     storage.write_text(folder / "report.json", jsonfile.dumps(doc))
     drawn = {name: name in pngs for name in figs.FIGURES}
-    storage.write_text(folder / "report.md", markdown.markdown(ctx, results, drawn, written_at))
-    storage.write_text(folder / markdown.HTML_FILE, html.render(ctx, results, pngs, written_at))
+    storage.write_text(folder / "report.md",
+                       markdown.markdown(ctx, results, drawn, written_at, comparison))
+    storage.write_text(folder / markdown.HTML_FILE,
+                       html.render(ctx, results, pngs, written_at, comparison))
 
     storage.repoint_latest(reports_dir, folder)
     return folder

@@ -1,0 +1,50 @@
+"""A/A self-calibration (issue 21 item 8): on the cpu tier's stored runs every family's
+empirical supported / refuted rate on fake arms of the same truth stays in its band; and a
+rule that ignores the noise leaves it, so the band can fail."""
+from pathlib import Path
+
+import pytest
+
+from harness import aa_calibration as aa
+from harness import runs as runs_mod
+from harness import stats
+from harness.profiles import PROFILES
+
+REPO = Path(__file__).resolve().parent.parent
+CPU_RUNS = REPO / "docs" / "results" / "fashion-mnist-cpu" / "runs.csv"
+MARGIN = PROFILES["cpu"].q6_mlp_order_margin  # the margin the module uses
+
+
+@pytest.fixture(scope="module")
+def cpu_runs():
+    return runs_mod.read_runs_csv(CPU_RUNS)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_every_family_inside_its_band_on_the_cpu_runs(cpu_runs):
+    rows = aa.aa_table(cpu_runs, 0.05, MARGIN)
+    assert {r.family for r in rows} == {"mean_greater", "trend", "equivalent", "variance_greater",
+                                        "diff_of_diffs", "spread_greater"}
+    for r in rows:
+        assert r.inside, (r.family, r.supported, r.refuted, r.band)
+    judged = {r.family: r.judged for r in rows}
+    assert judged["mean_greater"] == 400 and judged["spread_greater"] == 120
+
+
+def test_a_rule_that_ignores_the_noise_leaves_the_band(cpu_runs, monkeypatch):
+    def sign_rule(a, b, *, alpha, margin=0.0, unit=""):
+        up = a.mean > b.mean
+        return stats.Evidence(verdict=stats.SUPPORTED if up else stats.REFUTED, test="sign",
+                              effect=a.mean - b.mean, effect_label="d", ci=None, ci_level=0.95,
+                              p=0.0 if up else 1.0, n=(a.n, b.n), alpha=alpha)
+    monkeypatch.setattr(aa.stats, "mean_greater", sign_rule)
+    (row,) = [r for r in aa.aa_table(cpu_runs, 0.05, MARGIN) if r.family == "mean_greater"]
+    assert not row.inside and row.supported > row.band
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_committed_result_is_the_module_output(cpu_runs):
+    """docs/results/fashion-mnist-cpu/calibration.md holds the table this code gives."""
+    text = (CPU_RUNS.parent / "calibration.md").read_text()
+    table = aa.render(aa.aa_table(cpu_runs, 0.05, MARGIN), 0.05, "docs/results/fashion-mnist-cpu/runs.csv")
+    assert table in text

@@ -1,0 +1,92 @@
+"""Execution plans (harness.plan): every plan trains the same runs, up to float reordering.
+
+Each plan is checked in float64 against the reference single-model loop
+(tests/reference_trainer.py) seed by seed, with ``test_stacked.assert_same_run`` (1e-6
+relative), through ``harness.executors.train_configuration``, the engine's path; and the table
+and the names are checked to say what they mean."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from harness import plan as plans
+from harness.executors import train_configuration
+from harness.plan import EAGER_STACKED, Plan, PlanError, choose, parse
+from harness.stacked import Stack
+from test_stacked import NETS, B, assert_same_run, random_splits, specs_for, standalone
+
+STEPS = 6
+PLANS = [EAGER_STACKED, Plan("stacked", channels_last=True), Plan("per-seed"),
+         Plan("per-seed", channels_last=True)]
+
+
+def train_plan(plan: Plan, specs, data):
+    """The records and trained standalone models of ``specs`` under ``plan``, in float64."""
+    real = Stack.__init__
+    stacks = []
+
+    def float64(self, *args, **kwargs):  # the engine's path, at float64 for the comparison
+        real(self, *args, **{**kwargs, "dtype": torch.float64})
+        stacks.append(self)
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(Stack, "__init__", float64)
+        recs = list(train_configuration(specs, data, "cpu", plan=plan))
+    models = [model for st in stacks for model in st.unstack()]
+    return recs, models, stacks
+
+
+@pytest.mark.parametrize("plan", PLANS, ids=lambda p: p.name)
+@pytest.mark.parametrize("net", ["bn-norm-act", "gn"])
+def test_every_plan_trains_the_reference_runs(plan, net, monkeypatch):
+    data = random_splits(STEPS * B + 3)  # a ragged last batch too
+    specs = specs_for(NETS[net])
+    recs, models, stacks = train_plan(plan, specs, data)
+    assert len(stacks) == (1 if plan.stacking == "stacked" else len(specs))
+    assert all(st.channels_last == plan.channels_last for st in stacks)
+    for spec, rec, model in zip(specs, recs, models):
+        assert rec["engine"] == plan.name and rec["plan"] == plan.to_dict()
+        single_rec, single_model = standalone(spec, data, monkeypatch)
+        assert_same_run(rec, model, single_rec, single_model)
+
+
+def test_compiled_plan_trains_the_reference_run(monkeypatch, tmp_path):
+    """torch.compile (inductor) at a tiny size: one seed, one epoch, float64."""
+    pytest.importorskip("torch._inductor")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    data = random_splits(4 * B)
+    specs = specs_for(NETS["bn-norm-act"], seeds=(0,))
+    plan = Plan("per-seed", compile=True)
+    recs, models, stacks = train_plan(plan, specs, data)
+    assert stacks[0].compiled and recs[0]["engine"] == "per-seed+compile"
+    single_rec, single_model = standalone(specs[0], data, monkeypatch)
+    assert_same_run(recs[0], models[0], single_rec, single_model)
+
+
+def test_the_table_unstacks_compute_bound_cnns_on_the_cpu_only():
+    cnn, mlp = NETS["bn-norm-act"], NETS["mlp-norm-act"]
+    big = specs_for(cnn, batch_size=plans.PER_SEED_MIN_BATCH)[0]
+    small = specs_for(cnn, batch_size=plans.PER_SEED_MIN_BATCH - 1)[0]
+    assert choose(big, "cpu") == Plan("per-seed", channels_last=True)
+    assert choose(small, "cpu") == EAGER_STACKED
+    assert choose(specs_for(mlp, batch_size=128)[0], "cpu") == EAGER_STACKED
+    assert choose(big, "cuda") == EAGER_STACKED  # a GPU keeps its stack and graph
+
+
+def test_plan_names_round_trip_and_bad_names_say_what_is_valid():
+    assert parse("auto") is None
+    assert parse("eager-stacked") == EAGER_STACKED
+    for p in PLANS + [Plan("stacked", True, True)]:
+        assert parse(p.name) == p
+    for bad in ("stack", "per-seed+nhwc", "stacked+compile+compile", ""):
+        with pytest.raises(PlanError, match="give auto, eager-stacked"):
+            parse(bad)
+
+
+def test_compile_cache_lives_beside_the_store_keyed_by_torch_and_code(tmp_path, monkeypatch):
+    from harness.spec import code_fingerprint
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    path = plans.use_compile_cache(tmp_path / "runs.sqlite")
+    assert path.parent == tmp_path / ".compile-cache"
+    assert torch.__version__ in path.name and code_fingerprint() in path.name
