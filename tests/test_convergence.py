@@ -76,3 +76,33 @@ def test_to_dict_is_json_ready():
 
     d = cv.configuration(curves(1.0)).to_dict()
     assert json.loads(json.dumps(d)) == d
+
+
+def test_a_claim_comparing_a_still_improving_arm_says_so_everywhere(tmp_path):
+    """issue 24 on the committed cpu runs: Q5's batch-16 arms were still climbing at epoch 6,
+    so the claims comparing them are budget-confounded in report.json, report.md, report.html
+    and the terminal; an undecided claim says what deciding it would take."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+         "claims/test_q5_normalization_batch.py", "--source",
+         "docs/results/fashion-mnist-cpu/runs.csv", "--reports-dir", str(tmp_path)],
+        cwd=repo, capture_output=True, text=True, timeout=300)
+    assert proc.returncode in (0, 1), proc.stdout[-2000:] + proc.stderr[-2000:]
+    report = json.loads((tmp_path / "latest" / "report.json").read_text())
+    by_id = {r["id"]: r for r in report["results"]}
+    worse = by_id["q5-bn-small-batch-worse"]["convergence"]
+    assert set(worse["arms"]) == {"BN b2", "BN b16"}
+    assert worse["arms"]["BN b16"]["status"] == cv.STILL_IMPROVING
+    assert "BN b16" in worse["still_improving"]
+    assert by_id["q5-gn-beats-bn-small-batch"]["seeds_needed"]["direction"] in ("supported", "refuted")
+    md = (tmp_path / "latest" / "report.md").read_text()
+    assert "## Convergence and what undecided claims would take" in md
+    assert "(budget-confounded)" in md and "`q5-bn-small-batch-worse` (BN b16, BN b2)" in md
+    assert "budget-confounded" in (tmp_path / "latest" / "report.html").read_text()
+    assert "(budget)" in proc.stdout and "q5-gn-beats-bn-small-batch: " in proc.stdout

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from harness import stats
-from harness.seeds_needed import MAX_SEEDS, TARGET_POWER, seeds_needed, synthetic_runs
+from harness.seeds_needed import TARGET_POWER, by_mde, describe, seeds_needed, synthetic_runs
 
 
 def two_arms(diff, sd=1.0, n=5, seed=0):
@@ -62,3 +62,33 @@ def test_a_null_effect_hits_the_cap_and_says_so():
 
 def test_no_effect_no_plan():
     assert seeds_needed(claim, two_arms(1.0), "c4", None, 5, ["norm"], ["best_test_acc"]) is None
+
+
+# -- by_mde: the claim's own MDE, carried to more seeds as the futility rule carries it -------
+def test_by_mde_for_a_location_effect_is_where_the_scaled_mde_meets_the_effect():
+    runs = two_arms(0.8, n=5, seed=3)
+    ev = claim(runs).to_dict()
+    got = by_mde(ev, 5)
+    # location MDEs shrink as 1/sqrt(n): the first n with mde * sqrt(5 / n) <= effect
+    want = next(n for n in range(5, 400) if ev["mde"] * (5 / n) ** 0.5 <= ev["effect"])
+    assert got.direction == "supported" and got.seeds == want
+
+
+def test_by_mde_plans_a_refutation_for_an_effect_against_the_claim_and_caps():
+    ev = claim(two_arms(-1.5, n=5, seed=4)).to_dict()
+    assert by_mde(ev, 5).direction == "refuted"
+    tiny = dict(ev, effect=-1e-6)
+    assert by_mde(tiny, 5).seeds is None and "more than" in describe(by_mde(tiny, 5).to_dict())
+
+
+def test_by_mde_on_an_intersection_needs_every_part_for_support():
+    a = claim(two_arms(0.8, n=5, seed=3)).to_dict()
+    b = claim(two_arms(2.0, n=5, seed=5)).to_dict()
+    both = {"effect": 0.8, "mde": 1.0, "details": {"parts": [a, b]}}
+    assert by_mde(both, 5).seeds == max(by_mde(a, 5).seeds, by_mde(b, 5).seeds)
+
+
+def test_no_mde_no_plan_and_the_seeds_used_already_enough_says_so():
+    assert by_mde({"effect": 1.0, "mde": None, "details": {}}, 5) is None
+    line = describe({"direction": "supported", "seeds": 5, "seeds_used": 5, "target_power": 0.8})
+    assert "already give 80% power" in line
