@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 from scipy import stats as _st
 
-from harness import stats
+from harness import seeds_needed, stats
 from harness.profiles import PAPER_PROFILE
 from harness.questions import body_of, runs_of
 
@@ -141,13 +141,59 @@ def judge_claim(fn: Callable, claim: ClaimMark, settings, runs_for: Callable, fa
         "decision_ci": {"level": confidence, "ci": interval_at(evd, confidence)},
         "heldout": heldout, "levels_from_paper_table": claim.levels_from_paper,
     }
+    # issue 24: is any arm the claim compares still climbing at its last epoch; and, for an
+    # undecided outcome, what deciding it would take (at the outcome's own level)
+    result["convergence"] = arm_convergence(ev, runs, question, s.profile)
+    if outcome_verdict == stats.INCONCLUSIVE and ev.n:
+        at_level = ev if outcome_alpha == s.profile.alpha else \
+            evaluate(fn, runs, s.profile.replace(alpha=outcome_alpha))
+        plan = seeds_needed.by_mde(at_level.to_dict(), min(ev.n))
+        result["seeds_needed"] = plan.to_dict() if plan is not None else None
     if seq is not None:
         result["sequential"] = seq
     return Judgment(ev, outcome_alpha, outcome_verdict, decision_level, result)
+
+
+def _arm_labels(ev: dict) -> list[str]:
+    """The labels of every arm an Evidence.to_dict() compares, an intersection's parts included
+    (a label's " [...]" note about missing metrics left off)."""
+    parts = (ev.get("details") or {}).get("parts") or []
+    labels = [str(a.get("label", "")).split(" [", 1)[0] for a in ev.get("arms") or []]
+    return list(dict.fromkeys(labels + [lb for p in parts for lb in _arm_labels(p)]))
+
+
+def arm_convergence(ev: stats.Evidence, runs, question: str, profile) -> dict | None:
+    """{"arms": {label: harness.convergence diagnostic}, "still_improving": [labels]} for the
+    arms ``ev`` compares whose runs carry per-epoch curves; None where none do (the paper's
+    table)."""
+    from harness import convergence, questions
+    from harness.runs import select
+
+    try:
+        where = {c.label: c.where() for c in questions.cells(question, profile)}
+    except ValueError:  # a profile without this question's sizes
+        return None
+    out = {}
+    for label in _arm_labels(ev.to_dict()):
+        if label not in where or "test_acc" not in runs:
+            continue
+        rows = select(runs, **where[label])
+        curves = [c for c in rows["test_acc"] if isinstance(c, (list, tuple)) and c]
+        if curves:
+            out[label] = convergence.configuration(curves).to_dict()
+    if not out:
+        return None
+    return {"arms": out, "still_improving": [lb for lb, c in out.items()
+                                             if c["status"] == convergence.STILL_IMPROVING]}
 
 
 def failure_message(claim: ClaimMark, j: Judgment, settings, n_claims: int) -> str:
     p = settings.profile
     level = "" if j.outcome_alpha == p.alpha else \
         f" [outcome judged at alpha/m = {j.outcome_alpha:.4g}, {p.multiplicity}, m={n_claims}: {j.outcome_verdict}]"
-    return f"{claim.sentence} -> {j.evidence.summary()}{level}"
+    conv = j.result.get("convergence") or {}
+    budget = f" [budget-confounded: still improving at the last epoch: " \
+             f"{', '.join(conv['still_improving'])}]" if conv.get("still_improving") else ""
+    plan = j.result.get("seeds_needed")
+    take = f" [what it would take: {seeds_needed.describe(plan)}]" if plan else ""
+    return f"{claim.sentence} -> {j.evidence.summary()}{level}{budget}{take}"

@@ -138,13 +138,14 @@ def parse_max_seeds(value: str | None) -> int | None:
 
 
 # -- futility -----------------------------------------------------------------------------------
-def _scaled_mde(ev: dict, n_now: int, n_last: int) -> float | None:
+def scaled_mde(ev: dict, n_now: int, n_last: int) -> float | None:
     """The MDE ``ev`` (computed at the last stage's level on n_now seeds) would have with
     n_last seeds and the same spread. Which way it scales is read from the evidence's data:
     a spread comparison (tau2_a in details) is recomputed at n_last by
     ``simulate.spread_mde`` (its noise correction shrinks with n, so its MDE falls faster than
-    1/sqrt(n): 0.675 at 20 seeds against 2.69 at 5, a ratio of 0.25, not 0.5); a ratio of run-to-run SDs (sd_a, sd_b) scales its log like
-    1/sqrt(n - 1); location effects like 1/sqrt(n)."""
+    1/sqrt(n): 0.675 at 20 seeds against 2.69 at 5, a ratio of 0.25, not 0.5); a ratio of
+    run-to-run SDs (sd_a, sd_b) scales its log like 1/sqrt(n - 1); location effects like
+    1/sqrt(n). Also what ``harness.seeds_needed.by_mde`` plans with."""
     mde = ev.get("mde")
     if mde is None or not math.isfinite(mde):
         return None
@@ -185,7 +186,7 @@ def reachable(ev: dict, n_now: int, n_last: int) -> tuple[bool, bool]:
         return verdict == stats.SUPPORTED, verdict == stats.REFUTED
     if verdict != stats.INCONCLUSIVE:
         return True, True
-    mde = _scaled_mde(ev, n_now, n_last)
+    mde = scaled_mde(ev, n_now, n_last)
     ci, details = ev.get("ci"), ev.get("details") or {}
     if mde is None or not ci or ci[0] is None or ci[1] is None:
         return True, True

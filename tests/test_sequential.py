@@ -94,7 +94,7 @@ def test_futility_is_two_sided_a_claim_heading_for_refuted_keeps_its_seeds():
     assert sequential.reachable(null.to_dict(), 10, 20) == (False, False)
     assert sequential.futile(null.to_dict(), 10, 20)
     # the old rule stopped this one: its interval's top lies below the last stage's MDE
-    assert against.ci[1] < sequential._scaled_mde(against.to_dict(), 10, 20)
+    assert against.ci[1] < sequential.scaled_mde(against.to_dict(), 10, 20)
     assert sequential.reachable(against.to_dict(), 10, 20) == (False, True)
     assert not sequential.futile(against.to_dict(), 10, 20)
     assert sequential.reachable(promising.to_dict(), 10, 20) == (True, False)
@@ -136,7 +136,7 @@ def test_the_rule_reads_the_evidences_data_never_its_test_name():
         d = ev.to_dict()
         renamed = dict(d, test="renamed", effect_label="renamed")
         assert sequential.reachable(renamed, 5, 20) == sequential.reachable(d, 5, 20)
-        assert sequential._scaled_mde(renamed, 5, 20) == sequential._scaled_mde(d, 5, 20)
+        assert sequential.scaled_mde(renamed, 5, 20) == sequential.scaled_mde(d, 5, 20)
 
 
 def test_spread_futility_uses_the_rules_simulated_mde_at_the_last_stage():
@@ -151,7 +151,7 @@ def test_spread_futility_uses_the_rules_simulated_mde_at_the_last_stage():
     ev = stats.spread_greater(fam_a, fam_b, alpha=level).to_dict()
     own = simulate.spread_mde((20,) * 3, (20,) * 3, level, stats.MDE_POWER)
     scaled = ev["mde"] * math.sqrt(5 / 20)
-    assert sequential._scaled_mde(ev, 5, 20) == pytest.approx(own)
+    assert sequential.scaled_mde(ev, 5, 20) == pytest.approx(own)
     assert own < scaled  # why scaling is wrong for this rule
     between = dict(ev, verdict=stats.INCONCLUSIVE, ci=[0.0, (own + scaled) / 2])
     assert not sequential.futile(between, 5, 20)

@@ -86,9 +86,11 @@ def fmt_level(confidence: float) -> str:
 
 
 def verdict_text(r: ClaimResult) -> str:
-    """This run's verdict, marked when the smoke profile cannot show the claim."""
+    """This run's verdict, marked when the smoke profile cannot show the claim and when an arm
+    it compares was still improving at its last epoch (issue 24)."""
     v = r.verdict or DASH
-    return v + " (smoke-unshowable)" if r.smoke_unshowable else v
+    v = v + " (smoke-unshowable)" if r.smoke_unshowable else v
+    return v + " (budget-confounded)" if r.budget_confounded else v
 
 
 def paper_verdict(result: ClaimResult | Mapping) -> str:

@@ -22,7 +22,7 @@ from harness.report.figures import FIGURES
 from harness.report.result import ClaimResult
 
 __all__ = ["markdown", "title", "run_details", "how_to_read", "claims_header", "claim_row",
-           "claim_note", "issue9_notes", "sequential_section", "comparison_section", "section",
+           "claim_note", "issue9_notes", "sequential_section", "convergence_section", "comparison_section", "section",
            "sections", "md_table", "HTML_FILE"]
 
 #: the HTML page written beside report.md (linked from its run details)
@@ -185,6 +185,48 @@ def issue9_notes(results: list[ClaimResult]) -> list[str]:
     return L + [""]
 
 
+def convergence_section(results: list[ClaimResult]) -> list[str]:
+    """issue 24: whether each arm the claims compare was still improving at its last epoch
+    (harness/convergence.py), the claims that compare one ("budget-confounded"), and what each
+    undecided claim would take (harness/seeds_needed.py). Empty for sources without curves."""
+    from harness.convergence import LAST_EPOCHS, MIN_GAIN_FRACTION
+    from harness.seeds_needed import describe
+
+    arms: dict[str, dict] = {}
+    for r in results:
+        arms |= (r.convergence or {}).get("arms") or {}
+    needs = [r for r in results if r.seeds_needed]
+    if not arms and not needs:
+        return []
+    L = ["## Convergence and what undecided claims would take", ""]
+    if arms:
+        L.append(f"An arm is **still improving** when its mean gain per epoch over the last "
+                 f"{LAST_EPOCHS} epochs has a 95% interval (over seeds) above 0 and is at least "
+                 f"{MIN_GAIN_FRACTION:g} of its seed-to-seed SD: comparing it measures the training "
+                 "budget as well as the claim.")
+        L.append("")
+        rows = [[f"`{label}`", c.get("status", DASH),
+                 DASH if c.get("slope") is None else f"{c['slope']:+.2f}",
+                 DASH if not c.get("ci") else f"[{c['ci'][0]:+.2f}, {c['ci'][1]:+.2f}]",
+                 DASH if c.get("seed_sd") is None else f"{c['seed_sd']:.2f}", str(c.get("n", DASH))]
+                for label, c in sorted(arms.items())]
+        L += md_table(["arm", "status", "gain per epoch (points)", "95% CI", "seed SD", "n"], rows,
+                      align="llrrrr")
+        L.append("")
+        flagged = [r for r in results if r.budget_confounded]
+        L.append("**Budget-confounded claims**: " + ("; ".join(
+            f"`{r.id}` ({', '.join(r.still_improving)})" for r in flagged) if flagged else "none") + ".")
+        L.append("")
+    if needs:
+        L.append("What deciding each claim left undecided at the outcome's level (alpha/m) would "
+                 "take, if its observed effect were the truth (harness/seeds_needed.py: the test's "
+                 "own minimum detectable effect, carried to more seeds):")
+        L.append("")
+        L += [f"- `{r.id}`: {describe(r.seeds_needed)}" for r in needs]
+        L.append("")
+    return L
+
+
 def sequential_section(meta: Mapping, results: list[ClaimResult]) -> list[str]:
     """--seeds auto (harness/sequential.py): where each claim stopped, and the session's cost
     against a fixed design at the last stage."""
@@ -321,6 +363,7 @@ def markdown(ctx: Context, results: list[ClaimResult], figures: dict[str, bool],
     L += comparison_section(comparison)  # --compare only
 
     L += sequential_section(ctx.meta, results)  # --seeds auto only
+    L += convergence_section(results)  # runs with per-epoch curves only
     L += sections(ctx, results, figures)
     return "\n".join(L).rstrip() + "\n"
 

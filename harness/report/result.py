@@ -168,6 +168,15 @@ class ClaimResult:
     # one-sided level), None where the interval is not a t interval or not recorded
     decision_ci: tuple[float | None, float | None] | None = None
     decision_ci_level: float | None = None
+    # issue 24: the arms still improving at their last epoch (harness/convergence.py), and for
+    # an undecided outcome the seeds per configuration that would decide it (seeds_needed.py)
+    still_improving: tuple[str, ...] = ()
+    convergence: dict | None = None
+    seeds_needed: dict | None = None
+
+    @property
+    def budget_confounded(self) -> bool:
+        return bool(self.still_improving)
 
     @classmethod
     def parse(cls, result: Any) -> "ClaimResult":
@@ -200,6 +209,10 @@ class ClaimResult:
                                   if isinstance(d.get("decision_ci"), Mapping) else None),
             decision_ci_level=as_float((d.get("decision_ci") or {}).get("level"))
             if isinstance(d.get("decision_ci"), Mapping) else None,
+            still_improving=tuple(str(x) for x in (d.get("convergence") or {}).get("still_improving") or ())
+            if isinstance(d.get("convergence"), Mapping) else (),
+            convergence=d.get("convergence") if isinstance(d.get("convergence"), Mapping) else None,
+            seeds_needed=d.get("seeds_needed") if isinstance(d.get("seeds_needed"), Mapping) else None,
         )
 
     @property

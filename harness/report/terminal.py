@@ -6,6 +6,7 @@ from typing import Iterable, Mapping
 from harness.formatting import DASH, fmt_p
 from harness.report.cells import decision_ci_cell, effect_ci, fmt_level, fmt_n
 from harness.report.result import ClaimResult
+from harness.seeds_needed import describe
 
 __all__ = ["claims_table"]
 
@@ -18,7 +19,7 @@ def claims_table(results: Iterable[ClaimResult | Mapping]) -> str:
     results = [ClaimResult.parse(r) for r in results]
     header = ["id", "verdict", "effect [CI]", "CI at outcome", "p", "p_adj", "n", "outcome"]
     body = []
-    marked = False
+    marked = budget = False
     for r in results:
         ev = r.evidence
         eff = effect_ci(ev, mark_level=False)
@@ -28,6 +29,9 @@ def claims_table(results: Iterable[ClaimResult | Mapping]) -> str:
         verdict = r.verdict or DASH
         if r.smoke_unshowable:
             verdict += " (smoke)"
+        if r.budget_confounded:
+            verdict += " (budget)"
+            budget = True
         body.append([r.id, verdict, eff, decision_ci_cell(r), fmt_p(ev.p if ev else None), fmt_p(r.p_adjusted),
                      fmt_n(ev.n if ev else None, terse=True), r.outcome or DASH])
     widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)
@@ -53,6 +57,12 @@ def claims_table(results: Iterable[ClaimResult | Mapping]) -> str:
                      if r.decision_ci is not None and r.decision_ci_level is not None})
     if levels:
         lines.append(f"CI at outcome: at the level each pytest outcome was decided at ({', '.join(levels)})")
+    if budget:
+        lines.append("(budget): budget-confounded, an arm it compares is still improving at its last "
+                     "epoch (report: 'Convergence')")
+    needs = [r for r in results if r.seeds_needed]
+    for r in needs:
+        lines.append(f"{r.id}: {describe(r.seeds_needed, terse=True)}"[:_MAX_WIDTH])
     return "\n".join(lines)
 
 
