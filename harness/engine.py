@@ -35,16 +35,36 @@ def run_label(rec: dict) -> str:
                    d["seed"]).label()
 
 
-def estimated_cost(spec: RunSpec) -> float:
-    """Relative training cost, for scheduling only: steps x per-step work plus step latency."""
+#: Per-step overhead of one stack per (depth + 2) layers, in estimated_cost's units (about a
+#: tenth of a 16-wide 14x14 batch-128 conv's work): fitted to the committed cpu session's
+#: per-configuration wall times (benchmarks/cost_model.py; it was 2e6, and per run, not per
+#: stack, which weighed a stacked batch-2 step 12x too heavy against a batch-128 one).
+STEP_LATENCY = 2e5
+
+
+def estimated_cost(spec: RunSpec, stack: int = 1) -> float:
+    """Relative training cost of one run, for scheduling, progress and --max-hours: steps x
+    per-step work, plus the per-step overhead shared by the ``stack`` seeds trained together."""
     n = spec.data.train_size or 50_000
     steps = spec.protocol.epochs * -(-n // spec.protocol.batch_size)
     net = spec.net
     px = net.image_size ** 2
     work = spec.protocol.batch_size * px * net.width ** 2 * (net.depth + 1) if net.arch == "cnn" \
         else spec.protocol.batch_size * net.image_size ** 2 * net.width * 8
-    latency = 2e6 * (net.depth + 2)  # per-step overhead, in the same made-up units
+    latency = STEP_LATENCY * (net.depth + 2) / max(stack, 1)
     return steps * (work + latency)
+
+
+def stack_sizes(specs: list[RunSpec], device_type: str = "cpu", plan: Plan | None = None) -> dict:
+    """Run key -> how many seeds train in its stack under ``plan`` (None: the measured table)."""
+    groups: dict[tuple, list[RunSpec]] = defaultdict(list)
+    for s in specs:
+        groups[s.config_key()].append(s)
+    out = {}
+    for g in groups.values():
+        for stack in (plan or choose(g[0], device_type)).groups(g):
+            out |= {s.key(): len(stack) for s in stack}
+    return out
 
 
 def host_pid_since(owner: str, taken: float, now: float) -> str:
@@ -62,39 +82,46 @@ RATE_EVIDENCE = ("docs/results/fashion-mnist-cpu/runs.csv", "docs/results/smoke-
 @functools.lru_cache(maxsize=1)
 def cpu_seconds_per_cost() -> float:
     """Seconds of one CPU thread per unit of ``estimated_cost``: the committed CPU sessions'
-    total recorded wall over their total estimated cost (both about 3.9e-10 s per unit on the
-    2-core Xeon that made them, 2026-11)."""
+    total recorded wall over their total estimated cost (about 1.6e-9 s per unit on the 2-core
+    Xeon that made them, 2026-11; benchmarks/cost_model.py)."""
     from harness.runs import REPO
 
     wall = cost = 0.0
     for rel in RATE_EVIDENCE:
         df = pd.read_csv(REPO / rel)
-        for r in df.itertuples():
+        # those sessions trained every configuration's seeds as one stack
+        stack = df.groupby(["arch", "depth", "norm", "activation", "block_order", "stem",
+                            "batch_size"], dropna=False)["seed"].transform("count")
+        for r, k in zip(df.itertuples(), stack):
             net = NetConfig(arch=r.arch, width=int(r.width), depth=int(r.depth), block_order=r.block_order,
                             norm=r.norm, activation=r.activation, stem=r.stem, image_size=int(r.image_size))
             data = DataSpec(r.dataset, train_size=None if pd.isna(r.train_size) else int(r.train_size),
                             image_size=int(r.image_size))
-            cost += estimated_cost(RunSpec(net, data, Protocol(int(r.epochs), int(r.batch_size), r.lr), 0))
+            cost += estimated_cost(RunSpec(net, data, Protocol(int(r.epochs), int(r.batch_size), r.lr), 0),
+                                   stack=int(k))
             wall += r.wall_s
     return wall / cost
 
 
-def estimated_hours(specs: list[RunSpec]) -> float:
+def estimated_hours(specs: list[RunSpec], plan: Plan | None = None) -> float:
     """Hours of one CPU thread to train ``specs``: an order-of-magnitude guard (--max-hours),
     not a schedule."""
-    return sum(map(estimated_cost, specs)) * cpu_seconds_per_cost() / 3600
+    stacks = stack_sizes(specs, "cpu", plan)
+    return sum(estimated_cost(s, stacks[s.key()]) for s in specs) * cpu_seconds_per_cost() / 3600
 
 
-def config_plan(specs: list[RunSpec]) -> list[tuple[tuple, list[str], float, int]]:
-    """(config key, run keys, estimated cost, stacked steps) per configuration of ``specs``:
-    what harness.progress weighs the session's work by."""
+def config_plan(specs: list[RunSpec], device_type: str = "cpu",
+                plan: Plan | None = None) -> list[tuple[tuple, list[str], float, int]]:
+    """(config key, run keys, estimated cost, stacked steps) per configuration of ``specs``
+    under ``plan`` (None: the measured table): what harness.progress weighs the work by."""
     groups: dict[tuple, list[RunSpec]] = defaultdict(list)
     for s in specs:
         groups[s.config_key()].append(s)
+    stacks = stack_sizes(specs, device_type, plan)
     out = []
     for ck, g in groups.items():
         p, n = g[0].protocol, g[0].data.train_size or 50_000
-        out.append((ck, [s.key() for s in g], sum(estimated_cost(s) for s in g),
+        out.append((ck, [s.key() for s in g], sum(estimated_cost(s, stacks[s.key()]) for s in g),
                     p.epochs * max(n // p.batch_size, 1)))
     return out
 
@@ -165,7 +192,7 @@ class Engine:
                 groups[spec.config_key()].append(spec)
         pending = sorted(groups.values(), key=lambda g: -sum(estimated_cost(s) for s in g))
         if self.tracker is not None:
-            self.tracker.plan(config_plan(specs), done=have)
+            self.tracker.plan(config_plan(specs, self.device.type, self.plan), done=have)
         flying: set[str] = set()  # keys handed to the executor, records not back yet
         # A configuration's records are stored together, in one transaction, once all are
         # back: a process killed between two of them would split its stack across the store

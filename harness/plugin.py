@@ -387,7 +387,7 @@ def check_cost(config, eng, specs, s: Settings) -> None:
     if eng.device.type != "cpu":
         return
     todo = eng.missing(specs)
-    hours = estimated_hours(todo)
+    hours = estimated_hours(todo, eng.plan)
     if hours > s.max_hours:
         stop_session(config, f"ERROR: this session would train {len(todo)} runs, about {hours:.3g} "
                              f"CPU-hours (at the rate of the committed CPU sessions), beyond --max-hours "
