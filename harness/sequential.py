@@ -264,23 +264,6 @@ def combine(stage_evs: Sequence[stats.Evidence], design: Design) -> stats.Eviden
                                verdict=multiplicity.verdict_at(last.verdict, p, p_ref, last.alpha))
 
 
-def _fingerprint(ev: stats.Evidence) -> str:
-    return json.dumps(ev.to_dict(), sort_keys=True)
-
-
-def needed_configs(evaluate: Callable, runs, config_of: dict) -> set:
-    """Configurations (``RunSpec.config_key()``) the claim reads: leave one configuration's
-    rows out of the table and see whether the evidence changes (a missing arm makes it
-    untestable; any other use changes its numbers). ``config_of``: run key -> config."""
-    base = _fingerprint(evaluate(runs))
-    keys = runs["key"]
-    groups: dict = {}
-    for i, k in zip(runs.index, keys):
-        if k in config_of:
-            groups.setdefault(config_of[k], []).append(i)
-    return {cfg for cfg, idx in groups.items() if _fingerprint(evaluate(runs.drop(index=idx))) != base}
-
-
 @dataclass
 class SequentialJudgment:
     """One claim run through the stages: ``evidence`` (``combine`` of the stages), the runs

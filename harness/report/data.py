@@ -299,10 +299,10 @@ def arm_table(ctx: Context, q: str) -> Table | None:
     return declared_table(ctx, q)
 
 
-def declared_table(ctx: Context, q: str) -> Table | None:
-    """Any declared question: one row per cell this run has (its levels read from the rows,
-    in ascending order), one column per metric the question's claims read (recorded or
-    computed from the curves, ``harness.questions``)."""
+def declared_arms(ctx: Context, q: str):
+    """A declared question's runs with its computed metrics added, each run's level values, and
+    the arms' level values in ascending order: (declaration, rows, levels, keys); None without
+    runs. What its table and its figure are both drawn from."""
     decl = Q.get(q)
     rows = ctx.of(q).copy()
     if not len(rows):
@@ -311,9 +311,21 @@ def declared_table(ctx: Context, q: str) -> Table | None:
     for m in decl.derived:
         rows[m.name] = [m.compute(r) for r in records]
     levels = [tuple(lv.read(r) for lv in decl.levels) for r in records]
+    keys = sorted(set(levels), key=lambda k: tuple((str(type(v)), v) for v in k))
+    return decl, rows, levels, keys
+
+
+def declared_table(ctx: Context, q: str) -> Table | None:
+    """Any declared question: one row per cell this run has (its levels read from the rows,
+    in ascending order), one column per metric the question's claims read (recorded or
+    computed from the curves, ``harness.questions``)."""
+    arms = declared_arms(ctx, q)
+    if arms is None:
+        return None
+    decl, rows, levels, keys = arms
     metrics = list(decl.metrics) + [m.name for m in decl.derived]
     out = []
-    for key in sorted(set(levels), key=lambda k: tuple((str(type(v)), v) for v in k)):
+    for key in keys:
         grp = rows[[lv == key for lv in levels]]
         n_rows = int((grp["kind"].astype(object) != "summary").sum())
         div = int(num(grp, "diverged_epoch").notna().sum())

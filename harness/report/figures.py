@@ -18,7 +18,8 @@ from matplotlib.lines import Line2D
 from harness import questions as Q
 from harness.formatting import as_float as _float
 from harness.report.classify import ORDER_LABELS, order_label
-from harness.report.data import ACTIVATIONS, NORMS, PAPER_DATASET, Context, arm_stats, num
+from harness.report.data import (ACTIVATIONS, NORMS, PAPER_DATASET, Context, arm_stats,
+                                 declared_arms, num)
 
 __all__ = ["FIGURES", "draw", "png"]
 
@@ -344,15 +345,10 @@ def _fig_q6(ctx: Context):
 def _fig_declared(ctx: Context, q: str):
     """Any declared question: per metric its claims read, every arm's per-seed values
     (jittered points), mean and 95% t-interval, arms in ascending level order."""
-    decl = Q.get(q)
-    rows = ctx.of(q).copy()
-    if not len(rows):
+    arms = declared_arms(ctx, q)
+    if arms is None:
         return None
-    records = rows.to_dict("records")
-    for m in decl.derived:
-        rows[m.name] = [m.compute(r) for r in records]
-    levels = [tuple(lv.read(r) for lv in decl.levels) for r in records]
-    keys = sorted(set(levels), key=lambda k: tuple((str(type(v)), v) for v in k))
+    decl, rows, levels, keys = arms
     metrics = [m for m in list(decl.metrics) + [d.name for d in decl.derived]
                if m != "final_test_acc" and m in rows.columns]
     fig, axes = _new_fig(w=4.2 * len(metrics), h=4.4, ncols=len(metrics))
