@@ -5,11 +5,11 @@ what two-sided futility keeps of a refutation (issue 21).
 The model (normal runs, SD 1, effects in SD units; the profile's stages 5/10/20): every
 declared claim is simulated by its family's test at its null boundary, each claim on its own
 arms (independent claims: where a Bonferroni-type bound is tightest). An intersection-union
-claim (``all_of``, ``trend``'s tau AND contrast, ``spread_greater``) is modelled by one part
-alone, as if its other parts were already decided: the least favourable case of an
+claim (``all_of``, ``trend``'s tau AND contrast) is modelled by one part alone, as if its other parts were already decided: the least favourable case of an
 intersection-union test, so the rates here are upper bounds for those claims. The t-type
 families (Welch, one-sample t, difference of differences, the trend's contrast, and
-``spread_greater`` as a Welch stand-in) stop for two-sided futility exactly as
+``spread_greater`` as a Welch stand-in: its own null rate is checked at 0.05 and 0.05/17 by
+benchmarks/spread_power.py) stop for two-sided futility exactly as
 ``sequential.reachable`` does for a location effect; Brown-Forsythe ``variance_greater`` and
 TOST never stop for futility here (futility only removes verdicts, so leaving it out can only
 raise the error). Per replicate and design:
@@ -64,7 +64,7 @@ FAMILY_OF = {
     "q5-bn-best-beats-gn-best": "Welch", "q5-bn-advantage-at-most-3": "Welch",
     "q6-cnn-act-first-beats-bn-first": "Welch", "q6-cnn-leakyrelu-bn-best": "Welch",
     "q6-cnn-bn-first-varies-more": "Brown-Forsythe", "q6-mlp-orders-equivalent": "TOST",
-    "q6-order-matters-more-in-cnn": "Welch",  # spread_greater: a Welch stand-in (its IUT is more conservative)
+    "q6-order-matters-more-in-cnn": "Welch",  # spread_greater: a Welch stand-in (its own calibration: spread_power.py)
 }
 T_FAMILIES = ("one-sample t", "trend contrast", "diff of diffs", "Welch")
 SCENARIOS = {
