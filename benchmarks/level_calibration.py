@@ -11,12 +11,9 @@ draws judged with Hsu's conservative df = min(n) - 1, the candidate fix, to show
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import json
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -26,6 +23,8 @@ from scipy import special
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchmarks import doc_table  # noqa: E402
 
 from harness import calibration as cal  # noqa: E402
 from harness import simulate as sim  # noqa: E402
@@ -114,25 +113,14 @@ def render(d: dict) -> str:
 
 
 def doc_section(text: str) -> str:
-    return text[text.index(BEGIN):text.index(END) + len(END)]
+    return doc_table.section(text, BEGIN, END)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--machine", default=f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU")
+    ap = doc_table.parser(__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=100_000)
-    ap.add_argument("--render-only", action="store_true")
-    ap.add_argument("--update-doc", action="store_true")
     args = ap.parse_args()
-    data = json.loads(JSON.read_text()) if args.render_only else compute(args.reps, args.machine)
-    if not args.render_only:
-        JSON.write_text(json.dumps(data, indent=1) + "\n")
-    text = render(data)
-    print(text)
-    if args.update_doc:
-        doc = DOC.read_text()
-        DOC.write_text(doc.replace(doc_section(doc), text))
-
+    doc_table.publish(args, lambda: compute(args.reps, args.machine), render, JSON, DOC, doc_section)
 
 if __name__ == "__main__":
     main()

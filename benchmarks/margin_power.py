@@ -11,12 +11,9 @@ with the two arms' true difference set to 0 (the best case for showing equivalen
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import json
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,6 +22,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchmarks import doc_table  # noqa: E402
 
 from harness import simulate as sim  # noqa: E402
 from harness.profiles import PROFILES  # noqa: E402
@@ -116,26 +115,16 @@ def render(d: dict) -> str:
 
 
 def doc_section(text: str) -> str:
-    return text[text.index(BEGIN):text.index(END) + len(END)]
+    return doc_table.section(text, BEGIN, END)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--machine", default=f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU")
+    ap = doc_table.parser(__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=20000)
     ap.add_argument("--profile", default="full", choices=sorted(PROFILES))
-    ap.add_argument("--render-only", action="store_true")
-    ap.add_argument("--update-doc", action="store_true")
     args = ap.parse_args()
-    data = json.loads(JSON.read_text()) if args.render_only else compute(args.reps, args.machine, args.profile)
-    if not args.render_only:
-        JSON.write_text(json.dumps(data, indent=1) + "\n")
-    text = render(data)
-    print(text)
-    if args.update_doc:
-        doc = DOC.read_text()
-        DOC.write_text(doc.replace(doc_section(doc), text))
-
+    doc_table.publish(args, lambda: compute(args.reps, args.machine, args.profile), render,
+                      JSON, DOC, doc_section)
 
 if __name__ == "__main__":
     main()

@@ -13,11 +13,9 @@ The scenarios are those of harness/calibration.py (the calibration tests use the
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import json
 import math
-import os
 import platform
 import sys
 import time
@@ -29,6 +27,8 @@ from scipy import special, stats
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchmarks import doc_table  # noqa: E402
 
 from harness import calibration as cal  # noqa: E402
 from harness import simulate as sim  # noqa: E402
@@ -183,31 +183,16 @@ def render(d: dict) -> str:
 
 
 def doc_section(text: str) -> str:
-    i, j = text.index(BEGIN), text.index(END) + len(END)
-    return text[i:j]
+    return doc_table.section(text, BEGIN, END)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--machine", default=f"{os.cpu_count()}-core {platform.machine()} CPU, no GPU")
+    ap = doc_table.parser(__doc__.splitlines()[0])
     ap.add_argument("--power-reps", type=int, default=20000)
     ap.add_argument("--null-reps", type=int, default=20000)
-    ap.add_argument("--render-only", action="store_true", help=f"render {JSON.name} without simulating")
-    ap.add_argument("--update-doc", action="store_true",
-                    help=f"replace the section between the markers in {DOC.relative_to(REPO)}")
     args = ap.parse_args()
-    if args.render_only:
-        data = json.loads(JSON.read_text())
-    else:
-        data = compute(args.power_reps, args.null_reps, args.machine)
-        JSON.write_text(json.dumps(data, indent=1) + "\n")
-    text = render(data)
-    print(text)
-    if args.update_doc:
-        doc = DOC.read_text()
-        DOC.write_text(doc.replace(doc_section(doc), text))
-        print(f"\nupdated {DOC}", file=sys.stderr)
-
+    doc_table.publish(args, lambda: compute(args.power_reps, args.null_reps, args.machine), render,
+                      JSON, DOC, doc_section)
 
 if __name__ == "__main__":
     main()
