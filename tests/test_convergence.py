@@ -105,4 +105,7 @@ def test_a_claim_comparing_a_still_improving_arm_says_so_everywhere(tmp_path):
     assert "## Convergence and what undecided claims would take" in md
     assert "(budget-confounded)" in md and "`q5-bn-small-batch-worse` (BN b16, BN b2)" in md
     assert "budget-confounded" in (tmp_path / "latest" / "report.html").read_text()
-    assert "(budget)" in proc.stdout and "q5-gn-beats-bn-small-batch: " in proc.stdout
+    assert "supported†" in proc.stdout and "† budget-confounded" in proc.stdout
+    assert "q5-gn-beats-bn-small-batch: " in proc.stdout
+    table = proc.stdout.split("= claims =")[-1].split("evidence report:")[0].splitlines()[1:]
+    assert table and all(len(line) <= 120 for line in table)  # the marker keeps the width

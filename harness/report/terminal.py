@@ -29,8 +29,8 @@ def claims_table(results: Iterable[ClaimResult | Mapping]) -> str:
         verdict = r.verdict or DASH
         if r.smoke_unshowable:
             verdict += " (smoke)"
-        if r.budget_confounded:
-            verdict += " (budget)"
+        if r.budget_confounded:  # one character: the table keeps to 120 columns
+            verdict += "†"
             budget = True
         body.append([r.id, verdict, eff, decision_ci_cell(r), fmt_p(ev.p if ev else None), fmt_p(r.p_adjusted),
                      fmt_n(ev.n if ev else None, terse=True), r.outcome or DASH])
@@ -58,8 +58,8 @@ def claims_table(results: Iterable[ClaimResult | Mapping]) -> str:
     if levels:
         lines.append(f"CI at outcome: at the level each pytest outcome was decided at ({', '.join(levels)})")
     if budget:
-        lines.append("(budget): budget-confounded, an arm it compares is still improving at its last "
-                     "epoch (report: 'Convergence')")
+        lines.append("† budget-confounded: an arm it compares is still improving at its last epoch "
+                     "(report: 'Convergence')")
     needs = [r for r in results if r.seeds_needed]
     for r in needs:
         lines.append(f"{r.id}: {describe(r.seeds_needed, terse=True)}"[:_MAX_WIDTH])
