@@ -97,7 +97,7 @@ def _welch(x, y, margin=0.0):
     nx, ny = x.shape[-1], y.shape[-1]
     ux, uy = x.var(-1, ddof=1) / nx, y.var(-1, ddof=1) / ny
     se2 = ux + uy
-    return x.mean(-1) - y.mean(-1) - margin, np.sqrt(se2), se2 * se2 / (ux * ux / (nx - 1) + uy * uy / (ny - 1))
+    return x.mean(-1) - y.mean(-1) - margin, np.sqrt(se2), np.full(se2.shape, simulate.contrast_df((nx, ny)))
 
 
 def stage_values(family: str, rng, reps: int, effect: float):
@@ -150,8 +150,8 @@ def stage_values(family: str, rng, reps: int, effect: float):
 def _futile(est, se, df, n, design: Design):
     """sequential.reachable for a location effect (null 0), vectorised: neither verdict
     within reach of the last stage."""
-    last = design.levels[-1]
-    mde = (special.stdtrit(df, 1 - last) + special.stdtrit(df, stats.MDE_POWER)) * se * math.sqrt(n / design.stages[-1])
+    last, df_last = design.levels[-1], df + (design.stages[-1] - n)  # Hsu's df grows with n
+    mde = (special.stdtrit(df_last, 1 - last) + special.stdtrit(df_last, stats.MDE_POWER)) * se * math.sqrt(n / design.stages[-1])
     h = special.stdtrit(df, 0.975) * se
     return (est + h < mde) & (est - h > -mde)
 

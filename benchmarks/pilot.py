@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from harness import convergence
 from harness.data import load_splits
 from harness.profiles import input_shape
 from harness.stacked import train_stacked
@@ -69,7 +70,12 @@ def main(argv=None) -> None:
            "threads": a.threads, "wall_s": round(wall, 1),
            "mean_test_acc_per_epoch": [round(v, 2) for v in per_epoch_mean],
            "final_test_acc": [round(r["final_test_acc"], 2) for r in recs],
-           "train_acc_last": [round(r["train_acc"][-1], 2) for r in recs]}
+           "train_acc_last": [round(r["train_acc"][-1], 2) for r in recs],
+           # per-run curves: the convergence diagnostic needs them (issue 24); the LR is
+           # constant, so the first E epochs of a longer run are the run an E-epoch profile trains
+           "test_acc_per_run": [[round(v, 2) for v in a_] for a_ in accs],
+           "convergence_at_epoch": {e: convergence.configuration([a_[:e] for a_ in accs]).summary()
+                                    for e in range(3, len(accs[0]) + 1)}}
     LOG.parent.mkdir(parents=True, exist_ok=True)
     with LOG.open("a") as f:
         f.write(json.dumps(row) + "\n")

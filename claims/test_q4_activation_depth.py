@@ -69,6 +69,10 @@ def test_gradient_metric_falls_with_depth(judge):
         test_name="intersection-union of the ReLU and Sigmoid trends"))
 
 
+@pytest.mark.not_at_smoke_scale(reason=(
+    "Sigmoid's gradient falls 0.25 more (log scale, 95% CI +0.10 to +0.40, p=0.005, n=5 per "
+    "arm), but the outcome is judged at Holm's alpha/m = 0.0029 on Hsu's df (4 at 5 seeds, "
+    "since 2026-12-04), which the smoke runs miss; with the Welch df they reached it"))
 @pytest.mark.claim(id="q4-sigmoid-gradient-falls-more", question="Q4",
                    sentence="Sigmoid's gradient falls more with depth than ReLU's (relative reduction).")
 def test_sigmoid_gradient_falls_more_than_relu(judge):

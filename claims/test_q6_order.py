@@ -32,7 +32,7 @@ def test_cnn_activation_first_beats_bn_first(judge):
     judge(lambda runs, p: stats.all_of([
         stats.mean_greater(order(runs, p, "cnn", act_first), order(runs, p, "cnn", "bn-relu"),
                            alpha=p.alpha) for act_first in ACT_FIRST],
-        test_name="intersection-union of Welch t (one-sided), one per activation-first order"))
+        test_name="intersection-union of Welch t, Hsu df (one-sided), one per activation-first order"))
 
 
 @pytest.mark.not_at_smoke_scale(reason=(

@@ -85,31 +85,57 @@ def _stratified(scores: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, n
     return mean, var, den
 
 
+def stratified_df(se2, den, side_a: Sequence[int], side_b: Sequence[int]):
+    """df of the stratified score contrast: the Satterthwaite df, but never more than the
+    smaller side's pooled sum(m_i - 1) (m_i: scores of arm i). With one arm per side that is
+    Hsu's min(m) - 1 (:func:`contrast_df`), which the Satterthwaite df exceeded at n 4 vs 8
+    (1.24x nominal at alpha/17); with several arms per side the Satterthwaite df held at
+    alpha/17 (docs/STATISTICS.md), and Hsu's min over six arms would cost most of the power."""
+    cap = min(sum(m - 1 for m in side_a), sum(m - 1 for m in side_b))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.minimum(se2 * se2 / den, cap)
+
+
 def variance_p(a_arms: Sequence[np.ndarray], b_arms: Sequence[np.ndarray]
                ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """One-sided p (H1: side A spreads more) and the opposite p of the stratified Welch t on
-    Brown-Forsythe scores; arms are (reps, n_i) arrays with n_i >= 3."""
+    """One-sided p (H1: side A spreads more) and the opposite p of the stratified t on
+    Brown-Forsythe scores (df: :func:`stratified_df`); arms are (reps, n_i) arrays with n_i >= 3."""
     sa = [bf_scores(a) for a in a_arms]
     sb = [bf_scores(b) for b in b_arms]
     ma, va, da = _stratified(sa)
     mb, vb, db = _stratified(sb)
     se2 = va + vb
+    df = stratified_df(se2, da + db, [s.shape[-1] for s in sa], [s.shape[-1] for s in sb])
     with np.errstate(divide="ignore", invalid="ignore"):
         t = (ma - mb) / np.sqrt(se2)
-        df = se2 * se2 / (da + db)
     p, p_opp = special.stdtr(df, -t), special.stdtr(df, t)
     return p, p_opp, {"mean_a": ma, "mean_b": mb, "var_a": va, "var_b": vb, "t": t, "df": df,
                       "se": np.sqrt(se2)}
 
 
 # ---------------------------------------------------------------- t-type rules
+def contrast_df(ns: Sequence[int]) -> float:
+    """Degrees of freedom of every Welch-type contrast of independent arm means in the suite
+    (two means, TOST, difference of differences, the trend's end contrast, the Brown-Forsythe
+    score contrast): Hsu's min(n_i) - 1, where n_i counts what each arm contributes.
+
+    Why not the Welch-Satterthwaite df: Holm judges the first claim at alpha/17 ~ 0.003, and
+    there Welch's df is anti-conservative when the arms' spreads differ: 2.2x nominal with
+    n 4 (SD 3) vs 10 (SD 1), 1.3x at n 5 vs 5 with one arm 3x noisier (issue 21 item 6;
+    docs/STATISTICS.md "Calibrated at the level used", benchmarks/level_calibration.py).
+    A t on min(n_i) - 1 df bounds the contrast's null tail for every variance ratio
+    (Hsu 1938; Mickey & Brown 1966); the power it costs is in the same table. A permutation
+    test was the other candidate: exact, but its p floor at 5 vs 5 (1/252) is above alpha/17."""
+    return float(min(ns) - 1)
+
+
 def welch_p(x: np.ndarray, y: np.ndarray, margin: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """One-sided Welch p for H1: mean_x - mean_y > margin, and the mirror p."""
     nx, ny = x.shape[-1], y.shape[-1]
     ux, uy = x.var(axis=-1, ddof=1) / nx, y.var(axis=-1, ddof=1) / ny
     se2 = ux + uy
     t = (x.mean(axis=-1) - y.mean(axis=-1) - margin) / np.sqrt(se2)
-    df = se2 * se2 / (ux * ux / (nx - 1) + uy * uy / (ny - 1))
+    df = contrast_df((nx, ny))
     return special.stdtr(df, -t), special.stdtr(df, t)
 
 
@@ -133,7 +159,7 @@ def diff_of_diffs_p(a1, b1, a2, b2) -> tuple[np.ndarray, np.ndarray]:
     se2 = sum(u)
     c = (a1.mean(-1) - b1.mean(-1)) - (a2.mean(-1) - b2.mean(-1))
     t = c / np.sqrt(se2)
-    df = se2 * se2 / sum(ui * ui / (x.shape[-1] - 1) for ui, x in zip(u, arms))
+    df = contrast_df([x.shape[-1] for x in arms])
     return special.stdtr(df, -t), special.stdtr(df, t)
 
 
@@ -347,7 +373,7 @@ def variance_mde(n_a: Sequence[int], n_b: Sequence[int], alpha: float, power: fl
         ma, va, da = ma0 * c, va0 * c * c, da0 * c ** 4
         se2 = va + vb
         t = (ma - mb) / np.sqrt(se2)
-        df = se2 * se2 / (da + db)
+        df = stratified_df(se2, da + db, [s.shape[-1] for s in sa0], [s.shape[-1] for s in sb])
         return float((special.stdtr(df, -t) < alpha).mean())
 
     return _solve_80(power_at, 1.0, 16.0, power, log=True)

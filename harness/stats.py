@@ -100,7 +100,7 @@ class Evidence:
     """What a decision rule found; built by keyword (13 fields, no positional order to get wrong)."""
 
     verdict: str  # one of the four constants
-    test: str  # human name, e.g. "Welch t (one-sided)"
+    test: str  # human name, e.g. "Welch t, Hsu df (one-sided)"
     effect: float | None  # point estimate, in the claim's direction (positive = as claimed)
     effect_label: str  # what the effect is, with units
     ci: tuple[float, float] | None
@@ -211,15 +211,14 @@ def _var_problem(arm: Arm) -> str | None:
     return None
 
 
-def _welch_se_df(arms: Sequence[Arm]) -> tuple[float, float]:
-    """SE of a +-1 contrast of independent arm means and its Welch-Satterthwaite df.
-    With zero total variance the SE is 0 and df is the nominal sum(n_i - 1)."""
-    u = [a.var / a.n for a in arms]
-    se2 = sum(u)
-    if se2 <= 0:
-        return 0.0, float(sum(a.n - 1 for a in arms))
-    den = sum(ui * ui / (a.n - 1) for ui, a in zip(u, arms))
-    return math.sqrt(se2), se2 * se2 / den
+def _contrast_se_df(arms: Sequence[Arm]) -> tuple[float, float]:
+    """SE of a +-1 contrast of independent arm means (each arm its own variance, as Welch)
+    and its df, Hsu's min(n_i) - 1 (:func:`harness.simulate.contrast_df` says why) over the
+    arms that carry variance: an arm of identical runs adds nothing to the SE, so it does not
+    bound the df (a contrast with one noisy arm is that arm's one-sample t)."""
+    se2 = sum(a.var / a.n for a in arms)
+    noisy = [a.n for a in arms if a.var > 0] or [a.n for a in arms]
+    return math.sqrt(max(se2, 0.0)), simulate.contrast_df(noisy)
 
 
 def minimum_detectable_difference(se: float, df: float, alpha: float, power: float = MDE_POWER) -> float:
@@ -297,31 +296,21 @@ def mean_greater(a: Arm, b: Arm, *, margin: float = 0.0, alpha: float, unit: str
     p_opposite (H1: mean_a - mean_b < margin), margin.
     """
     alpha = _check_alpha(alpha)
-    test = "Welch t (one-sided)"
+    test = "Welch t, Hsu df (one-sided)"
     label = _label("mean difference", unit)
     problem = _var_problem(a) or _var_problem(b)
     if problem:
         return _untestable(test, label, (a, b), alpha, problem)
-    return _welch_greater(a, b, float(margin), alpha, test, label, use_scipy=True)
+    return _welch_greater(a, b, float(margin), alpha, test, label)
 
 
-def _welch_greater(a: Arm, b: Arm, margin: float, alpha: float, test: str, label: str,
-                   use_scipy: bool) -> Evidence:
+def _welch_greater(a: Arm, b: Arm, margin: float, alpha: float, test: str, label: str) -> Evidence:
     diff = a.mean - b.mean
     shift = diff - margin
-    se, df = _welch_se_df((a, b))
-    t_p = None
-    if se > 0 and use_scipy and a.values is not None and b.values is not None:
-        r = stats.ttest_ind(np.asarray(a.values) - margin, np.asarray(b.values),
-                            equal_var=False, alternative="greater")
-        t_p = float(r.statistic), float(r.pvalue)
-    elif se > 0 and use_scipy:
-        r = stats.ttest_ind_from_stats(a.mean - margin, a.sd, a.n, b.mean, b.sd, b.n,
-                                       equal_var=False, alternative="greater")
-        t_p = float(r.statistic), float(r.pvalue)
+    se, df = _contrast_se_df((a, b))
     # mde = how far beyond the margin the true difference must lie (>= 0; issue 9: a negative
     # margin used to print a negative mde); the true difference itself is details["mde_difference"].
-    c = _contrast(diff, shift, se, df, alpha, t_p=t_p)
+    c = _contrast(diff, shift, se, df, alpha)
     if c is None:
         return _untestable(test, label, (a, b), alpha,
                            "zero variance in both arms and difference equal to the margin (t = 0/0)")
@@ -446,7 +435,7 @@ def trend(levels: Sequence[float], arms: Sequence[Arm], *, direction: str, alpha
     contrast: Evidence | None = None
     c_note = _var_problem(hi) or _var_problem(lo)
     if not c_note:
-        contrast = _welch_greater(hi, lo, 0.0, alpha, "Welch t (one-sided)", c_label, use_scipy=False)
+        contrast = _welch_greater(hi, lo, 0.0, alpha, "Welch t, Hsu df (one-sided)", c_label)
         if contrast.verdict == UNTESTABLE:
             c_note, contrast = contrast.note, None
     if c_note:
@@ -471,7 +460,7 @@ def trend(levels: Sequence[float], arms: Sequence[Arm], *, direction: str, alpha
                         note=f"verdict rests on Kendall tau alone: {c_note}")
     if tau is None:
         details["p_refuted"] = contrast.details["p_opposite"]
-        return Evidence(verdict=contrast.verdict, test="Welch t last-vs-first (one-sided)",
+        return Evidence(verdict=contrast.verdict, test="Welch t last-vs-first, Hsu df (one-sided)",
                         effect=contrast.effect, effect_label=c_label, ci=contrast.ci, ci_level=0.95,
                         p=contrast.p, n=n, alpha=alpha, mde=contrast.mde, arms=arms_s,
                         details=details, note=f"verdict rests on the contrast alone: {tau_note}")
@@ -511,8 +500,8 @@ def variance_greater(a_arms: Arm | Sequence[Arm], b_arms: Arm | Sequence[Arm], *
     Test (issue 9): a one-sided Brown-Forsythe-type test. Each arm's runs become scores
     |x - median(arm)|^(1/3), the structural smallest deviation dropped, divided by their
     normal-theory mean for that n (``harness.simulate.bf_scores``); the mean score of side A
-    is compared with side B's by a Welch t whose SE is built arm by arm (stratified) with
-    Satterthwaite df. Centering each arm on its own median removes the configuration means,
+    is compared with side B's by a t whose SE is built arm by arm (stratified), its
+    Satterthwaite df capped at the smaller side's pooled df (``harness.simulate.stratified_df``). Centering each arm on its own median removes the configuration means,
     so several configurations can share a side; arms with n < 3 carry too little and are
     skipped. Why not the F test of pooled variances (the old rule): it assumes normal runs
     and one variance per side; with t(3) noise, or arms of unequal spread pooled on one
@@ -531,7 +520,7 @@ def variance_greater(a_arms: Arm | Sequence[Arm], b_arms: Arm | Sequence[Arm], *
     A, B = _as_arms(a_arms), _as_arms(b_arms)
     if not A or not B:
         raise ValueError("variance_greater needs at least one arm on each side")
-    test = "Brown-Forsythe test of spread (|x - median|^(1/3), stratified Welch, one-sided)"
+    test = "Brown-Forsythe test of spread (|x - median|^(1/3), stratified t, capped df, one-sided)"
     label = "SD ratio (A/B)"
     arms = A + B
     for x in arms:
@@ -608,14 +597,14 @@ def equivalent(a: Arm, b: Arm, *, margin: float, alpha: float, unit: str = "") -
     margin = float(margin)
     if not margin > 0:
         raise ValueError(f"equivalence margin must be > 0, got {margin}")
-    test = "TOST (Welch)"
+    test = "TOST (Welch SE, Hsu df)"
     label = _label("mean difference", unit)
     level = 1 - 2 * alpha
     problem = _var_problem(a) or _var_problem(b)
     if problem:
         return _untestable(test, label, (a, b), alpha, problem, ci_level=level)
     diff = a.mean - b.mean
-    se, df = _welch_se_df((a, b))
+    se, df = _contrast_se_df((a, b))
     # two one-sided contrasts: H1 diff > -margin, and H1 diff < margin (its shift margin - diff)
     power = 1 - (1 - MDE_POWER) / 2
     lo = _contrast(diff, diff + margin, se, df, alpha, ci_q=1 - alpha, power=power)
@@ -653,7 +642,7 @@ def diff_of_diffs(a1: Arm, b1: Arm, a2: Arm, b2: Arm, *, alpha: float, log: bool
                   unit: str = "") -> Evidence:
     """H1: (mu_a1 - mu_b1) - (mu_a2 - mu_b2) > 0 for four independent arms.
 
-    Welch-type contrast: SE = sqrt(sum var_i/n_i), Welch-Satterthwaite df, one-sided t,
+    Welch-type contrast: SE = sqrt(sum var_i/n_i), Hsu's df min(n_i) - 1 (``contrast_df``), one-sided t,
     95% CI. E.g. "the gain of A over B is larger in setting 1 than in setting 2".
 
     ``log=True`` works on the natural logs of the values; it is for *relative* claims about
@@ -668,7 +657,7 @@ def diff_of_diffs(a1: Arm, b1: Arm, a2: Arm, b2: Arm, *, alpha: float, log: bool
     """
     alpha = _check_alpha(alpha)
     orig = (a1, b1, a2, b2)
-    test = "Welch difference-of-differences t (one-sided)" + (", log scale" if log else "")
+    test = "Welch difference-of-differences t, Hsu df (one-sided)" + (", log scale" if log else "")
     label = ("difference of log-ratios ln(A1/B1) - ln(A2/B2)" if log
              else _label("difference of differences (A1-B1)-(A2-B2)", unit))
     arms = orig
@@ -685,7 +674,7 @@ def diff_of_diffs(a1: Arm, b1: Arm, a2: Arm, b2: Arm, *, alpha: float, log: bool
             return _untestable(test, label, orig, alpha, problem)
     d1, d2 = arms[0].mean - arms[1].mean, arms[2].mean - arms[3].mean
     c = d1 - d2
-    se, df = _welch_se_df(arms)
+    se, df = _contrast_se_df(arms)
     k = _contrast(c, c, se, df, alpha)
     if k is None:
         return _untestable(test, label, orig, alpha,

@@ -43,12 +43,18 @@ def test_the_doc_lists_every_scenario_and_design_the_script_produces():
 def test_family_wise_error_is_at_most_alpha_plus_3_se_and_the_old_design_is_caught():
     reps = int(re.match(r"(\d+) replicates", BLOCK[0]).group(1))
     limit = fwer.ALPHA + 3 * math.sqrt(fwer.ALPHA * (1 - fwer.ALPHA) / reps)
-    for scenario, design, nulls, outcome, _, holm, _, _ in _table(fwer.HEADER):
+    rows = _table(fwer.HEADER)
+    for scenario, design, nulls, outcome, _, holm, _, _ in rows:
         if "before issue 21" in design:
-            if scenario.startswith("global null"):
-                assert float(holm) > limit, "the model no longer sees the design spent at alpha"
             continue
         assert float(outcome) <= limit and float(holm) <= limit, (scenario, design, outcome, holm)
+    # The model sees what spending the design at alpha costs: under the global null the old
+    # rule's error is above the current design's by more than 3 SE of the difference. (With
+    # the Welch df it also broke the bound, 0.083-0.094; Hsu's conservative df, since
+    # 2026-12-04, brings even the old rule under it, so the bound alone no longer shows it.)
+    glob = {d: (float(h), float(se)) for sc, d, _, _, _, h, se, _ in rows if sc.startswith("global null")}
+    (old, se_old), (now, se_now) = glob["auto, design at alpha (before issue 21)"], glob["auto"]
+    assert old - now > 3 * math.hypot(se_old, se_now), "the model no longer sees the design spent at alpha"
 
 
 def test_refuted_under_auto_is_within_005_of_fixed_n():
@@ -74,4 +80,6 @@ def test_the_models_futility_is_the_real_rule(n):
                                                  alpha=design.levels[-1]).to_dict(), n, fwer.STAGES[-1])
             for x, y in zip(a, b)]
     assert model.tolist() == real
-    assert 0 < sum(real) < len(real)  # both outcomes occur: the comparison can fail
+    if n == 10:  # both outcomes occur: the comparison can fail (at 5 seeds Hsu's df of 4
+        # leaves every interval too wide to stop for futility)
+        assert 0 < sum(real) < len(real)

@@ -1,5 +1,6 @@
 """What an undecided claim would take (harness/seeds_needed.py), on a real stats family."""
 import numpy as np
+from scipy import stats as st
 import pandas as pd
 
 from harness import stats
@@ -27,8 +28,11 @@ def test_by_mde_for_a_location_effect_is_where_the_scaled_mde_meets_the_effect()
     runs = two_arms(0.8, n=5, seed=3)
     ev = claim(runs).to_dict()
     got = by_mde(ev, 5)
-    # location MDEs shrink as 1/sqrt(n): the first n with mde * sqrt(5 / n) <= effect
-    want = next(n for n in range(5, 400) if ev["mde"] * (5 / n) ** 0.5 <= ev["effect"])
+    # location MDEs shrink as 1/sqrt(n) and as their t quantiles fall with the df (Hsu's
+    # min(n) - 1): the first n with mde * sqrt(5 / n) * q(n - 1) / q(4) <= effect
+    q = lambda df: st.t.ppf(1 - ev["alpha"], df) + st.t.ppf(stats.MDE_POWER, df)  # noqa: E731
+    want = next(n for n in range(5, 400)
+                if ev["mde"] * (5 / n) ** 0.5 * q(n - 1) / q(4) <= ev["effect"])
     assert got.direction == "supported" and got.seeds == want
 
 

@@ -59,17 +59,26 @@ def test_arm_small_n():
 
 # ------------------------------------------------------------------------------- exact values vs scipy
 
+def hsu(x, y, alternative="greater", shift=0.0):
+    """(t, p, df) of scipy's Welch statistic read on Hsu's df = min(n) - 1 (the suite's rule,
+    harness.simulate.contrast_df): an independent computation of what the rules must give."""
+    t = float(stats.ttest_ind(np.asarray(x) - shift, y, equal_var=False).statistic)
+    df = min(len(x), len(y)) - 1
+    return t, float(stats.t.sf(t, df) if alternative == "greater" else stats.t.cdf(t, df)), df
+
+
 @pytest.mark.parametrize("xb", [XB, XC])
 def test_welch_matches_scipy(xb):
     a, b = arm("A", XA), arm("B", xb)
-    r = stats.ttest_ind(XA, xb, equal_var=False, alternative="greater")
+    t, p, df = hsu(XA, xb)
     e = mean_greater(a, b, alpha=ALPHA)
-    assert close(e.p, r.pvalue) and close(e.details["t"], r.statistic)
-    assert close(e.details["df"], r.df)
+    assert close(e.p, p) and close(e.details["t"], t)
+    assert e.details["df"] == df
     assert close(e.effect, np.mean(XA) - np.mean(xb))
-    two = stats.ttest_ind(XA, xb, equal_var=False).confidence_interval(0.95)  # two-sided CI
-    assert close(e.ci[0], two.low) and close(e.ci[1], two.high)
-    assert close(e.details["p_opposite"], 1 - r.pvalue, rel=1e-9)
+    se = math.sqrt(np.var(XA, ddof=1) / len(XA) + np.var(xb, ddof=1) / len(xb))
+    h = stats.t.ppf(0.975, df) * se  # two-sided 95% CI on Hsu's df
+    assert close(e.ci[0], e.effect - h) and close(e.ci[1], e.effect + h)
+    assert close(e.details["p_opposite"], 1 - p, rel=1e-9)
     # summary path (ttest_ind_from_stats) gives the same numbers
     es = mean_greater(summary_of(a), summary_of(b), alpha=ALPHA)
     for key in ("t", "df", "se", "hedges_g", "p_opposite"):
@@ -83,10 +92,10 @@ def test_welch_margin_is_a_shift():
     a, b = arm("A", XA), arm("B", XB)
     for m in (-1.0, 0.5, 2.0):
         e = mean_greater(a, b, margin=m, alpha=ALPHA)
-        r = stats.ttest_ind(np.array(XA) - m, XB, equal_var=False, alternative="greater")
-        assert close(e.p, r.pvalue)
+        _, p, _ = hsu(XA, XB, shift=m)
+        assert close(e.p, p)
         es = mean_greater(summary_of(a), summary_of(b), margin=m, alpha=ALPHA)
-        assert close(es.p, r.pvalue)
+        assert close(es.p, p)
         assert close(e.effect, np.mean(XA) - np.mean(XB))  # effect is not shifted
 
 
@@ -129,13 +138,14 @@ def test_tost_equals_two_shifted_one_sided_tests():
     a, b = arm("A", XA), arm("C", XC)
     for m in (1.0, 2.0, 4.0):
         e = equivalent(a, b, margin=m, alpha=ALPHA)
-        lo = stats.ttest_ind(np.array(XA) + m, XC, equal_var=False, alternative="greater")
-        hi = stats.ttest_ind(np.array(XA) - m, XC, equal_var=False, alternative="less")
-        assert close(e.details["p_lower"], lo.pvalue) and close(e.details["p_upper"], hi.pvalue)
-        assert close(e.p, max(lo.pvalue, hi.pvalue))
-        ci = stats.ttest_ind(XA, XC, equal_var=False).confidence_interval(0.90)
+        _, p_lo, df = hsu(XA, XC, shift=-m)
+        _, p_hi, _ = hsu(XA, XC, "less", shift=m)
+        assert close(e.details["p_lower"], p_lo) and close(e.details["p_upper"], p_hi)
+        assert close(e.p, max(p_lo, p_hi))
+        se = math.sqrt(np.var(XA, ddof=1) / len(XA) + np.var(XC, ddof=1) / len(XC))
+        h = stats.t.ppf(0.95, df) * se
         assert e.ci_level == pytest.approx(0.90)
-        assert close(e.ci[0], ci.low) and close(e.ci[1], ci.high)
+        assert close(e.ci[0], e.effect - h) and close(e.ci[1], e.effect + h)
         # p < alpha  <=>  90% CI inside (-m, m)
         assert (e.p < ALPHA) == (-m < e.ci[0] and e.ci[1] < m)
         es = equivalent(summary_of(a), summary_of(b), margin=m, alpha=ALPHA)
@@ -157,7 +167,7 @@ def test_tost_mde_is_margin_with_80_percent_power_at_zero_difference():
 
 def test_variance_greater_matches_hand_computation():
     """Brown-Forsythe scores |x - median|^(1/3) (smallest dropped, scaled per n), stratified
-    Welch t, by hand; one arm per side reduces to scipy's Welch t on the scores."""
+    t, by hand; one arm per side reduces to scipy's Welch statistic on the scores, on Hsu's df."""
     from harness.simulate import bf_scale
 
     a, b = arm("A", XA), arm("C", XC)
@@ -168,9 +178,9 @@ def test_variance_greater_matches_hand_computation():
         return d ** (1 / 3) / bf_scale(len(xs))
 
     sa, sc = scores(XA), scores(XC)
-    r = stats.ttest_ind(sa, sc, equal_var=False, alternative="greater")
-    assert close(e.p, r.pvalue, rel=1e-9)
-    assert close(e.details["p_refuted"], 1 - r.pvalue, rel=1e-9)
+    _, p, _ = hsu(sa, sc)  # one arm a side: the capped Satterthwaite df is Hsu's
+    assert close(e.p, p, rel=1e-9)
+    assert close(e.details["p_refuted"], 1 - p, rel=1e-9)
     assert close(e.effect, (sa.mean() / sc.mean()) ** 3)
     assert e.ci[0] < e.effect < e.ci[1]
     # the old pooled-variance F stays in details for comparison
@@ -248,7 +258,7 @@ def test_diff_of_diffs_matches_hand_computation():
     u = [np.var(x, ddof=1) / len(x) for x in xs]
     c = (m[0] - m[1]) - (m[2] - m[3])
     se = math.sqrt(sum(u))
-    df = sum(u) ** 2 / sum(ui ** 2 / (len(x) - 1) for ui, x in zip(u, xs))
+    df = min(len(x) for x in xs) - 1  # Hsu's df
     assert close(e.effect, c) and close(e.details["se"], se) and close(e.details["df"], df)
     assert close(e.p, stats.t.sf(c / se, df))
     h = stats.t.ppf(0.975, df) * se
