@@ -8,7 +8,7 @@
 Sizes per profile: smoke and cpu were measured on the 2-core CPU (docs/RESULTS.md,
 docs/pilots/): batch 32 gives the smoke Q4/Q6 nets 250-500 steps; Q5 trains on less data
 because its batch-2 runs take N/2 steps an epoch. cpu was frozen 2026-11-28 before its one
-confirmatory session. full is the paper's protocol.
+confirmatory session; cpu2 (issue 24) on 2026-12-04 before its own. full is the paper's protocol.
 """
 from harness.questions import Level, Question
 
@@ -47,6 +47,7 @@ Q4 = Question(
     sizes={"smoke": {"depth": (1, 2, 4, 8), "batch_size": 32, "epochs": 2},
            "tiny": {"depth": (1, 2), "batch_size": 32, "epochs": 2},
            "cpu": {"depth": (1, 2, 4, 8), "batch_size": 128, "epochs": 4},
+           "cpu2": {"depth": (1, 2, 4, 8), "batch_size": 128, "epochs": 4},
            "full": {"depth": (1, 2, 4, 6, 8), "batch_size": 128, "epochs": 10}},
     label=lambda lv: f"{lv['activation']} depth {lv['depth']}",
     check=_q4_check,
@@ -66,6 +67,9 @@ Q5 = Question(
     sizes={"smoke": {"batch_size": (2, 16, 128), "peak_batch": 16, "epochs": 4, "train_size": 1000},
            "tiny": {"batch_size": (16, 64), "peak_batch": 64, "epochs": 1},
            "cpu": {"batch_size": (2, 16, 128), "peak_batch": 16, "epochs": 6, "train_size": 16000},
+           # cpu2: 12 epochs, the paper's fixed-epoch protocol at every batch size; the pilots
+           # put BN and GN at batch 128 on their plateau from epoch 9-10 (1,500 steps at 12)
+           "cpu2": {"batch_size": (2, 16, 128), "peak_batch": 16, "epochs": 12, "train_size": 16000},
            "full": {"batch_size": (2, 4, 8, 16, 32, 64, 128), "peak_batch": 16, "epochs": 10}},
     label=lambda lv: f"{'BN' if lv['norm'] == 'batch' else 'GN'} b{lv['batch_size']}",
     check=_q5_check,
@@ -88,6 +92,7 @@ Q6 = Question(
     sizes={"smoke": {"depth": 8, "batch_size": 32, "epochs": 4},
            "tiny": {"depth": 2, "batch_size": 32, "epochs": 1},
            "cpu": {"depth": 8, "batch_size": 128, "epochs": 6},
+           "cpu2": {"depth": 8, "batch_size": 128, "epochs": 6},
            "full": {"depth": 8, "batch_size": 128, "epochs": 10}},
     label=lambda lv: f"{lv['arch']} {lv['order']}",
     configure=_q6_fields,

@@ -57,6 +57,7 @@ BN_LR = Question(
     sizes={"smoke": {"lr": (0.001, 0.03), "epochs": 6},
            "tiny": {"lr": (0.001, 0.03), "epochs": 1},
            "cpu": {"lr": (0.001, 0.03), "epochs": 6},
+           "cpu2": {"lr": (0.001, 0.03), "epochs": 6},
            "full": {"lr": (0.001, 0.03), "epochs": 20}},
     label=lambda lv: f"{'BN' if lv['norm'] == 'batch' else 'plain'} lr {lv['lr']:g}",
     table_intro="Arm means (mean ± sample sd over seeds) of the 3x100 sigmoid MLP; "
@@ -79,6 +80,7 @@ BN_DEEP = Question(
     sizes={"smoke": {"depth": 8, "epochs": 6},
            "tiny": {"depth": 4, "epochs": 1},
            "cpu": {"depth": 8, "epochs": 6},
+           "cpu2": {"depth": 8, "epochs": 6},
            "full": {"depth": 8, "epochs": 20}},
     label=lambda lv: f"{'BN' if lv['norm'] == 'batch' else 'plain'} deep sigmoid",
     table_intro="Arm means (mean ± sample sd over seeds) of the deep sigmoid stack.",

@@ -103,6 +103,18 @@ PROFILES: dict[str, Profile] = {
         dataset="fashion-mnist",
         train_size=20000, test_size=5000, image_size=14, width=16, seeds=5,
     ),
+    "cpu2": Profile(
+        # The second confirmatory study (issue 24): cpu's sizes, but Q5 trained 12 epochs so
+        # that its batch-128 arms reach their plateau (pilots P2-cpu2 on seeds 1000+:
+        # docs/RESULTS.md, docs/pilots/pilots.jsonl), and seeds added in two stages (5, 10)
+        # so that --seeds auto fits an hour on 2 cores. Frozen 2026-12-04 before its one
+        # confirmatory session; `cpu` and its committed evidence stay as they were.
+        name="cpu2",
+        description="CPU evidence run v2: as cpu, Q5 12 epochs (to its plateau), seeds in stages 5/10",
+        dataset="fashion-mnist",
+        train_size=20000, test_size=5000, image_size=14, width=16, seeds=5,
+        seed_stages=(5, 10),
+    ),
     "full": Profile(
         name="full",
         description="the paper's protocol exactly: width 64, 10 epochs, 5 seeds, every level",
