@@ -73,8 +73,12 @@ def side_by_side(named_reports: list[tuple[str, dict]]) -> str:
             tag = " (not at smoke scale)" if r.get("smoke_unshowable") else ""
             adj = r.get("verdict_adjusted")
             adj = f"; {adj} after Holm" if adj and adj != v else ""
-            cells.append(f"{v}{tag}: {eff}, p {p}, n {_n(r.get('evidence'))}{adj}" if v != "untestable"
-                         else "untestable")
+            seq = r.get("sequential") or {}
+            seeds = f", stopped at {seq['stopped_at']} seeds ({seq.get('reason')})" if seq.get("stopped_at") else ""
+            flagged = (r.get("convergence") or {}).get("still_improving") or []
+            conv = f"; budget-confounded ({', '.join(flagged)})" if flagged else ""
+            cells.append(f"{v}{tag}: {eff}, p {p}, n {_n(r.get('evidence'))}{seeds}{adj}{conv}"
+                         if v != "untestable" else "untestable")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

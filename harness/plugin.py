@@ -334,6 +334,13 @@ def runs_for(request, claims_settings):
             return cache[question]
         if s.source == "paper":
             cache[question] = runs_mod.published_runs()
+        elif s.source != "fresh" and s.seed_design is not None:
+            # --seeds auto replayed from a session's runs.csv (harness/replay.py): the first
+            # stage's seeds of this question's grid; later stages come from get.replay
+            from harness import grids
+
+            cache[question] = get.replay(grids.grid(question, s.profile, s.dataset, s.seeds),
+                                         none_is_empty=True)
         elif s.source != "fresh":
             cache[question] = runs_mod.read_runs_csv(s.source)
         else:
@@ -364,6 +371,18 @@ def runs_for(request, claims_settings):
             pytest.fail(str(cache[question]), pytrace=False)
         return cache[question]
 
+    def replay(specs, none_is_empty: bool = False):
+        """The runs of ``specs`` from the CSV source (a --seeds auto replay)."""
+        from harness import replay as replay_mod
+
+        if "__csv__" not in cache:
+            cache["__csv__"] = runs_mod.read_runs_csv(s.source)
+        try:
+            return replay_mod.runs_of(cache["__csv__"], specs, f"--source {s.source}", none_is_empty)
+        except ValueError as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+    get.replay = replay
     return get
 
 
@@ -421,7 +440,8 @@ def judge(request, claims_settings, runs_for):
     family = request.config.stash[SESSION].family_of(claim.question)  # the rule's m claims
 
     def run(fn):
-        grow = request.getfixturevalue("engine").runs if s.seed_design is not None else None
+        grow = None if s.seed_design is None else \
+            request.getfixturevalue("engine").runs if s.source == "fresh" else runs_for.replay
         j = judging.judge_claim(fn, claim, s, runs_for, family, grow)
         result, ev = j.result, j.evidence
         props = request.node.user_properties

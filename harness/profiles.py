@@ -166,7 +166,7 @@ def _size_value(key: str, value, where: str):
         if not value or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
             raise ProfileError(f"{where}: {key} must be a non-empty list of numbers, e.g. [2, 16, 128]")
         return tuple(value)
-    if value in ("none", "None", ""):
+    if value is None or value in ("none", "None", ""):  # None: an older report's empty size
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ProfileError(f"{where}: {key} must be a number or a list of numbers, got {value!r}")

@@ -130,8 +130,10 @@ def settings_from(opt: Callable[[str], object], project: Path = REPO) -> Setting
                                         profile.alpha) if seeds == sequential.AUTO else None
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
-    if seed_design is not None and source != "fresh":
-        raise SettingsError("--seeds auto trains seeds as claims need them: it needs --source fresh")
+    if seed_design is not None and source == "paper":
+        raise SettingsError("--seeds auto needs runs by seed: --source fresh trains them and a "
+                            "runs.csv of a --seeds auto session replays them; the paper's table "
+                            "has summaries")
     seeds = seed_design.stages[0] if seed_design else (seeds or profile.seeds)
     if seeds < 2:
         raise SettingsError(f"--seeds must be at least 2 (got {seeds}); 5 or more is needed for p < 0.05")

@@ -466,7 +466,7 @@ def test_the_sequential_p_is_valid_at_every_level_holm_uses():
     (["--seeds", "auto", "--max-seeds", "3"], "--max-seeds 3 is below the first stage (5 seeds)"),
     (["--seeds", "auto", "--max-seeds", "x"], "--max-seeds: expected a whole number"),
     (["--max-seeds", "10"], "--max-seeds only applies with --seeds auto"),
-    (["--seeds", "auto", "--source", "seed"], "--seeds auto trains seeds as claims need them"),
+    (["--seeds", "auto", "--source", "seed"], "--seeds auto needs runs by seed"),
 ])
 def test_bad_seed_options_are_one_clear_usage_error(args, expected):
     import subprocess
