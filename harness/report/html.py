@@ -330,6 +330,7 @@ def render(ctx: Context, results: list[ClaimResult], pngs: Mapping[str, bytes],
         blocks(md.comparison_section(comparison)),
         blocks(md.sequential_section(ctx.meta, results)),
         blocks(md.convergence_section(results)),
+        blocks(md.aa_section(ctx)),
         blocks(md.sections(ctx, results, drawn), images),
         '<footer>Written by harness/report/html.py; the same report as markdown: '
         '<a href="report.md">report.md</a>.</footer>',

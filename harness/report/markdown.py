@@ -15,14 +15,14 @@ from harness.formatting import DASH, as_float, fmt, fmt_p
 from harness.report.cells import (adjusted_cell, arms_compact, bold, compact, decision_ci_cell,
                                   describe_source, effect_ci, fmt_n, fmt_wall, heldout_cell, paper_verdict,
                                   verdict_text)
-from harness.report.classify import QUESTION_TITLES, SECTIONS, section_of
+from harness.report.classify import QUESTION_TITLES, SECTIONS, profile_of, section_of
 from harness.report.data import (ARM_TABLE_INTROS, HEADLINE_INTRO, PAPER_DATASET, Context, Table,
                                  arm_table, headline_table)
 from harness.report.figures import FIGURES
 from harness.report.result import ClaimResult
 
 __all__ = ["markdown", "title", "run_details", "how_to_read", "claims_header", "claim_row",
-           "claim_note", "issue9_notes", "sequential_section", "convergence_section", "comparison_section", "section",
+           "claim_note", "issue9_notes", "sequential_section", "convergence_section", "aa_section", "comparison_section", "section",
            "sections", "md_table", "HTML_FILE"]
 
 #: the HTML page written beside report.md (linked from its run details)
@@ -183,6 +183,27 @@ def issue9_notes(results: list[ClaimResult]) -> list[str]:
                  "table (" + "; ".join(f"`{r.id}`: {r.levels_from_paper_table}" for r in marked)
                  + "). Valid for fresh runs; on that table the verdict is biased toward support.")
     return L + [""]
+
+
+def aa_section(ctx: Context) -> list[str]:
+    """issue 21 item 8: the A/A self-calibration of this report's own runs (each
+    configuration's seeds split into two fake arms of one truth, every family judged on them;
+    harness/aa_calibration.py, as ``pytest claims --calibrate``). Empty where no configuration
+    has the 4 runs a split needs (published summaries, 2-3 seeds)."""
+    from harness import aa_calibration
+
+    runs = ctx.runs
+    if not len(runs) or "kind" not in runs.columns:
+        return []
+    profile = profile_of(ctx.meta)
+    rows = aa_calibration.aa_table(runs, profile.alpha, profile.q6_mlp_order_margin)
+    if not any(r.judged for r in rows):
+        return []
+    return ["## A/A self-calibration on these runs", "",
+            aa_calibration.render(rows, profile.alpha, "these runs"), "",
+            "The same table for any runs.csv: `pytest claims --calibrate --source runs.csv`. A "
+            "family outside its band would mean its verdicts on this kind of run are not at the "
+            "error rate the statistics claim.", ""]
 
 
 def convergence_section(results: list[ClaimResult]) -> list[str]:
@@ -364,6 +385,7 @@ def markdown(ctx: Context, results: list[ClaimResult], figures: dict[str, bool],
 
     L += sequential_section(ctx.meta, results)  # --seeds auto only
     L += convergence_section(results)  # runs with per-epoch curves only
+    L += aa_section(ctx)  # configurations with >= 4 runs only
     L += sections(ctx, results, figures)
     return "\n".join(L).rstrip() + "\n"
 
