@@ -109,3 +109,21 @@ def test_a_claim_comparing_a_still_improving_arm_says_so_everywhere(tmp_path):
     assert "q5-gn-beats-bn-small-batch: " in proc.stdout
     table = proc.stdout.split("= claims =")[-1].split("evidence report:")[0].splitlines()[1:]
     assert table and all(len(line) <= 120 for line in table)  # the marker keeps the width
+
+
+def test_the_arm_table_shows_each_arm_on_the_most_seeds_a_claim_read():
+    """Under --seeds auto one claim stops at 5 seeds and another reads the same arm at 10: the
+    table shows the 10-seed diagnostic, whichever claim came last (cpu2's first report showed
+    BN b16 'plateaued' at n=5 beside a claim that flagged it at n=10)."""
+    from harness.report.markdown import convergence_section
+    from harness.report.result import parse_results
+
+    at5 = cv.configuration(curves(0.0, n=5)).to_dict()
+    at10 = cv.configuration(curves(1.0, n=10)).to_dict()
+    assert (at5["n"], at10["n"], at10["status"]) == (5, 10, cv.STILL_IMPROVING)
+    base = {"question": "Q5", "sentence": "s", "evidence": {"verdict": "supported"}}
+    for order in ((at10, at5), (at5, at10)):
+        results = parse_results([dict(base, id=f"c{i}", convergence={"arms": {"BN b16": c}})
+                                 for i, c in enumerate(order)])
+        row = next(x for x in convergence_section(results) if x.startswith("| `BN b16`"))
+        assert "still improving" in row and row.rstrip(" |").endswith("10"), row

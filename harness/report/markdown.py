@@ -214,8 +214,10 @@ def convergence_section(results: list[ClaimResult]) -> list[str]:
     from harness.seeds_needed import describe
 
     arms: dict[str, dict] = {}
-    for r in results:
-        arms |= (r.convergence or {}).get("arms") or {}
+    for r in results:  # an arm several claims read: its diagnostic on the most seeds any used
+        for name, c in ((r.convergence or {}).get("arms") or {}).items():
+            if name not in arms or (c.get("n") or 0) > (arms[name].get("n") or 0):
+                arms[name] = c
     needs = [r for r in results if r.seeds_needed]
     if not arms and not needs:
         return []
