@@ -48,3 +48,15 @@ def test_committed_result_is_the_module_output(cpu_runs):
     text = (CPU_RUNS.parent / "calibration.md").read_text()
     table = aa.render(aa.aa_table(cpu_runs, 0.05, MARGIN), 0.05, "docs/results/fashion-mnist-cpu/runs.csv")
     assert table in text
+
+
+def test_splits_are_the_first_halvings_and_only_those_are_built():
+    """20 seeds have 184,756 halvings; the table draws 10. The first ``limit`` in
+    lexicographic order, the same draws as before the limit moved into the generator."""
+    import itertools
+
+    got = aa._splits(6, 4)
+    want = [(list(a), [i for i in range(6) if i not in a])
+            for a in list(itertools.combinations(range(6), 3))[:4]]
+    assert got == want
+    assert len(aa._splits(40, 10)) == 10  # C(40, 20) ~ 1.4e11: only possible if lazy

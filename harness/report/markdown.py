@@ -196,7 +196,9 @@ def aa_section(ctx: Context) -> list[str]:
     if not len(runs) or "kind" not in runs.columns:
         return []
     profile = profile_of(ctx.meta)
-    rows = aa_calibration.aa_table(runs, profile.alpha, profile.q6_mlp_order_margin)
+    rows = getattr(ctx, "aa_rows", None)  # report.md and report.html share one computation
+    if rows is None:
+        rows = ctx.aa_rows = aa_calibration.aa_table(runs, profile.alpha, profile.q6_mlp_order_margin)
     if not any(r.judged for r in rows):
         return []
     return ["## A/A self-calibration on these runs", "",
