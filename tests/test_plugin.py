@@ -28,7 +28,7 @@ def latest_report(tmp_path) -> dict:
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--profile", "nope"], "valid: smoke, tiny, cpu, full"),
+    (["--profile", "nope"], "valid: smoke, tiny, cpu, cpu2, full"),
     (["--dataset", "nope"], "valid: digits, fashion-mnist-subset, fashion-mnist, cifar10"),
     (["--device", "tpu"], "valid: auto, cpu, cuda"),
     (["--seeds", "1"], "--seeds must be at least 2"),

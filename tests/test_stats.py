@@ -468,6 +468,12 @@ def test_equal_values_have_exactly_zero_variance_in_any_units(c):
     x = np.multiply([0.0, 0.0, 1.0, 1.0], c)
     ev = variance_greater(arm("a", x), arm("b", x), alpha=ALPHA)
     assert ev.verdict == UNTESTABLE and "0/0" in ev.note
+    # and when the deviations from the median are equal only in exact arithmetic (found by
+    # hypothesis: x = y = [2, 2, 0.95, 0.95], c = 3; |2 - 1.475| and |0.95 - 1.475| differ
+    # in the last bit)
+    x = np.multiply([2.0, 2.0, 0.95, 0.95], c)
+    ev = variance_greater(arm("a", x), arm("b", x), alpha=ALPHA)
+    assert ev.verdict == UNTESTABLE and "0/0" in ev.note
 
 
 @PROP
