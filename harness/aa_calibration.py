@@ -139,28 +139,6 @@ def render(rows: list[Row], alpha: float, source: str) -> str:
     return "\n".join(L)
 
 
-def run_from_pytest(config, items) -> None:
-    """The ``--calibrate`` session (harness/plugin.py): no claim runs; the A/A table is printed
-    and the session exits 0 when every family is inside its band, 1 otherwise."""
-    import pytest
-
-    from harness import runs as runs_mod
-    from harness.plugin import SESSION
-
-    s = config.stash[SESSION].settings
-    if s.source in ("fresh", "paper"):
-        raise pytest.UsageError("--calibrate needs stored runs: add --source path/to/runs.csv")
-    df = runs_mod.read_runs_csv(s.source)
-    rows = aa_table(df, s.profile.alpha, s.profile.q6_mlp_order_margin)
-    text = render(rows, s.profile.alpha, s.source)
-    config.pluginmanager.get_plugin("terminalreporter").write_line("\n" + text + "\n")
-    config.hook.pytest_deselected(items=list(items))
-    items[:] = []
-    bad = [r.family for r in rows if not r.inside]
-    pytest.exit(f"A/A calibration: outside the band: {', '.join(bad)}" if bad
-                else "A/A calibration: every family inside its band", returncode=1 if bad else 0)
-
-
 if __name__ == "__main__":  # python3 -m harness.aa_calibration runs.csv [alpha] > calibration.md
     import sys
 

@@ -206,10 +206,30 @@ def pytest_report_header(config):
     return config.stash[SESSION].header()
 
 
+def calibrate(config, items) -> None:
+    """The ``--calibrate`` session (the A/A table of harness/aa_calibration.py): no claim runs;
+    the table is printed and the session exits 0 when every family is inside its band, 1
+    otherwise."""
+    from harness import aa_calibration
+    from harness import runs as runs_mod
+
+    s = config.stash[SESSION].settings
+    if s.source in ("fresh", "paper"):
+        raise pytest.UsageError("--calibrate needs stored runs: add --source path/to/runs.csv")
+    df = runs_mod.read_runs_csv(s.source)
+    rows = aa_calibration.aa_table(df, s.profile.alpha, s.profile.q6_mlp_order_margin)
+    text = aa_calibration.render(rows, s.profile.alpha, s.source)
+    config.pluginmanager.get_plugin("terminalreporter").write_line("\n" + text + "\n")
+    config.hook.pytest_deselected(items=list(items))
+    items[:] = []
+    bad = [r.family for r in rows if not r.inside]
+    pytest.exit(f"A/A calibration: outside the band: {', '.join(bad)}" if bad
+                else "A/A calibration: every family inside its band", returncode=1 if bad else 0)
+
+
 def pytest_collection_modifyitems(config, items):
     if config.getoption("calibrate"):
-        from harness import aa_calibration
-        aa_calibration.run_from_pytest(config, items)  # prints the A/A table and exits
+        calibrate(config, items)  # prints the A/A table and exits
     s = config.stash[SESSION].settings
     for item in items:
         refuted = item.get_closest_marker("refuted_by_paper")
