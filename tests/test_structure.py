@@ -41,15 +41,15 @@ def test_benchmarks_import_nothing_from_tests(path):
 # Lower layers never import upper ones: statistics and questions know nothing of the report,
 # the plugin or the session; the report knows nothing of pytest.
 NEVER = {
-    "harness/stats.py": ("harness.report", "harness.plugin", "harness.session", "harness.judging", "pytest"),
-    "harness/formatting.py": ("harness.report", "harness.plugin", "harness.stats", "pandas", "torch"),
-    "harness/questions.py": ("harness.report", "harness.plugin", "harness.runs", "torch", "pandas"),
-    "harness/session.py": ("pytest", "harness.plugin"),
-    "harness/judging.py": ("pytest", "harness.plugin", "harness.report"),
+    "harness/statistics/stats.py": ("harness.report", "harness.pytest_plugin.plugin", "harness.pytest_plugin.session", "harness.pytest_plugin.judging", "pytest"),
+    "harness/statistics/formatting.py": ("harness.report", "harness.pytest_plugin.plugin", "harness.statistics.stats", "pandas", "torch"),
+    "harness/declare/questions.py": ("harness.report", "harness.pytest_plugin.plugin", "harness.runstore.runs", "torch", "pandas"),
+    "harness/pytest_plugin/session.py": ("pytest", "harness.pytest_plugin.plugin"),
+    "harness/pytest_plugin/judging.py": ("pytest", "harness.pytest_plugin.plugin", "harness.report"),
     # issue 21: the JUnit summary (pytest, the private _pytest.junitxml) lives in the plugin
-    "harness/sequential.py": ("pytest", "_pytest", "harness.plugin", "harness.session", "harness.report"),
-    "harness/epoch_check.py": ("pytest", "_pytest", "harness.plugin", "harness.report"),
-    "harness/multiplicity.py": ("pytest", "_pytest", "harness.plugin", "harness.report"),
+    "harness/statistics/sequential.py": ("pytest", "_pytest", "harness.pytest_plugin.plugin", "harness.pytest_plugin.session", "harness.report"),
+    "harness/statistics/epoch_check.py": ("pytest", "_pytest", "harness.pytest_plugin.plugin", "harness.report"),
+    "harness/statistics/multiplicity.py": ("pytest", "_pytest", "harness.pytest_plugin.plugin", "harness.report"),
     "models/config.py": ("torch",),
 }
 
@@ -68,14 +68,14 @@ def test_the_report_knows_nothing_of_pytest(path):
 
 def test_one_trainer_and_one_question_table():
     """No second training loop in harness/ or models/ (the single-model reference lives in
-    tests/): only harness/stacked.py builds an optimizer or calls backward. The Q6 orders are
+    tests/): only harness/train/stacked.py builds an optimizer or calls backward. The Q6 orders are
     listed only in their declaration (claims/questions_01_seed.py)."""
     import re
 
     loop = re.compile(r"torch\.optim\.|\.backward\(")
     trainers = sorted(str(p.relative_to(REPO)) for d in ("harness", "models")
                       for p in (REPO / d).rglob("*.py") if loop.search(p.read_text()))
-    assert trainers == ["harness/stacked.py"], trainers
+    assert trainers == ["harness/train/stacked.py"], trainers
     listing = '("act-norm", "leaky_relu")'
     where = [str(p.relative_to(REPO)) for p in REPO.glob("*/**/*.py")
              if listing in p.read_text() and not p.parts[-2] == "tests"]
@@ -84,7 +84,7 @@ def test_one_trainer_and_one_question_table():
 
 def test_judging_a_source_never_imports_torch():
     """Judging the paper's table (settings, questions, runs, stats, report) loads no torch."""
-    code = ("import sys, harness.session, harness.judging, harness.questions, harness.runs, "
+    code = ("import sys, harness.pytest_plugin.session, harness.pytest_plugin.judging, harness.declare.questions, harness.runstore.runs, "
             "harness.report; assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
