@@ -64,8 +64,8 @@ def test_fingerprint_is_the_trainer_and_what_it_imports():
     # the subpackages' __init__.py on the way run with the trainer (issue 23 item 4's layout)
     assert {"harness/train/__init__.py", "harness/declare/__init__.py"} <= set(files)
     off_path = {"harness/train/engine.py", "harness/train/executors.py", "harness/runstore/store.py",
-                "harness/statistics/stats.py", "harness/pytest_plugin/plugin.py", "harness/declare/profiles.py",
-                "harness/declare/grids.py", "harness/runstore/runs.py"}
+                "harness/statistics/stats.py", "harness/pytest_plugin/plugin.py",
+                "harness/declare/profiles.py", "harness/declare/grids.py", "harness/runstore/runs.py"}
     assert not off_path & set(files)
     assert not any(f.startswith(("claims/", "tests/", "benchmarks/")) for f in files)
     assert code_fingerprint() == code_fingerprint(ROOT)  # the cached value is this checkout's

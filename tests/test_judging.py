@@ -1,5 +1,5 @@
-"""harness.pytest_plugin.judging.interval_at: the confidence interval at the level a pytest outcome was decided
-at (issue 21), shown beside the 95% one. It must be the family's own interval at that level,
+"""harness.pytest_plugin.judging.interval_at: the confidence interval at the level a pytest
+outcome was decided at (issue 21), shown beside the 95% one. It must be the family's own interval at that level,
 and exclude the null exactly when the claim is supported there."""
 import numpy as np
 import pytest

@@ -46,8 +46,8 @@ def test_benchmarks_import_nothing_from_tests(path):
 # the plugin or the session; the report knows nothing of pytest.
 NEVER = {
     "harness/statistics/stats.py": ("harness.report", "harness.pytest_plugin", "pytest"),
-    "harness/statistics/formatting.py": ("harness.report", "harness.pytest_plugin", "harness.statistics.stats",
-                                         "pandas", "torch"),
+    "harness/statistics/formatting.py": ("harness.report", "harness.pytest_plugin",
+                                         "harness.statistics.stats", "pandas", "torch"),
     "harness/declare/questions.py": ("harness.report", "harness.pytest_plugin", "harness.runstore", "torch",
                                      "pandas"),
     "harness/pytest_plugin/session.py": ("pytest", "harness.pytest_plugin.plugin"),
@@ -217,7 +217,8 @@ def test_one_trainer_and_one_question_table():
 
 def test_judging_a_source_never_imports_torch():
     """Judging the paper's table (settings, questions, runs, stats, report) loads no torch."""
-    code = ("import sys, harness.pytest_plugin.session, harness.pytest_plugin.judging, harness.declare.questions, "
-            "harness.runstore.runs, harness.report; assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)")
+    code = ("import sys, harness.pytest_plugin.session, harness.pytest_plugin.judging, "
+            "harness.declare.questions, harness.runstore.runs, harness.report; "
+            "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -240,8 +240,8 @@ def convergence_section(results: list[ClaimResult]) -> list[str]:
         L.append("")
     if needs:
         L.append("What deciding each claim left undecided at the outcome's level (alpha/m) would "
-                 "take, if its observed effect were the truth (harness/statistics/seeds_needed.py: the test's "
-                 "own minimum detectable effect, carried to more seeds):")
+                 "take, if its observed effect were the truth (harness/statistics/seeds_needed.py: the "
+                 "test's own minimum detectable effect, carried to more seeds):")
         L.append("")
         L += [f"- `{r.id}`: {describe(r.seeds_needed)}" for r in needs]
         L.append("")
