@@ -13,5 +13,5 @@ The torch side:
 * ``harness.train``      - datasets as tensors, the trainer, the execution plans, the engine.
 
 On top, ``harness.pytest_plugin``: the plugin pytest loads (the ``seed_claims`` entry point)
-and the session it runs, which reaches the torch side only when it trains.
+and the session it runs, which loads torch only when it resolves its device or trains.
 """
