@@ -6,7 +6,7 @@ fresh Python process, so OpenMP starts with the environment we give it:
 * ``alone``: one job, threads = every allowed core (the baseline, measured in this run);
 * ``2x old``: two jobs at once, each at every core, OpenMP's default waiting (spin);
 * ``2x new``: two jobs at once, each choosing its threads from the cores free at its start
-  (``harness.threads.threads_for``) with sleeping waits (``OMP_WAIT_POLICY=PASSIVE``), as the
+  (``harness.train.threads.threads_for``) with sleeping waits (``OMP_WAIT_POLICY=PASSIVE``), as the
   pytest plugin does.
 
 Prints each job's wall and its ratio to ``alone``; the issue's target is about 2x for the new
@@ -29,13 +29,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JOB = r"""
 import json, os, sys, time
 sys.path.insert(0, {root!r})
-from harness import threads
+from harness.train import threads
 import torch
 n = {threads_arg}
 torch.set_num_threads(n if n > 0 else threads.threads_for(1))
-from harness.data import load_splits
-from harness.stacked import Stack
-from harness.spec import DataSpec, Protocol, RunSpec
+from harness.train.data import load_splits
+from harness.train.stacked import Stack
+from harness.declare.spec import DataSpec, Protocol, RunSpec
 from models import q5_norm_net
 data = DataSpec("fashion-mnist-subset", 4000, 1000, 14)
 splits = load_splits(data)

@@ -10,7 +10,7 @@ One process. For each configuration and scale it builds
   per-model loop, whose habits (DataLoader, per-step host reads) are the cost the engine
   removes. It is not the tests' reference loop (tests/reference_trainer.py, which benchmarks
   do not import) and produces no stored number;
-* ``engine``: our path for the device, the trainer (``harness.stacked``). CPU: one model (a
+* ``engine``: our path for the device, the trainer (``harness.train.stacked``). CPU: one model (a
   ``Stack`` of one replica, the trainer's own path for a lone seed: data resident, batches by
   indexing, metrics kept on the device, fused Adam), fp32 NCHW; variants ``channels_last``, ``bf16`` (autocast), ``stack xK`` (K seeds
   as one stacked model, time per replica-step) and ``compile`` (torch.compile, opt-in).
@@ -18,7 +18,7 @@ One process. For each configuration and scale it builds
   is in the "first step(s)" column (use --warmup 2: forward and backward compile separately).
   CUDA: ``Stack`` of K seeds (CUDA graph, fused Adam), time per replica-step.
 
-Every path trains from the weights ``harness.stacked.init_model`` gives seed 0 (the stack: seeds
+Every path trains from the weights ``harness.train.stacked.init_model`` gives seed 0 (the stack: seeds
 0..K-1, accuracy of replica 0) on the first (warmup + steps) * B training samples for one
 pass, then is evaluated on the same eval set. The batch ORDER differs between the DataLoader
 and the engine (each has its own shuffle), so accuracies differ by that noise.
@@ -53,9 +53,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from harness.data import DatasetUnavailable, Splits, load_splits  # noqa: E402
-from harness.stacked import EVAL_BATCH, Stack, device_name, init_model  # noqa: E402
-from harness.spec import DataSpec, Protocol, RunSpec  # noqa: E402
+from harness.declare.spec import DataSpec, Protocol, RunSpec  # noqa: E402
+from harness.train.data import DatasetUnavailable, Splits, load_splits  # noqa: E402
+from harness.train.stacked import EVAL_BATCH, Stack, device_name, init_model  # noqa: E402
 from models import q4_depth_net, q5_norm_net, q6_order_mlp  # noqa: E402
 
 # name -> (config builder(width, channels, size), batch size, label)

@@ -1,13 +1,13 @@
 """A profile's whole grid: today's engine ("eager-stacked") against the planned engine
-(``harness.plan``'s table), and the fraction of this CPU's measured fp32 peak each reaches.
+(``harness.train.plan``'s table), and the fraction of this CPU's measured fp32 peak each reaches.
 One process, one run: the peak and every ratio are measured together.
 
 * Peak: fp32 GEMM (a 2048^3 ``torch.mm``) and a dense 3x3 convolution's forward+backward at the
   tier's own shape (batch 128, 16 -> 16 channels, 14x14), in GFLOP/s at ``--threads``.
 * Per configuration, round-robin (one step of each path in turn, so background load hits both
   alike), the median time of one step of ALL the configuration's seeds: ``eager-stacked`` is one
-  ``harness.stacked.Stack`` of all seeds in NCHW (the engine before plans); ``planned`` is what
-  ``harness.plan.choose`` gives it (for a per-seed plan, one step of each seed's stack of one;
+  ``harness.train.stacked.Stack`` of all seeds in NCHW (the engine before plans); ``planned`` is what
+  ``harness.train.plan.choose`` gives it (for a per-seed plan, one step of each seed's stack of one;
   where the table keeps eager-stacked, the same timing serves both: speed-up 1.00x).
 * Each path's time for the grid: median step time x steps per epoch x epochs, training steps
   only. GFLOP/s: the convolutions' and linear layers' multiply-adds of one step (forward x 3
@@ -36,10 +36,10 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from bench_profile import configurations  # noqa: E402
-from harness.data import load_splits  # noqa: E402
-from harness.plan import EAGER_STACKED, choose, parse  # noqa: E402
-from harness.profiles import resolve_profile  # noqa: E402
-from harness.stacked import Stack, init_model  # noqa: E402
+from harness.declare.profiles import resolve_profile  # noqa: E402
+from harness.train.data import load_splits  # noqa: E402
+from harness.train.plan import EAGER_STACKED, choose, parse  # noqa: E402
+from harness.train.stacked import Stack, init_model  # noqa: E402
 
 
 SMALL_BATCH = 16  # latency-bound: compared with the bare forward + backward

@@ -7,7 +7,7 @@ alike):
 
 * ``seed-style``: the notebooks' loop (``bench_engine.SeedLoop``: DataLoader, one model at a
   time, per-step host reads, Q4's per-tensor gradient metric), one seed;
-* ``engine``: the stacked trainer (``harness.stacked.Stack``), all the profile's seeds at once.
+* ``engine``: the stacked trainer (``harness.train.stacked.Stack``), all the profile's seeds at once.
 
 Each path's time for the grid is its median step time x steps per epoch x epochs (x seeds for
 the seed-style loop, which trains one seed at a time). Training steps only: evaluation and
@@ -33,9 +33,9 @@ for p in (ROOT, os.path.join(ROOT, "benchmarks")):
 import torch  # noqa: E402
 
 from bench_engine import Engine, SeedLoop  # noqa: E402
-from harness import grids, questions  # noqa: E402
-from harness.data import load_splits  # noqa: E402
-from harness.profiles import resolve_profile  # noqa: E402
+from harness.declare import grids, questions  # noqa: E402
+from harness.declare.profiles import resolve_profile  # noqa: E402
+from harness.train.data import load_splits  # noqa: E402
 
 
 def configurations(profile, seeds: int):

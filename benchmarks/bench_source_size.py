@@ -9,7 +9,7 @@ fresh process:
 
 Peak RSS is the process's maximum resident set size as GNU time reports it
 (``/usr/bin/time -f %M``). The baseline is the 100-run source itself, measured in the same run; each row
-prints its ratio to it. Above ``harness.runs.MAX_SOURCE_ROWS`` the source is refused with one
+prints its ratio to it. Above ``harness.runstore.runs.MAX_SOURCE_ROWS`` the source is refused with one
 line before pandas reads it: that row shows what the refusal costs.
 
     python benchmarks/bench_source_size.py --sizes 100000 1000000
@@ -29,7 +29,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "docs" / "results" / "smoke-cpu" / "runs.csv"
 sys.path.insert(0, str(ROOT))
-from harness.runs import LIST_COLUMNS, MAX_SOURCE_ROWS  # noqa: E402
+from harness.runstore.runs import LIST_COLUMNS, MAX_SOURCE_ROWS  # noqa: E402
 
 RSS_TAG = "bench-peak-rss-kib="
 
@@ -67,7 +67,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[MAX_SOURCE_ROWS, 1_000_000])
     args = ap.parse_args()
-    print(f"limit: harness.runs.MAX_SOURCE_ROWS = {MAX_SOURCE_ROWS:,}; load average "
+    print(f"limit: harness.runstore.runs.MAX_SOURCE_ROWS = {MAX_SOURCE_ROWS:,}; load average "
           f"{os.getloadavg()[0]:.1f}")
     print(f"{'rows':>10}  {'file MB':>8}  {'exit':>4}  {'wall s':>7}  {'x base':>6}  "
           f"{'peak RSS MiB':>12}  {'x base':>6}  outcome")

@@ -1,4 +1,4 @@
-"""How well the engine's cost model (``harness.engine.estimated_cost``) weighs configurations
+"""How well the engine's cost model (``harness.train.engine.estimated_cost``) weighs configurations
 against each other: what the progress line's time left and the scheduler's order rest on.
 
 For every configuration of the committed CPU sessions (docs/results/*/runs.csv whose runs were
@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from harness.engine import RATE_EVIDENCE, estimated_cost  # noqa: E402
-from harness.spec import DataSpec, Protocol, RunSpec  # noqa: E402
+from harness.declare.spec import DataSpec, Protocol, RunSpec  # noqa: E402
+from harness.train.engine import RATE_EVIDENCE, estimated_cost  # noqa: E402
 from models import NetConfig  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ def before(spec: RunSpec, stack: int) -> float:
 
 
 def _latency(spec: RunSpec, stack: int) -> float:
-    from harness.engine import STEP_LATENCY
+    from harness.train.engine import STEP_LATENCY
 
     n = spec.data.train_size or 50_000
     steps = spec.protocol.epochs * -(-n // spec.protocol.batch_size)

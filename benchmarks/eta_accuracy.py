@@ -1,5 +1,5 @@
 """How close the progress line's time left was: read a session's stderr (the plain progress
-lines of harness/progress.py, e.g. `pytest claims -n 2 ... 2> log` or a CI log) and print,
+lines of harness/pytest_plugin/progress.py, e.g. `pytest claims -n 2 ... 2> log` or a CI log) and print,
 for the line nearest half-way through training, the time left it showed against the time
 that was really left (training ends at the first line with every configuration done), and
 when the first estimate appeared.
@@ -16,7 +16,7 @@ LINE = re.compile(r"training: configurations (\d+)/(\d+), runs (\d+)/(\d+), elap
 
 
 def seconds(text: str) -> float:
-    """``1h02m``, ``3m07s`` or ``42s`` in seconds (harness.progress.fmt_duration's forms)."""
+    """``1h02m``, ``3m07s`` or ``42s`` in seconds (harness.pytest_plugin.progress.fmt_duration's forms)."""
     m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text)
     if not m or not text:
         raise ValueError(f"not a duration: {text!r}")

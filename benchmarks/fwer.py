@@ -1,5 +1,5 @@
 """Family-wise error of the pytest outcome and the session-end Holm verdicts over the whole
-declared body of claims (harness/multiplicity.py), under ``--seeds auto`` and fixed seeds, and
+declared body of claims (harness/statistics/multiplicity.py), under ``--seeds auto`` and fixed seeds, and
 what two-sided futility keeps of a refutation (issue 21).
 
 The model (normal runs, SD 1, effects in SD units; the profile's stages 5/10/20): every
@@ -44,8 +44,8 @@ import numpy as np
 from scipy import optimize, special
 from scipy import stats as st
 
-from harness import multiplicity, sequential, simulate, stats
-from harness.sequential import Design
+from harness.statistics import multiplicity, sequential, simulate, stats
+from harness.statistics.sequential import Design
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "STATISTICS.md"
@@ -80,8 +80,8 @@ HEADER = ("| scenario | design | true nulls | supported error: pytest outcomes |
 
 
 def declared() -> list[str]:
-    """The seed paper's body of claims (its multiplicity family; harness.questions.body_of)."""
-    from harness.questions import body_of
+    """The seed paper's body of claims (its multiplicity family; harness.declare.questions.body_of)."""
+    from harness.declare.questions import body_of
 
     found = multiplicity.declared_claims((ROOT / "claims").glob("test_*.py"))
     return sorted(c for c, q in found.items() if body_of(q) == "seed")

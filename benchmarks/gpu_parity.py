@@ -8,7 +8,7 @@ Parity (one line each, PASS/FAIL with the largest relative difference):
   the trainer itself, not the tests' reference loop (benchmarks do not import tests/): the
   chain is GPU stack of K == CPU stack of one (here) and CPU stacks of K and of one ==
   the independent reference loop (tests/test_stacked.py);
-* the same through ``harness.concurrent`` (two configurations on two streams);
+* the same through ``harness.train.concurrent`` (two configurations on two streams);
 * float32 (TF32 as torch defaults) and bf16: the difference after the same steps, reported,
   not judged (float32 runs drift apart; see docs/PERFORMANCE.md).
 Concurrency timing: Q5's batch-2/-4 BN/GN stacks at full size (5 seeds), N steps each, one
@@ -30,10 +30,10 @@ if ROOT not in sys.path:
 
 import torch  # noqa: E402
 
-from harness.concurrent import train_concurrent  # noqa: E402
-from harness.data import Splits  # noqa: E402
-from harness.stacked import Stack, device_name, train_stacked  # noqa: E402
-from harness.spec import DataSpec, Protocol, RunSpec  # noqa: E402
+from harness.declare.spec import DataSpec, Protocol, RunSpec  # noqa: E402
+from harness.train.concurrent import train_concurrent  # noqa: E402
+from harness.train.data import Splits  # noqa: E402
+from harness.train.stacked import Stack, device_name, train_stacked  # noqa: E402
 from models import q5_norm_net  # noqa: E402
 
 REL = 1e-6

@@ -3,11 +3,11 @@ alpha (issue 21 item 6), for docs/STATISTICS.md.
 
     python3 benchmarks/level_calibration.py [--reps 100000] [--update-doc]
 
-Every null scenario of harness/calibration.py but spread_greater's (a bootstrap:
+Every null scenario of harness/statistics/calibration.py but spread_greater's (a bootstrap:
 benchmarks/spread_power.py has its alpha/m column), plus the two-sample shapes the issue
 names (n 4 vs 10; one arm 3x noisier). For the Welch-type contrasts the same draws are judged
 with the Welch-Satterthwaite df (the rule until 2026-12-04) and with Hsu's df = min(n) - 1
-(the rule since, harness.simulate.contrast_df), and the power both have at shifted means shows
+(the rule since, harness.statistics.simulate.contrast_df), and the power both have at shifted means shows
 what the fix costs.
 """
 from __future__ import annotations
@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks import doc_table  # noqa: E402
 
-from harness import calibration as cal  # noqa: E402
-from harness import simulate as sim  # noqa: E402
+from harness.statistics import calibration as cal  # noqa: E402
+from harness.statistics import simulate as sim  # noqa: E402
 
 DOC = REPO / "docs" / "STATISTICS.md"
 JSON = REPO / "docs" / "level_calibration.json"
@@ -112,7 +112,7 @@ def render(d: dict) -> str:
                  f"{cm(r['supported_m'])} | {cm(r['refuted_m'])} |")
     L += ["", "The Welch-type contrast alone (one-sided `supported` rate) with the Welch-Satterthwaite "
           "df (the rule until 2026-12-04) and with Hsu's df = min(n) - 1 (conservative for every "
-          "variance ratio; the rule applied, `harness.simulate.contrast_df`). Null shapes first, "
+          "variance ratio; the rule applied, `harness.statistics.simulate.contrast_df`). Null shapes first, "
           "then the power both have at a true difference (what the fix costs):", "",
           "| shape | Welch at alpha | Welch at alpha/m | Hsu at alpha | Hsu at alpha/m |",
           "|---|---|---|---|---|"]

@@ -4,9 +4,9 @@ for docs/STATISTICS.md.
     python3 benchmarks/margin_power.py [--update-doc]
 
 Each claim's arms are drawn normal with the paper's own cell means and sample SDs
-(fixtures/published_results.csv) and judged by the claim's rule (harness.simulate's TOST and
+(fixtures/published_results.csv) and judged by the claim's rule (harness.statistics.simulate's TOST and
 Welch-with-margin, intersection-union over the claim's parts) at the margin the profile
-declares (harness/profiles.py), with 5, 10 and 20 seeds an arm, at alpha and alpha/17. Also
+declares (harness/declare/profiles.py), with 5, 10 and 20 seeds an arm, at alpha and alpha/17. Also
 with the two arms' true difference set to 0 (the best case for showing equivalence).
 """
 from __future__ import annotations
@@ -25,8 +25,8 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks import doc_table  # noqa: E402
 
-from harness import simulate as sim  # noqa: E402
-from harness.profiles import PROFILES  # noqa: E402
+from harness.declare.profiles import PROFILES  # noqa: E402
+from harness.statistics import simulate as sim  # noqa: E402
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from spread_power import paper_cells  # noqa: E402

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from harness import convergence
-from harness.data import load_splits
-from harness.profiles import input_shape
-from harness.stacked import train_stacked
-from harness.spec import DataSpec, Protocol, RunSpec
+from harness.declare.profiles import input_shape
+from harness.declare.spec import DataSpec, Protocol, RunSpec
+from harness.statistics import convergence
+from harness.train.data import load_splits
+from harness.train.stacked import train_stacked
 from models import q4_depth_net, q5_norm_net, q6_order_cnn, q6_order_mlp
 
 LOG = Path(__file__).resolve().parent.parent / "docs" / "pilots" / "pilots.jsonl"

@@ -9,7 +9,7 @@ numbers given the same numpy/scipy) and writes docs/power_table.json; ``render``
 JSON into the markdown between ``<!-- power-table:begin -->`` and ``<!-- power-table:end -->``.
 tests/test_power_table.py checks that the doc section equals ``render(json)`` and re-runs a
 few cells at a small replicate count against the JSON, without the slow simulation.
-The scenarios are those of harness/calibration.py (the calibration tests use the same).
+The scenarios are those of harness/statistics/calibration.py (the calibration tests use the same).
 """
 from __future__ import annotations
 
@@ -30,9 +30,9 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks import doc_table  # noqa: E402
 
-from harness import calibration as cal  # noqa: E402
-from harness import simulate as sim  # noqa: E402
-from harness.stats import Arm, mean_greater  # noqa: E402
+from harness.statistics import calibration as cal  # noqa: E402
+from harness.statistics import simulate as sim  # noqa: E402
+from harness.statistics.stats import Arm, mean_greater  # noqa: E402
 
 DOC = REPO / "docs" / "STATISTICS.md"
 JSON = REPO / "docs" / "power_table.json"
@@ -44,7 +44,7 @@ DS = (0.5, 1.0, 1.5, 2.0, 3.0)
 
 def welch_power(n: int, d: float, reps: int, rng: np.random.Generator) -> float:
     """Monte-Carlo power of the one-sided Welch test, both arms N(., 1), n each, true
-    standardized difference d (checked against harness.stats on the first replicate)."""
+    standardized difference d (checked against harness.statistics.stats on the first replicate)."""
     x = rng.normal(d, 1.0, (reps, n))
     y = rng.normal(0.0, 1.0, (reps, n))
     p, _ = sim.welch_p(x, y)

@@ -26,11 +26,11 @@ if ROOT not in sys.path:
 
 import torch  # noqa: E402
 
-from harness.data import load_splits  # noqa: E402
-from harness.stacked import Stack, backend_flags, device_name, epoch_batches  # noqa: E402
-from harness.grids import grid  # noqa: E402
-from harness.questions import QUESTIONS  # noqa: E402  (every declared question)
-from harness.profiles import get_profile  # noqa: E402
+from harness.declare.grids import grid  # noqa: E402
+from harness.declare.profiles import get_profile  # noqa: E402
+from harness.declare.questions import QUESTIONS  # noqa: E402  (every declared question)
+from harness.train.data import load_splits  # noqa: E402
+from harness.train.stacked import Stack, backend_flags, device_name, epoch_batches  # noqa: E402
 
 
 def main(argv=None) -> int:

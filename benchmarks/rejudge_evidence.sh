@@ -3,7 +3,7 @@
 # training, seconds each) and copy its report.json, report.md and report.html over: what to run
 # after a change to stats or claims that tests/test_committed_evidence.py says moved a verdict
 # (then write the change in docs/RESULTS.md). Sequential (--seeds auto) reports are replayed
-# stage by stage from their runs.csv with the stages they recorded (harness/replay.py).
+# stage by stage from their runs.csv with the stages they recorded (harness/runstore/replay.py).
 set -e
 cd "$(dirname "$0")/.."
 out=$(mktemp -d)

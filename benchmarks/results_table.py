@@ -24,12 +24,12 @@ def _n(ev):
     return f"{len(n)}x{n[0]}" if len(set(n)) == 1 and len(n) > 2 else "/".join(map(str, n))
 
 
-#: the adjusted-p column's name per multiplicity rule (harness/multiplicity.py RULES)
+#: the adjusted-p column's name per multiplicity rule (harness/statistics/multiplicity.py RULES)
 RULE_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "bh": "BH", "none": "unadjusted"}
 
 
 def table(report: dict, body: str | None = None) -> str:
-    """One row per claim of ``body`` (a body of claims, harness.questions.body_of; None: all)."""
+    """One row per claim of ``body`` (a body of claims, harness.declare.questions.body_of; None: all)."""
     results = [r for r in report["results"] if body is None or r.get("body", "seed") == body]
     rules = sorted({RULE_NAMES.get(r.get("multiplicity"), "adjusted") for r in results})
     lines = [f"| claim | the paper's numbers | this run: verdict | effect [95% CI] | p | p ({'/'.join(rules) or 'adjusted'}) "

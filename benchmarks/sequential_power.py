@@ -1,8 +1,8 @@
-"""Power and expected seeds of ``--seeds auto`` (harness/sequential.py) per test family and
+"""Power and expected seeds of ``--seeds auto`` (harness/statistics/sequential.py) per test family and
 effect size, against fixed designs with 5 and 20 seeds per arm.
 
 Simulated runs are normal with SD 1, so effects are in SD units. Every replicate goes through
-the real path: the family's function in harness.stats at each stage's level, and
+the real path: the family's function in harness.statistics.stats at each stage's level, and
 ``sequential.stop_reason`` (efficacy, untestable, futility) between stages. Prints a markdown
 table; ``--update-doc`` also writes its rows into docs/STATISTICS.md ("Power and expected
 seeds"), which tests/test_power_table.py checks covers every family and effect listed here.
@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import sequential, stats
-from harness.sequential import Design
+from harness.statistics import sequential, stats
+from harness.statistics.sequential import Design
 
 ALPHA = 0.05
 #: the level a claim's design spends: the outcome's alpha / m over the 17 declared claims
-#: (issue 21; harness/multiplicity.py), unless --alpha says otherwise
+#: (issue 21; harness/statistics/multiplicity.py), unless --alpha says otherwise
 DESIGN_ALPHA = ALPHA / 17
 STAGES = (5, 10, 20)
 DOC = Path(__file__).resolve().parent.parent / "docs" / "STATISTICS.md"

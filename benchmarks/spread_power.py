@@ -4,13 +4,13 @@
     python3 benchmarks/spread_power.py --update-doc    # also rewrite the section in docs/STATISTICS.md
     python3 benchmarks/spread_power.py --render-only --update-doc
 
-Null rates: every spread_greater scenario of harness/calibration.py, at alpha and at alpha/17
+Null rates: every spread_greater scenario of harness/statistics/calibration.py, at alpha and at alpha/17
 (Holm's first level over the 17 claims), from the same draws. Power: the paper's own cell
 means and SDs (fixtures/published_results.csv: Q5 BatchNorm vs GroupNorm at the cpu profile's
 batch sizes 2/16/128 and at all 7; Q6 CNN vs MLP over the three orders, with the CNN of
 experiment 1 (the paper's headline table) and of experiment 2 (the runs --source paper judges)) with 5, 10 and 20
-seeds a cell (20 = the last stage of --seeds auto). The rule runs through harness.simulate,
-the code spread_greater calls (harness.calibration checks them against each other).
+seeds a cell (20 = the last stage of --seeds auto). The rule runs through harness.statistics.simulate,
+the code spread_greater calls (harness.statistics.calibration checks them against each other).
 """
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks import doc_table  # noqa: E402
 
-from harness import calibration as cal  # noqa: E402
-from harness import simulate as sim  # noqa: E402
+from harness.statistics import calibration as cal  # noqa: E402
+from harness.statistics import simulate as sim  # noqa: E402
 
 DOC = REPO / "docs" / "STATISTICS.md"
 JSON = REPO / "docs" / "spread_power.json"

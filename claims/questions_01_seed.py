@@ -1,4 +1,4 @@
-"""The seed paper's questions Q4-Q6, declared (harness/questions.py reads every
+"""The seed paper's questions Q4-Q6, declared (harness/declare/questions.py reads every
 ``claims/questions_*.py``; file-name order is the report's section order).
 
 - Q4: ReLU vs Sigmoid over depth (the Q4 net: stem conv+BN+act, blocks conv->BN->act);
@@ -10,7 +10,7 @@ docs/pilots/): batch 32 gives the smoke Q4/Q6 nets 250-500 steps; Q5 trains on l
 because its batch-2 runs take N/2 steps an epoch. cpu was frozen 2026-11-28 before its one
 confirmatory session; cpu2 (issue 24) on 2026-12-04 before its own. full is the paper's protocol.
 """
-from harness.questions import Level, Question
+from harness.declare.questions import Level, Question
 
 #: The paper's three Q6 orders: name -> run fields, in the paper's case order.
 Q6_ORDERS = {"bn-relu": ("norm-act", "relu"), "relu-bn": ("act-norm", "relu"),

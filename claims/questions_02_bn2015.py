@@ -17,7 +17,7 @@ Sizes: smoke keeps bn2015's training under a minute on 2 cores; cpu was sized by
 seeds >= 1000 (docs/pilots/bn2015-pilot-1, -2: docs/pilots/bn2015.md), then frozen before its
 one confirmatory session (docs/results/bn2015-cpu).
 """
-from harness.questions import Level, Metric, Question
+from harness.declare.questions import Level, Metric, Question
 
 #: Accuracy (%) the steps-to-target metric waits for, fixed before the confirmatory session:
 #: reached by the BN network within the smoke budget (best 77-81% there, seeds 0-4; 80% was
@@ -70,7 +70,7 @@ BN_DEEP = Question(
     title="Ioffe & Szegedy 2015: BatchNorm makes a deep sigmoid network trainable",
     # PyTorch's default initialisation here: from N(0, 0.01^2) a deep sigmoid stack without BN
     # outputs one constant class (every seed exactly 10.0%, measured at depth 10), which the
-    # suite treats as a broken arm (harness.divergence), not as a result.
+    # suite treats as a broken arm (harness.runstore.divergence), not as a result.
     base=MLP | {"lr": 0.001, "init": "default"},
     levels=(Level("norm", ("none", "batch")),),
     metrics=("best_test_acc", "final_test_acc"),

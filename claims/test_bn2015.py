@@ -23,9 +23,9 @@ here is untestable, and no ``--source`` table of them is shipped (docs/ADDING_A_
 """
 import pytest
 
-from harness import stats
-from harness.questions import largest, smallest
-from harness.runs import question_arm
+from harness.declare.questions import largest, smallest
+from harness.runstore.runs import question_arm
+from harness.statistics import stats
 
 LR = "bn2015-lr"
 DEEP = "bn2015-deep"

@@ -1,8 +1,8 @@
 """The paper's headline: best accuracy 80%+ with this custom CNN on CIFAR-10."""
 import pytest
 
-from harness import stats
-from harness.runs import MissingArm, question_arm
+from harness.runstore.runs import MissingArm, question_arm
+from harness.statistics import stats
 
 
 @pytest.mark.claim(id="headline-80-percent", question="headline",

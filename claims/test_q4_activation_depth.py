@@ -7,9 +7,9 @@ list's last element.
 """
 import pytest
 
-from harness import stats
-from harness.questions import ordered
-from harness.runs import question_arm
+from harness.declare.questions import ordered
+from harness.runstore.runs import question_arm
+from harness.statistics import stats
 
 
 def depths(profile):

@@ -8,9 +8,9 @@ resolved from values, never from a position in the profile's list.
 """
 import pytest
 
-from harness import stats
-from harness.questions import size, smallest
-from harness.runs import question_arm
+from harness.declare.questions import size, smallest
+from harness.runstore.runs import question_arm
+from harness.statistics import stats
 
 
 # At smoke scale (1,000 images, 4 epochs) no configuration is trained far: the batch-2 runs
@@ -69,7 +69,7 @@ def test_groupnorm_consistent_across_batch_sizes(judge):
     judge(lambda runs, p: stats.all_of([
         stats.spread_greater(over_batches(runs, p, "batch"), over_batches(runs, p, "group"),
                              alpha=p.alpha),
-        # margin: a quarter of BN's small-batch penalty in the paper (harness/profiles.py)
+        # margin: a quarter of BN's small-batch penalty in the paper (harness/declare/profiles.py)
         stats.equivalent(at(runs, p, "group", small(p)), at(runs, p, "group", peak(p)),
                          margin=p.q5_gn_consistency_margin, alpha=p.alpha),
     ]))

@@ -4,9 +4,9 @@ The paper's cases: case1 BN->ReLU, case2 ReLU->BN, case3 LeakyReLU->BN.
 """
 import pytest
 
-from harness import stats
-from harness import questions
-from harness.runs import question_arm
+from harness.declare import questions
+from harness.runstore.runs import question_arm
+from harness.statistics import stats
 
 METRIC = "final_test_acc"
 ORDERS = questions.get("Q6").level("order").values  # the paper's three, in its case order
@@ -66,7 +66,7 @@ def test_cnn_bn_first_varies_more(judge):
 @pytest.mark.claim(id="q6-mlp-orders-equivalent", question="Q6",
                    sentence="In the MLP the order makes almost no difference.")
 def test_mlp_orders_equivalent(judge):
-    # margin: a quarter of the CNN's activation-first gain in the paper (harness/profiles.py)
+    # margin: a quarter of the CNN's activation-first gain in the paper (harness/declare/profiles.py)
     pairs = [("bn-relu", "relu-bn"), ("bn-relu", "leakyrelu-bn"), ("relu-bn", "leakyrelu-bn")]
     judge(lambda runs, p: stats.all_of([
         stats.equivalent(order(runs, p, "mlp", a), order(runs, p, "mlp", b),

@@ -4,7 +4,7 @@ imports torch). ``models.build`` turns a config into an ``nn.Module``.
 The paper trained four networks (EXPERIMENTS.md): the Q4 depth net, the Q5 norm net, the Q6
 CNN and the Q6 MLP. They are four values of :class:`NetConfig`, not four classes; the
 ``q4_depth_net`` ... helpers below name those values. Which levels of them each question
-compares is ``harness.questions``.
+compares is ``harness.declare.questions``.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ ACTIVATIONS = tuple(ACTIVATION_LAYERS)
 STEMS = ("conv", "block")
 
 #: Metadata of a field added after runs were first stored: left out of the store key while at
-#: its default (``keyed``; ``harness.spec.RunSpec.key``), so adding it re-keys no older run.
+#: its default (``keyed``; ``harness.declare.spec.RunSpec.key``), so adding it re-keys no older run.
 KEY_AT_DEFAULT_OMITTED = {"omit_default_from_key": True}
 
 

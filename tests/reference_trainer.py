@@ -1,6 +1,6 @@
 """The reference the trainer is checked against: the paper's protocol, one model at a time.
 
-A plain single-model loop, kept apart from ``harness.stacked`` on purpose: its own network
+A plain single-model loop, kept apart from ``harness.train.stacked`` on purpose: its own network
 object, its own ``torch.optim.Adam`` (the default, unfused one), its own batches, loss,
 gradient metric, divergence check and evaluation. What it shares with the trainer is what
 DEFINES a run rather than how it is computed: the initial weights (``init_model``), the batch
@@ -23,9 +23,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from harness.data import Splits
-from harness.spec import RunSpec
-from harness.stacked import (EVAL_BATCH, ProgressFn, epoch_batches, finish_record, init_model,
+from harness.declare.spec import RunSpec
+from harness.train.data import Splits
+from harness.train.stacked import (EVAL_BATCH, ProgressFn, epoch_batches, finish_record, init_model,
                              new_record, shuffle_generator)
 
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import aa_calibration as aa
-from harness import runs as runs_mod
-from harness import stats
-from harness.profiles import PROFILES
+from harness.declare.profiles import PROFILES
+from harness.runstore import runs as runs_mod
+from harness.statistics import aa_calibration as aa
+from harness.statistics import stats
 
 REPO = Path(__file__).resolve().parent.parent
 CPU_RUNS = REPO / "docs" / "results" / "fashion-mnist-cpu" / "runs.csv"

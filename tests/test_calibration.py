@@ -1,10 +1,10 @@
-"""Calibration of every decision rule of harness.stats (issue 9): under null scenarios with
+"""Calibration of every decision rule of harness.statistics.stats (issue 9): under null scenarios with
 unequal variances, unequal n and t(3) noise, the rates of `supported` and `refuted` stay at
 most alpha + 3 Monte-Carlo standard errors; and the same simulation flags a deliberately
 naive variant of each rule (pooling unequal variances, refuting at alpha per part, ...) as
 above that limit, so these tests can fail.
 
-The simulations run the vectorised rules of harness.simulate; each scenario first checks
+The simulations run the vectorised rules of harness.statistics.simulate; each scenario first checks
 that they give the real function's p and refutation p on its first replicates. CI runs
 CALIBRATION_REPS replicates (the limit is computed from that count); docs/STATISTICS.md
 shows the same scenarios at 20,000 (benchmarks/power_table.py).
@@ -16,9 +16,9 @@ import os
 import numpy as np
 import pytest
 
-from harness import calibration as cal
-from harness import simulate as sim
-from harness import stats
+from harness.statistics import calibration as cal
+from harness.statistics import simulate as sim
+from harness.statistics import stats
 
 REPS = int(os.environ.get("CALIBRATION_REPS", "4000"))
 #: spread_greater's rule is a bootstrap (2 x 2,000 resamples a replicate): fewer replicates,
@@ -128,7 +128,7 @@ LEVEL_M = cal.ALPHA / 17
 def test_every_rule_holds_at_alpha_over_m():
     """Issue 21 item 6: at the level Holm's first step uses, under unequal n, unequal
     variances and t(3) noise. The Welch-Satterthwaite df failed five of these scenarios (up to
-    2.2x nominal); Hsu's df (harness.simulate.contrast_df) holds them all."""
+    2.2x nominal); Hsu's df (harness.statistics.simulate.contrast_df) holds them all."""
     reps = 20_000
     lim = cal.limit(reps, LEVEL_M)
     for sc in SCENARIOS:

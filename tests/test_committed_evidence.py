@@ -2,9 +2,9 @@
 re-judged from its own runs (its runs.csv, or the paper's table for paper-published) with the
 profile its report recorded, in seconds and without training, and every claim must get
 exactly the committed verdict and p-value. A ``--seeds auto`` report is replayed stage by
-stage from its runs.csv (harness/replay.py): the same stops, the same sequential p's. A change to stats or claims that alters a
-committed verdict fails here until the report is regenerated and the change is written in
-docs/RESULTS.md."""
+stage from its runs.csv (harness/runstore/replay.py): the same stops, the same sequential p's.
+A change to stats or claims that alters a committed verdict fails here until the report is
+regenerated and the change is written in docs/RESULTS.md."""
 import json
 import math
 import re
@@ -23,8 +23,8 @@ def _source(folder: Path, meta: dict) -> str:
 
 
 def _seed_args(meta: dict) -> list[str]:
-    """A --seeds auto report is replayed stage by stage from its runs.csv (harness/replay.py)
-    with the stages it recorded, e.g. "auto (5, 10)"."""
+    """A --seeds auto report is replayed stage by stage from its runs.csv
+    (harness/runstore/replay.py) with the stages it recorded, e.g. "auto (5, 10)"."""
     seeds = str(meta.get("seeds"))
     if not seeds.startswith("auto"):
         return []

@@ -1,13 +1,13 @@
-"""Several configurations interleaved step by step (harness.concurrent) give exactly the
+"""Several configurations interleaved step by step (harness.train.concurrent) give exactly the
 records ``train_stacked`` gives each configuration alone (CPU, float32: the same kernels in
 the same order per configuration, so equality is exact, not approximate)."""
 from __future__ import annotations
 
 import torch
 
-from harness.concurrent import train_concurrent
-from harness.stacked import train_stacked
-from harness.spec import DataSpec, Protocol, RunSpec
+from harness.declare.spec import DataSpec, Protocol, RunSpec
+from harness.train.concurrent import train_concurrent
+from harness.train.stacked import train_stacked
 from test_stacked import SMALL, random_splits
 from models import q5_norm_net
 
@@ -40,7 +40,7 @@ def test_interleaved_records_equal_one_at_a_time():
 
 def test_interleaving_keeps_divergence_per_configuration(monkeypatch):
     """A configuration whose runs diverge stops alone; the others run to the end."""
-    from harness import stacked
+    from harness.train import stacked
     original = stacked.init_model
 
     def poisoned(spec, device, dtype=torch.float32):

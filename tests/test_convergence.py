@@ -1,11 +1,11 @@
-"""The convergence diagnostic (harness/convergence.py): each status, and its edges."""
+"""The convergence diagnostic (harness/statistics/convergence.py): each status, and its edges."""
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from harness import convergence as cv
+from harness.statistics import convergence as cv
 
 
 def curves(final_slope, n=5, epochs=6, noise=0.3, seed=0, start=60.0):

@@ -1,9 +1,9 @@
-"""harness.data: the offline datasets, and the torchvision paths on tiny files in the real formats.
+"""harness.train.data: the offline datasets, and the torchvision paths on tiny files in the real formats.
 
 Fashion-MNIST and CIFAR-10 are exercised on files this module writes itself, byte for byte in
 the published formats (IDX: big-endian magic, dims, uint8 payload; CIFAR-10 "python version":
 Python-2 pickles of dicts holding a uint8 N x 3072 array), read by the real torchvision code.
-Every test points ``harness.data.CACHE`` at a temporary folder and ``DEBIAN_FMNIST`` at a
+Every test points ``harness.train.data.CACHE`` at a temporary folder and ``DEBIAN_FMNIST`` at a
 folder that does not exist, so nothing is written into the repo and an installed
 ``dataset-fashion-mnist`` package cannot change what a test sees.
 """
@@ -25,10 +25,10 @@ from PIL import Image
 from torchvision import transforms
 from torchvision.datasets import CIFAR10
 
-from harness import data
-from harness.data import DATASETS, DatasetUnavailable, load_raw, load_splits
-from harness.profiles import input_shape
-from harness.spec import DataSpec
+from harness.declare.profiles import input_shape
+from harness.declare.spec import DataSpec
+from harness.train import data
+from harness.train.data import DATASETS, DatasetUnavailable, load_raw, load_splits
 
 FMNIST_FILES = {"train-images-idx3-ubyte": "train_x", "train-labels-idx1-ubyte": "train_y",
                 "t10k-images-idx3-ubyte": "test_x", "t10k-labels-idx1-ubyte": "test_y"}

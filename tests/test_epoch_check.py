@@ -1,13 +1,13 @@
-"""harness.epoch_check: the verdict with the held-out best-epoch metric swapped in."""
+"""harness.statistics.epoch_check: the verdict with the held-out best-epoch metric swapped in."""
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from harness import sequential, stats
-from harness.epoch_check import rejudge
-from harness.sequential import Design
+from harness.statistics import sequential, stats
+from harness.statistics.epoch_check import rejudge
+from harness.statistics.sequential import Design
 
 
 def _runs(heldout=True):

@@ -3,7 +3,7 @@
 Fake tensors carry a device, dtype and shape but no data, so a whole step of every network at
 the paper's full size (width 64, 3x32x32, batch 128, 5 replicas) runs in milliseconds here and
 fails the way CUDA would on a device mix-up (a CPU tensor meeting a CUDA one), a dtype
-mix-up under bf16 autocast, or a shape error. Each case builds ``harness.stacked.Stack`` on
+mix-up under bf16 autocast, or a shape error. Each case builds ``harness.train.stacked.Stack`` on
 "cuda", runs ``Stack.step`` (gather, forward under autocast, loss, zeroing, the gradient
 metrics, fused Adam, the accumulators) and a forward pass in eval mode, and checks where and
 in which dtype everything lives afterwards.
@@ -31,10 +31,10 @@ import pytest
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-from harness import stacked
-from harness.data import Splits
-from harness.stacked import Stack
-from harness.spec import DataSpec, Protocol, RunSpec
+from harness.declare.spec import DataSpec, Protocol, RunSpec
+from harness.train import stacked
+from harness.train.data import Splits
+from harness.train.stacked import Stack
 from models import build_network, q4_depth_net, q5_norm_net, q6_order_cnn, q6_order_mlp
 
 K, BATCH, FULL = 5, 128, dict(width=64, in_channels=3, image_size=32)

@@ -172,11 +172,11 @@ def copy_store(trained: Path, dest: Path) -> Path:
 def test_a_zombie_owners_lease_is_taken_over(tmp_path):
     """A killed xdist worker stays a zombie until the controller reaps it: signal 0 still
     reaches it, but it will never finish its runs."""
-    from harness.store import RunStore
+    from harness.runstore.store import RunStore
 
     path = tmp_path / "s.sqlite"
     code = (f"import sys; sys.path.insert(0, {str(REPO)!r})\n"
-            f"from harness.store import RunStore\n"
+            f"from harness.runstore.store import RunStore\n"
             f"st = RunStore({str(path)!r}); assert st.claim('k'); print('claimed', flush=True)\n"
             f"import time; time.sleep(120)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -199,7 +199,7 @@ def test_a_zombie_owners_lease_is_taken_over(tmp_path):
 def test_a_reused_pid_does_not_keep_a_dead_owners_lease(tmp_path):
     """The owner is recorded with its process start time: the same pid, started at another
     time, is another process. Our own pid with a wrong start time stands for it."""
-    from harness import store as store_mod
+    from harness.runstore import store as store_mod
 
     host = socket.gethostname()
     assert store_mod._owner_alive(store_mod._owner())
@@ -213,7 +213,7 @@ def test_a_reused_pid_does_not_keep_a_dead_owners_lease(tmp_path):
 
 # -- the store key tells apart what changes numbers ---------------------------------------------
 def test_store_key_holds_device_and_precision_records_threads_config_key_does_not():
-    from harness.spec import DataSpec, Execution, Protocol, RunSpec
+    from harness.declare.spec import DataSpec, Execution, Protocol, RunSpec
     from models import q6_order_mlp
 
     spec = RunSpec(q6_order_mlp("norm-act", "relu", width=4), DataSpec("digits"), Protocol(1, 32), 0)
@@ -231,8 +231,8 @@ def test_store_key_holds_device_and_precision_records_threads_config_key_does_no
 def test_engine_keys_follow_the_thread_count(tmp_path):
     import torch
 
-    from harness.engine import Engine
-    from harness.store import RunStore
+    from harness.runstore.store import RunStore
+    from harness.train.engine import Engine
 
     before = torch.get_num_threads()
     with RunStore(tmp_path / "s.sqlite") as st:
@@ -442,8 +442,8 @@ def test_bad_runs_csv_is_one_error_line_naming_row_and_column(tmp_path, name):
 def test_duplicated_file_never_raises_n(tmp_path):
     """The issue's case: the whole runs.csv twice turned a p of 0.048 into 0.005. Now each
     copied row is an error and nothing is judged."""
-    from harness.runs import read_runs_csv
-    from harness.validate import RunsError
+    from harness.runstore.runs import read_runs_csv
+    from harness.runstore.validate import RunsError
 
     path = _csv(tmp_path, pd.concat([smoke_rows(), smoke_rows()]))
     with pytest.raises(RunsError) as err:
@@ -454,7 +454,7 @@ def test_duplicated_file_never_raises_n(tmp_path):
 
 def test_validate_knows_the_models_values():
     import models
-    from harness import validate
+    from harness.runstore import validate
 
     for name in ("ARCHS", "BLOCK_ORDERS", "NORMS", "ACTIVATIONS", "STEMS"):
         assert getattr(validate, name) is getattr(models, name), name  # one definition
@@ -527,11 +527,11 @@ def test_every_run_at_chance_is_untestable_and_flips_no_strict_xfail(tmp_path):
 
 def test_real_diverged_and_stuck_runs_are_flagged():
     """The trainer's own records: lr 1e30 diverges (non-finite loss), lr 1e4 does not learn.
-    Each is flagged by the one definition (harness.divergence) that runs.arm applies."""
-    from harness.data import load_splits
-    from harness.stacked import train_stacked
-    from harness.runs import MissingArm, arm, from_records
-    from harness.spec import DataSpec, Protocol, RunSpec
+    Each is flagged by the one definition (harness.runstore.divergence) that runs.arm applies."""
+    from harness.declare.spec import DataSpec, Protocol, RunSpec
+    from harness.runstore.runs import MissingArm, arm, from_records
+    from harness.train.data import load_splits
+    from harness.train.stacked import train_stacked
     from models import q6_order_mlp
 
     data = load_splits(DataSpec("digits"))
@@ -555,7 +555,7 @@ def test_real_diverged_and_stuck_runs_are_flagged():
 
 
 def test_constant_arm_at_chance_is_flagged_but_slow_seeds_are_results():
-    from harness.runs import MissingArm, arm, runs_frame
+    from harness.runstore.runs import MissingArm, arm, runs_frame
 
     def rows(accs, order):
         return [{"key": f"{order}{i}", "kind": "run", "seed": i, "arch": "mlp", "depth": 0,
@@ -583,7 +583,7 @@ def _inject(tmp_path: Path, code: str) -> dict:
 #: loaded machine the signal could arrive after training had ended (the session then exited
 #: 1, a normal end, and the test tested nothing).
 SLOW_EPOCHS = ("import time\n"
-               "from harness import stacked\n"
+               "from harness.train import stacked\n"
                "_evaluate = stacked.Stack.evaluate\n"
                "def _slow(self, *a, **k):\n"
                "    time.sleep(1.0)\n"
@@ -716,7 +716,7 @@ def test_missing_metrics_are_counted_in_one_line_per_source(tmp_path):
     assert len(lines) == 1 and "2 of 100 runs have no final_test_acc" in lines[0]
     assert "have no best_test_acc" not in proc.stdout
     # and per arm, in the label the report shows beside the arm's n
-    from harness.runs import arm, read_runs_csv
+    from harness.runstore.runs import arm, read_runs_csv
 
     runs = read_runs_csv(tmp_path / "runs.csv")
     row = runs.iloc[3]
@@ -729,10 +729,10 @@ def test_missing_metrics_are_counted_in_one_line_per_source(tmp_path):
 
 
 def test_a_source_above_the_size_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
-    """The limit (harness.runs.MAX_SOURCE_ROWS) refuses in one line, counting rows in
+    """The limit (harness.runstore.runs.MAX_SOURCE_ROWS) refuses in one line, counting rows in
     constant memory; the 1,000,000-row case is measured by benchmarks/bench_source_size.py."""
-    from harness import runs
-    from harness.validate import RunsError
+    from harness.runstore import runs
+    from harness.runstore.validate import RunsError
 
     path = _csv(tmp_path, smoke_rows())
     monkeypatch.setattr(runs, "MAX_SOURCE_ROWS", 99)
@@ -755,7 +755,7 @@ def test_kendall_s_is_the_pairwise_count(tmp_path):
     included (issue 27: the pairwise form needed 760 GiB at 100,000 runs)."""
     import numpy as np
 
-    from harness.simulate import kendall_s
+    from harness.statistics.simulate import kendall_s
 
     rng = np.random.default_rng(27)
     for _ in range(30):
@@ -829,7 +829,7 @@ def test_a_second_signal_while_stopping_is_one_line(tmp_path):
     """A double Ctrl-C used to print a 285-line traceback: the second signal now ends the
     process with one line (its leases are taken over by the next session)."""
     code = ("import os, signal, time\n"
-            "from harness.session import StopSignals\n"
+            "from harness.pytest_plugin.session import StopSignals\n"
             "StopSignals().install()\n"
             "try:\n"
             "    os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\n"
@@ -870,7 +870,7 @@ def test_a_session_waiting_on_leases_says_whose_and_steal_takes_them(tmp_path):
 
 
 def copy_store_empty(tmp_path: Path) -> Path:
-    from harness.store import RunStore
+    from harness.runstore.store import RunStore
 
     RunStore(tmp_path / "s.sqlite").close()
     return tmp_path / "s.sqlite"
@@ -880,9 +880,9 @@ def _tiny_q5_keys() -> list[str]:
     """The keys the TINY session trains (its Q5 grid on this machine's execution)."""
     import torch
 
-    from harness import grids
-    from harness.profiles import PROFILES
-    from harness.spec import Execution
+    from harness.declare import grids
+    from harness.declare.profiles import PROFILES
+    from harness.declare.spec import Execution
 
     p = PROFILES["tiny"]
     return [s.on(Execution("cpu", torch.get_num_threads(), "float32")).key()
@@ -921,8 +921,8 @@ def test_a_crashed_claim_is_listed_with_its_error():
     result with its error in one line, for the table and the report."""
     from types import SimpleNamespace
 
-    from harness.plugin import CLAIM_MARK_PROP, _Collector
-    from harness.session import ClaimsSession
+    from harness.pytest_plugin.plugin import CLAIM_MARK_PROP, _Collector
+    from harness.pytest_plugin.session import ClaimsSession
 
     state = ClaimsSession(settings=None)
     state.collected = {"claims/a.py::test_x": {"id": "test_x", "nodeid": "claims/a.py::test_x"}}
@@ -963,9 +963,9 @@ def test_absurd_sizes_stop_at_start(tmp_path, args, needles):
 
 
 def test_a_session_beyond_max_hours_is_refused_with_its_estimate_before_training(tmp_path):
-    """The estimate (harness.engine.estimated_hours, at the committed CPU sessions' rate) of
+    """The estimate (harness.train.engine.estimated_hours, at the committed CPU sessions' rate) of
     what the store lacks; beyond --max-hours, one line and nothing trained."""
-    from harness.engine import cpu_seconds_per_cost, estimated_hours
+    from harness.train.engine import cpu_seconds_per_cost, estimated_hours
 
     # the committed sessions: about 1.6e-9 s per unit since the latency term is per stack
     # (benchmarks/cost_model.py); 3.9e-10 with the per-run latency before
@@ -976,9 +976,9 @@ def test_a_session_beyond_max_hours_is_refused_with_its_estimate_before_training
     assert not trained_labels(proc.stderr)
     assert store_state(tmp_path / "s.sqlite")["keys"] == []
     hours = float(line.split("about ")[1].split(" CPU-hours")[0])
-    from harness import grids
-    from harness.profiles import PROFILES
-    from harness.spec import Execution
+    from harness.declare import grids
+    from harness.declare.profiles import PROFILES
+    from harness.declare.spec import Execution
 
     p = PROFILES["tiny"]
     specs = [s.on(Execution("cpu", 1, "float32")) for s in grids.grid("Q5", p, p.dataset, 2)]
@@ -989,10 +989,10 @@ def test_a_configuration_lands_in_the_store_whole_or_not_at_all(tmp_path):
     """A driver killed between two records of one configuration (Ray returns them together,
     the local trainer yields them one by one) used to leave a split stack; now a
     configuration's records are written in one transaction once all are back."""
-    from harness import grids
-    from harness.engine import Engine
-    from harness.profiles import PROFILES
-    from harness.store import RunStore
+    from harness.declare import grids
+    from harness.declare.profiles import PROFILES
+    from harness.runstore.store import RunStore
+    from harness.train.engine import Engine
 
     class DiesAfterOneRecord:
         """An executor whose process dies after the first record of a configuration."""

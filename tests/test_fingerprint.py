@@ -1,5 +1,5 @@
-"""The code fingerprint in every store key (harness/spec.py): it covers every file that can
-change a run's numbers, and nothing else.
+"""The code fingerprint in every store key (harness/declare/spec.py): it covers every file that
+can change a run's numbers, and nothing else.
 
 * Editing the trainer, the models, the data module or the spec changes every store key
   (checked on a copy of those files, with ``spec.ROOT`` pointed at it, through ``RunSpec.key``).
@@ -7,7 +7,7 @@ change a run's numbers, and nothing else.
   the trainer (or anything it imports) starts to import joins by itself, whatever the import's
   form; the one exemption (data.py's dataset names from the profiles) covers those names only.
 * Every repository module that a training run really loads (a subprocess imports
-  ``harness.stacked`` and trains a tiny stack) is fingerprinted or is that exemption.
+  ``harness.train.stacked`` and trains a tiny stack) is fingerprinted or is that exemption.
 * Editing code off the training path (engine, statistics, claims, profiles) keeps every key.
 """
 from __future__ import annotations
@@ -21,14 +21,14 @@ import tomllib
 
 import pytest
 
-from harness import spec as spec_mod
-from harness.spec import DataSpec, Execution, Protocol, RunSpec, code_fingerprint, result_files
+from harness.declare import spec as spec_mod
+from harness.declare.spec import DataSpec, Execution, Protocol, RunSpec, code_fingerprint, result_files
 from models import q4_depth_net, q5_norm_net, q6_order_cnn, q6_order_mlp
 
 ROOT = spec_mod.ROOT
 #: NOT_RESULT_CODE's module, as a file, and what it loads: the question declarations choose
 #: which runs are asked for (their specs are keyed), never how a run is computed.
-EXEMPT_FILES = {"harness/profiles.py", "harness/questions.py"} | {
+EXEMPT_FILES = {"harness/declare/profiles.py", "harness/declare/questions.py"} | {
     f"claims/{p.name}" for p in (ROOT / "claims").glob("questions_*.py")}
 
 
@@ -59,17 +59,20 @@ def keys_at(root, monkeypatch) -> list[str]:
 
 def test_fingerprint_is_the_trainer_and_what_it_imports():
     files = result_files()
-    assert {"harness/stacked.py", "harness/data.py", "harness/spec.py", "models/__init__.py",
-            "harness/__init__.py"} <= set(files)
-    off_path = {"harness/engine.py", "harness/executors.py", "harness/store.py", "harness/stats.py",
-                "harness/plugin.py", "harness/profiles.py", "harness/grids.py", "harness/runs.py"}
+    assert {"harness/train/stacked.py", "harness/train/data.py", "harness/declare/spec.py",
+            "models/__init__.py", "harness/__init__.py"} <= set(files)
+    # the subpackages' __init__.py on the way run with the trainer (issue 23 item 4's layout)
+    assert {"harness/train/__init__.py", "harness/declare/__init__.py"} <= set(files)
+    off_path = {"harness/train/engine.py", "harness/train/executors.py", "harness/runstore/store.py",
+                "harness/statistics/stats.py", "harness/pytest_plugin/plugin.py",
+                "harness/declare/profiles.py", "harness/declare/grids.py", "harness/runstore/runs.py"}
     assert not off_path & set(files)
     assert not any(f.startswith(("claims/", "tests/", "benchmarks/")) for f in files)
     assert code_fingerprint() == code_fingerprint(ROOT)  # the cached value is this checkout's
 
 
-@pytest.mark.parametrize("edited", ["harness/stacked.py", "models/__init__.py", "harness/data.py",
-                                    "harness/spec.py"])
+@pytest.mark.parametrize("edited", ["harness/train/stacked.py", "models/__init__.py", "harness/train/data.py",
+                                    "harness/declare/spec.py"])
 def test_editing_a_result_file_changes_every_store_key(edited, tmp_path, monkeypatch):
     copy_files(tmp_path, result_files())
     before = keys_at(tmp_path, monkeypatch)
@@ -82,8 +85,8 @@ def test_editing_a_result_file_changes_every_store_key(edited, tmp_path, monkeyp
     assert not set(before) & set(after)
 
 
-@pytest.mark.parametrize("edited", ["harness/engine.py", "harness/stats.py", "harness/profiles.py",
-                                    "claims/test_q6_order.py"])
+@pytest.mark.parametrize("edited", ["harness/train/engine.py", "harness/statistics/stats.py",
+                                    "harness/declare/profiles.py", "claims/test_q6_order.py"])
 def test_editing_code_off_the_training_path_keeps_every_key(edited, tmp_path, monkeypatch):
     assert (ROOT / edited).is_file()
     copy_files(tmp_path, result_files() + [edited])
@@ -113,21 +116,21 @@ def test_a_module_the_models_start_to_import_is_fingerprinted(line, tmp_path):
 
 
 def test_a_repo_module_the_trainer_starts_to_import_is_fingerprinted(tmp_path):
-    copy_files(tmp_path, result_files() + ["harness/store.py"])
-    assert "harness/store.py" not in result_files(tmp_path)
-    with open(tmp_path / "harness" / "stacked.py", "a") as f:
-        f.write("\nfrom harness.store import RunStore  # noqa: E402\n")
-    assert "harness/store.py" in result_files(tmp_path)
+    copy_files(tmp_path, result_files() + ["harness/runstore/store.py"])
+    assert "harness/runstore/store.py" not in result_files(tmp_path)
+    with open(tmp_path / "harness" / "train" / "stacked.py", "a") as f:
+        f.write("\nfrom harness.runstore.store import RunStore  # noqa: E402\n")
+    assert "harness/runstore/store.py" in result_files(tmp_path)
 
 
 def test_the_exemption_covers_the_dataset_names_only(tmp_path):
     """data.py takes DATASETS from the profiles unfingerprinted; anything more is followed."""
-    copy_files(tmp_path, result_files() + ["harness/profiles.py"])
-    assert "from harness.profiles import DATASETS" in (ROOT / "harness/data.py").read_text()
-    assert "harness/profiles.py" not in result_files(tmp_path)
-    with open(tmp_path / "harness" / "data.py", "a") as f:
-        f.write("\nfrom harness.profiles import get_profile  # noqa: E402\n")
-    assert "harness/profiles.py" in result_files(tmp_path)
+    copy_files(tmp_path, result_files() + ["harness/declare/profiles.py"])
+    assert "from harness.declare.profiles import DATASETS" in (ROOT / "harness/train/data.py").read_text()
+    assert "harness/declare/profiles.py" not in result_files(tmp_path)
+    with open(tmp_path / "harness" / "train" / "data.py", "a") as f:
+        f.write("\nfrom harness.declare.profiles import get_profile  # noqa: E402\n")
+    assert "harness/declare/profiles.py" in result_files(tmp_path)
 
 
 def test_every_repo_module_a_training_run_loads_is_fingerprinted():
@@ -136,9 +139,9 @@ def test_every_repo_module_a_training_run_loads_is_fingerprinted():
     script = """
 import json, sys, torch
 from pathlib import Path
-from harness.data import Splits
-from harness.spec import DataSpec, Protocol, RunSpec, ROOT
-from harness.stacked import train_stacked
+from harness.train.data import Splits
+from harness.declare.spec import DataSpec, Protocol, RunSpec, ROOT
+from harness.train.stacked import train_stacked
 from models import q5_norm_net
 g = torch.Generator().manual_seed(0)
 data = Splits("random", torch.randn(20, 1, 6, 6, generator=g), torch.randint(0, 10, (20,), generator=g),
@@ -154,7 +157,7 @@ print(json.dumps(sorted(f.relative_to(ROOT).as_posix() for f in files if f.is_re
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
-    assert "harness/stacked.py" in loaded and "models/__init__.py" in loaded
+    assert "harness/train/stacked.py" in loaded and "models/__init__.py" in loaded
     assert loaded - set(result_files()) <= EXEMPT_FILES, loaded - set(result_files())
 
 

@@ -1,4 +1,4 @@
-"""harness/formatting.py (number text, the one JSON cleaner) and harness/provenance.py
+"""harness/statistics/formatting.py (number text, the one JSON cleaner) and harness/train/provenance.py
 (versions): low-level modules that stats, the plugin and the report share."""
 from __future__ import annotations
 
@@ -13,17 +13,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import formatting as F
-from harness.provenance import NOT_INSTALLED, versions
+from harness.statistics import formatting as F
+from harness.train.provenance import NOT_INSTALLED, versions
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def test_imports_nothing_heavy():
     """stats imports formatting: it must not pull in pandas, torch, the report or the plugin."""
-    code = ("import sys, harness.formatting, harness.provenance; "
-            "print(sorted(m for m in ('pandas', 'torch', 'harness.report', 'harness.plugin', "
-            "'matplotlib') if m in sys.modules)); print(harness.provenance.versions()['python'])")
+    code = ("import sys, harness.statistics.formatting, harness.train.provenance; "
+            "print(sorted(m for m in ('pandas', 'torch', 'harness.report', 'harness.pytest_plugin.plugin', "
+            "'matplotlib') if m in sys.modules)); print(harness.train.provenance.versions()['python'])")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                          check=True).stdout.splitlines()
     assert out[0] == "[]", out
@@ -31,7 +31,7 @@ def test_imports_nothing_heavy():
 
 
 def test_stats_keeps_its_names():
-    from harness import stats
+    from harness.statistics import stats
 
     assert stats._fmt is F.fmt_sig and stats._fmt_p is F.fmt_p_line and stats._jsonable is F.jsonable
 
@@ -94,7 +94,7 @@ def test_jsonable_is_strict_json():
 
 
 def test_jsonable_evidence_matches_to_dict():
-    from harness.stats import Arm, mean_greater
+    from harness.statistics.stats import Arm, mean_greater
 
     ev = mean_greater(Arm.from_values("a", [2.0, 2.1, 2.2]), Arm.from_values("b", [1.0, 1.1, 0.9]),
                       alpha=0.05)
@@ -103,7 +103,7 @@ def test_jsonable_evidence_matches_to_dict():
 
 
 def test_plugin_json_is_the_cleaner():
-    from harness.plugin import to_json
+    from harness.pytest_plugin.plugin import to_json
 
     text = to_json({"a": np.float32(1.5), "b": np.int64(2), "s": {2, 1}, "p": Path("x")})
     assert json.loads(text) == {"a": 1.5, "b": 2, "s": [1, 2], "p": "x"}

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import sequential, stats
+from harness.statistics import sequential, stats
 
 REPO = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("fwer", REPO / "benchmarks" / "fwer.py")

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from harness import threads
+from harness.train import threads
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The CUDA-graph path of ``harness.stacked.Stack``, emulated on the CPU.
+"""The CUDA-graph path of ``harness.train.stacked.Stack``, emulated on the CPU.
 
 A CUDA graph replays the kernels it captured on the addresses it captured: a tensor that the
 step reassigns instead of updating in place is silently left behind (the graph keeps writing
@@ -27,8 +27,8 @@ import warnings
 import pytest
 import torch
 
-from harness import stacked
-from harness.stacked import GRAPH_WARMUP_STEPS, Stack, train_stacked
+from harness.train import stacked
+from harness.train.stacked import GRAPH_WARMUP_STEPS, Stack, train_stacked
 from test_stacked import B, NETS, assert_same_run, random_splits, specs_for, standalone
 
 ORIGINAL_STEP = Stack.step  # before any emulation patches it

@@ -14,7 +14,7 @@ EXAMPLE = REPO / "examples" / "minimal"
 
 def test_the_package_declares_the_plugin_entry_point():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert project["entry-points"]["pytest11"] == {"seed_claims": "harness.plugin"}
+    assert project["entry-points"]["pytest11"] == {"seed_claims": "harness.pytest_plugin.plugin"}
     # the report validates baselines against its schema: the file ships with the package
     data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     assert "report.schema.json" in data["harness.report"]
@@ -24,8 +24,8 @@ def test_the_package_declares_the_plugin_entry_point():
 def _plugin_args() -> list[str]:
     """As the installed entry point would: when this environment has the entry point (pip
     install -e . of this version), pytest loads it itself; else name the plugin with -p."""
-    installed = any(ep.value == "harness.plugin" for ep in entry_points(group="pytest11"))
-    return [] if installed else ["-p", "harness.plugin"]
+    installed = any(ep.value == "harness.pytest_plugin.plugin" for ep in entry_points(group="pytest11"))
+    return [] if installed else ["-p", "harness.pytest_plugin.plugin"]
 
 
 def test_the_example_project_runs_on_the_plugin_alone(tmp_path):
@@ -47,12 +47,12 @@ def test_the_example_project_runs_on_the_plugin_alone(tmp_path):
 
 
 def test_the_plugin_registered_before_the_conftest_is_not_registered_twice():
-    """-p harness.plugin registers the module before this repo's conftest.py is read, as the
+    """-p harness.pytest_plugin.plugin registers the module before this repo's conftest.py is read, as the
     pytest11 entry point does; the conftest must then leave it alone."""
     if _plugin_args() == []:  # the entry point is installed: it is already the case here
         args = []
     else:
-        args = ["-p", "harness.plugin"]
+        args = ["-p", "harness.pytest_plugin.plugin"]
     proc = subprocess.run([sys.executable, "-m", "pytest", *args, "--collect-only", "-q",
                            "tests/test_provenance.py"], cwd=REPO, capture_output=True, text=True,
                           timeout=120)

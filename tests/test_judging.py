@@ -1,12 +1,12 @@
-"""harness.judging.interval_at: the confidence interval at the level a pytest outcome was decided
-at (issue 21), shown beside the 95% one. It must be the family's own interval at that level,
+"""harness.pytest_plugin.judging.interval_at: the confidence interval at the level a pytest
+outcome was decided at (issue 21), shown beside the 95% one. It must be the family's own interval at that level,
 and exclude the null exactly when the claim is supported there."""
 import numpy as np
 import pytest
 
-from harness import stats
-from harness.judging import interval_at
+from harness.pytest_plugin.judging import interval_at
 from harness.report.cells import decision_ci_cell
+from harness.statistics import stats
 
 LEVEL = 0.05 / 17
 

@@ -1,5 +1,5 @@
 """Margins of the equivalence and "at most" claims come from the paper's tables, declared in
-harness/profiles.py before any data (issue 21 item 5): each is re-derived here from
+harness/declare/profiles.py before any data (issue 21 item 5): each is re-derived here from
 fixtures/published_results.csv, so a typed number cannot drift from its stated reason, and
 the claims read them from the profile instead of writing their own."""
 import csv
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import profiles
+from harness.declare import profiles
 
 REPO = Path(__file__).resolve().parent.parent
 ROWS = list(csv.DictReader((REPO / "fixtures" / "published_results.csv").open()))

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from harness import questions
+from harness.declare import questions
 from models import (ACTIVATIONS, ARCHS, BLOCK_ORDERS, LEAKY_SLOPE, NORMS,
                     STEMS, NetConfig, build_network, count_parameters, q4_depth_net,
                     q5_norm_net, q6_order_cnn, q6_order_mlp)

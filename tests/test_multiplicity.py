@@ -1,9 +1,9 @@
-"""harness.multiplicity: adjusted p-values and the per-claim level of the pytest outcome."""
+"""harness.statistics.multiplicity: adjusted p-values and the per-claim level of the pytest outcome."""
 import numpy as np
 import pytest
 from scipy import stats
 
-from harness import multiplicity as mu
+from harness.statistics import multiplicity as mu
 
 P = [0.01, 0.04, None, 0.03, 0.2, 0.001]
 
@@ -49,7 +49,7 @@ def test_a_family_larger_than_the_claims_run_adjusts_as_if_the_rest_had_p_one():
 def test_session_end_holm_uses_the_declared_m_and_counts_an_untestable_claim():
     from types import SimpleNamespace
 
-    from harness.session import ClaimsSession
+    from harness.pytest_plugin.session import ClaimsSession
 
     settings = SimpleNamespace(profile=SimpleNamespace(multiplicity="holm", alpha=0.05))
     results = [{"id": f"c{i}", "body": "seed", "evidence": {"verdict": "supported", "p": 0.0028,
@@ -94,7 +94,7 @@ def test_adjusted_verdict_and_bad_rule():
 
 
 def test_profile_declares_holm_by_default():
-    from harness.profiles import PROFILES
+    from harness.declare.profiles import PROFILES
 
     assert all(p.multiplicity in mu.RULES for p in PROFILES.values())
     assert PROFILES["smoke"].multiplicity == "holm"
@@ -104,7 +104,7 @@ def test_profile_declares_holm_by_default():
 def test_verdict_at_reproduces_every_familys_own_verdict(level):
     """verdict_at (the outcome, Holm, the held-out check and --seeds auto read verdicts at other
     levels through it) must agree with each family's own rule at that level."""
-    from harness import stats as st
+    from harness.statistics import stats as st
 
     rng = np.random.default_rng(3)
 
@@ -136,7 +136,7 @@ def test_the_declared_body_is_read_from_the_claim_files(tmp_path):
     repo_claims = sorted((Path(__file__).resolve().parent.parent / "claims").glob("test_*.py"))
     declared = mu.declared_claims(repo_claims)
     assert declared["headline-80-percent"] == "headline" and declared["q5-gn-consistent"] == "Q5"
-    from harness.questions import body_of
+    from harness.declare.questions import body_of
 
     bodies = {}
     for cid, q in declared.items():

@@ -1,18 +1,18 @@
-"""Execution plans (harness.plan): every plan trains the same runs, up to float reordering.
+"""Execution plans (harness.train.plan): every plan trains the same runs, up to float reordering.
 
 Each plan is checked in float64 against the reference single-model loop
 (tests/reference_trainer.py) seed by seed, with ``test_stacked.assert_same_run`` (1e-6
-relative), through ``harness.executors.train_configuration``, the engine's path; and the table
+relative), through ``harness.train.executors.train_configuration``, the engine's path; and the table
 and the names are checked to say what they mean."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from harness import plan as plans
-from harness.executors import train_configuration
-from harness.plan import EAGER_STACKED, Plan, PlanError, choose, parse
-from harness.stacked import Stack
+from harness.train import plan as plans
+from harness.train.executors import train_configuration
+from harness.train.plan import EAGER_STACKED, Plan, PlanError, choose, parse
+from harness.train.stacked import Stack
 from test_stacked import NETS, B, assert_same_run, random_splits, specs_for, standalone
 
 STEPS = 6
@@ -84,7 +84,7 @@ def test_plan_names_round_trip_and_bad_names_say_what_is_valid():
 
 
 def test_compile_cache_lives_beside_the_store_keyed_by_torch_and_code(tmp_path, monkeypatch):
-    from harness.spec import code_fingerprint
+    from harness.declare.spec import code_fingerprint
 
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     path = plans.use_compile_cache(tmp_path / "runs.sqlite")

@@ -139,7 +139,7 @@ def test_paper_source_judges_without_training(tmp_path):
     results = [r for r in report["results"] if r["body"] == "seed"]
     m = len(results)
     assert all(r["multiplicity"] == "holm" and r["claims_m"] == m for r in results)
-    # the second paper's claims are a family of their own (harness/multiplicity.py)
+    # the second paper's claims are a family of their own (harness/statistics/multiplicity.py)
     assert {r["claims_m"] for r in report["results"] if r["body"] == "bn2015"} == {4}
     for r in results:
         assert r["outcome_alpha"] == pytest.approx(0.05 / m)
@@ -191,7 +191,7 @@ def test_plugin_keeps_no_session_state_in_module_globals():
     holds options, hooks and fixtures only (no list, dict or set a second session would share)."""
     import types
 
-    from harness import plugin
+    from harness.pytest_plugin import plugin
 
     # PROFILES: the imported table of profiles (read-only data, not session state)
     mutable = {name: type(v).__name__ for name, v in vars(plugin).items()
@@ -202,10 +202,10 @@ def test_plugin_keeps_no_session_state_in_module_globals():
 
 
 def test_settings_are_checked_without_pytest():
-    """harness.session parses options from any getoption-like callable: one line per problem."""
+    """harness.pytest_plugin.session parses options from any getoption-like callable: one line per problem."""
     import pytest as _pytest
 
-    from harness.session import SettingsError, settings_from
+    from harness.pytest_plugin.session import SettingsError, settings_from
 
     defaults = {"--source": "fresh", "--profile": None, "profile_set": [], "--alpha": None,
                 "--dataset": None, "--device": "cpu", "--seeds": None, "--max-seeds": None,

@@ -31,7 +31,7 @@ def test_doc_section_is_the_rendered_json():
 
 
 def test_json_covers_every_calibration_scenario():
-    from harness import calibration as cal
+    from harness.statistics import calibration as cal
 
     documented = {(r["family"], r["scenario"]) for r in DATA["calibration"]}
     assert documented == {(sc.family, sc.name) for sc in power_table.table_scenarios()}
@@ -39,7 +39,7 @@ def test_json_covers_every_calibration_scenario():
 
 @pytest.mark.parametrize("reps", [4000])
 def test_light_rerun_agrees_with_the_json(reps):
-    from harness import calibration as cal
+    from harness.statistics import calibration as cal
 
     by_key = {(r["family"], r["scenario"]): r for r in DATA["calibration"]}
     for sc in power_table.table_scenarios():

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import grids
-from harness import questions as Q
-from harness.profiles import (PROFILES, ProfileError, load_profile_file, override, parse_set,
+from harness.declare import grids
+from harness.declare import questions as Q
+from harness.declare.profiles import (PROFILES, ProfileError, load_profile_file, override, parse_set,
                               resolve_profile)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -126,7 +126,7 @@ def test_a_retired_key_is_named_with_its_replacement_and_dropped_from_a_recorded
     """equivalence_margin became per-claim margins (issue 21): --set names the new keys; an
     older report's recorded profile is re-judged under today's rules, not silently replaced
     by a guessed profile (a bn2015 cpu report was once re-judged as smoke that way)."""
-    from harness.profiles import PROFILES, recorded
+    from harness.declare.profiles import PROFILES, recorded
 
     with pytest.raises(ProfileError, match="equivalence_margin is no longer a setting.*q5_gn_consistency_margin"):
         resolve_profile("smoke", ["equivalence_margin=2.0"])
@@ -137,7 +137,7 @@ def test_a_retired_key_is_named_with_its_replacement_and_dropped_from_a_recorded
 def test_an_unusable_recorded_profile_is_one_error_line_naming_the_way_out(tmp_path):
     import json
 
-    from harness.session import SettingsError, recorded_profile
+    from harness.pytest_plugin.session import SettingsError, recorded_profile
 
     csv = tmp_path / "runs.csv"
     csv.write_text("key\n")

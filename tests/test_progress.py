@@ -1,7 +1,7 @@
-"""Progress with an estimate of the time left (harness/progress.py), on a fake clock."""
+"""Progress with an estimate of the time left (harness/pytest_plugin/progress.py), on a fake clock."""
 import pytest
 
-from harness.progress import MEASURE_MIN_S, PLAIN_EVERY_S, Display, Tracker, fmt_duration
+from harness.pytest_plugin.progress import MEASURE_MIN_S, PLAIN_EVERY_S, Display, Tracker, fmt_duration
 
 
 class Clock:

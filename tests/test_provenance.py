@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.provenance import portable_command, portable_path
+from harness.train.provenance import portable_command, portable_path
 
 REPO = Path(__file__).resolve().parent.parent
 #: a home folder, /work (this machine's checkouts) or a pyenv interpreter: what the issue found

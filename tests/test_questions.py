@@ -1,25 +1,25 @@
-"""The questions, defined once (harness/questions.py): the grid trains them, the claims select
+"""The questions, defined once (harness/declare/questions.py): the grid trains them, the claims select
 them and the report files runs under them, all through the same cells."""
 import subprocess
 import sys
 
 import pytest
 
-from harness import questions as Q
-from harness.profiles import PROFILES
-from harness.runs import question_arm, published_runs
+from harness.declare import questions as Q
+from harness.declare.profiles import PROFILES
+from harness.runstore.runs import question_arm, published_runs
 
 
 def test_knowing_a_question_never_imports_torch():
-    code = ("import sys; import harness.questions, harness.grids, harness.runs, harness.validate, "
-            "models; assert 'torch' not in sys.modules, 'torch imported'")
+    code = ("import sys; import harness.declare.questions, harness.declare.grids, harness.runstore.runs, "
+            "harness.runstore.validate, models; assert 'torch' not in sys.modules, 'torch imported'")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
 
 def _row(spec) -> dict:
-    """The runs-table row of a spec (harness.runs.record_to_row), without its metrics."""
-    from harness.runs import record_to_row
+    """The runs-table row of a spec (harness.runstore.runs.record_to_row), without its metrics."""
+    from harness.runstore.runs import record_to_row
 
     return record_to_row({"key": spec.key(), "spec": spec.to_dict()}, "test")
 
@@ -27,7 +27,7 @@ def _row(spec) -> dict:
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_every_trained_run_is_filed_under_its_own_question(profile):
     """The old guess (report.question_of) filed tiny's 2-block Q6 CNN under no question."""
-    from harness import grids
+    from harness.declare import grids
 
     p = PROFILES[profile]
     for q in Q.QUESTIONS:
@@ -40,7 +40,7 @@ def test_every_trained_run_is_filed_under_its_own_question(profile):
 def test_each_claim_arm_selects_exactly_one_cells_runs(profile):
     """A table of every question's runs: each cell's selector finds its own n runs, no more."""
     import pandas as pd
-    from harness import grids
+    from harness.declare import grids
 
     p = PROFILES[profile].replace(seeds=3)
     rows = []
@@ -58,7 +58,7 @@ def test_each_claim_arm_selects_exactly_one_cells_runs(profile):
 def test_the_papers_table_is_filed_completely():
     """Every published row answers exactly the question the paper's CSV says it does."""
     import pandas as pd
-    from harness.runs import PUBLISHED_CSV
+    from harness.runstore.runs import PUBLISHED_CSV
 
     full = PROFILES["full"]
     df = published_runs()
@@ -98,7 +98,7 @@ def test_added_fields_at_their_default_leave_every_store_key_as_it_was(monkeypat
     import hashlib
     import json
 
-    from harness import grids, spec as spec_mod
+    from harness.declare import grids, spec as spec_mod
 
     monkeypatch.setattr(spec_mod, "_fingerprint", "fixed")
     before = {"arch", "width", "depth", "block_order", "norm", "activation", "stem", "groups",

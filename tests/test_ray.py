@@ -1,4 +1,4 @@
-"""--executor ray (harness/executors.py) on a local Ray cluster that this module starts (2 CPUs)
+"""--executor ray (harness/train/executors.py) on a local Ray cluster that this module starts (2 CPUs)
 and always shuts down: records equal to the local executor's, a worker killed mid-task
 retried with nothing lost, a configuration past its retries reported (not hung), a killed
 driver leaving a consistent store that a rerun completes by training only what is missing.
@@ -21,11 +21,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import executors, grids
-from harness.engine import Engine
-from harness.executors import ExecutorError, RayExecutor, TrainingFailed
-from harness.profiles import PROFILES
-from harness.store import RunStore
+from harness.declare import grids
+from harness.declare.profiles import PROFILES
+from harness.runstore.store import RunStore
+from harness.train import executors
+from harness.train.engine import Engine
+from harness.train.executors import ExecutorError, RayExecutor, TrainingFailed
 
 REPO = Path(__file__).resolve().parent.parent
 HAVE_RAY = importlib.util.find_spec("ray") is not None

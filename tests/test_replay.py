@@ -1,12 +1,13 @@
 """--source runs.csv --seeds auto: a sequential session replayed from its exported runs
-(harness/replay.py). The committed --seeds auto reports re-judge through it in
+(harness/runstore/replay.py). The committed --seeds auto reports re-judge through it in
 tests/test_committed_evidence.py; here, the matching rule and its errors."""
 import pytest
 
-from harness import grids, replay
-from harness.profiles import PROFILES
-from harness.runs import record_to_row, runs_frame
-from harness.validate import RunsError
+from harness.declare import grids
+from harness.declare.profiles import PROFILES
+from harness.runstore import replay
+from harness.runstore.runs import record_to_row, runs_frame
+from harness.runstore.validate import RunsError
 
 TINY = PROFILES["tiny"]
 

@@ -1,7 +1,7 @@
 """The report writer: folder + latest symlink, md/json/csv/png contents, terminal table.
 
 Synthetic runs and claim results only (no training); the paper's published numbers are the
-real ``harness.runs.published_runs()``.
+real ``harness.runstore.runs.published_runs()``.
 """
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from harness import report
-from harness.profiles import PROFILES
+from harness.declare.profiles import PROFILES
 from harness.report import ORDER_LABELS, claims_table, question_of, write_report
-from harness.runs import LIST_COLUMNS, read_runs_csv, runs_frame, published_runs
-from harness.stats import Arm, mean_greater
+from harness.runstore.runs import LIST_COLUMNS, read_runs_csv, runs_frame, published_runs
+from harness.statistics.stats import Arm, mean_greater
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ALL_FIGURES = ["q4_accuracy_vs_depth.png", "q4_gradient_vs_depth.png",
@@ -308,7 +308,7 @@ def test_claims_table_width(written):
 
 
 def test_question_of(paper):
-    """The report files runs through harness.questions, under the profile they were judged with."""
+    """The report files runs through harness.declare.questions, under the profile they were judged with."""
     full, tiny = PROFILES["full"], PROFILES["tiny"]
     assert {question_of(r, full) for r in paper.to_dict("records")} == {"Q4", "Q5", "Q6"}
     base = {"stem": "conv", "block_order": "norm-act", "activation": "relu", "batch_size": 128}

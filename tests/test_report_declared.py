@@ -4,9 +4,9 @@ for bn2015 on the committed pilot runs (docs/pilots/bn2015-pilot-1)."""
 import json
 from pathlib import Path
 
-from harness import questions as Q
+from harness.declare import questions as Q
 from harness.report import data, figures
-from harness.runs import read_runs_csv
+from harness.runstore.runs import read_runs_csv
 
 PILOT = Path(__file__).resolve().parent.parent / "docs" / "pilots" / "bn2015-pilot-1"
 

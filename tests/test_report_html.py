@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from harness.report import html as report_html, write_report
-from harness.runs import read_runs_csv, published_runs
+from harness.runstore.runs import read_runs_csv, published_runs
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "docs" / "results" / "smoke-auto"  # real runs, all five figures, --seeds auto

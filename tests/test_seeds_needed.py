@@ -1,10 +1,10 @@
-"""What an undecided claim would take (harness/seeds_needed.py), on a real stats family."""
+"""What an undecided claim would take (harness/statistics/seeds_needed.py), on a real stats family."""
 import numpy as np
 from scipy import stats as st
 import pandas as pd
 
-from harness import stats
-from harness.seeds_needed import by_mde, describe
+from harness.statistics import stats
+from harness.statistics.seeds_needed import by_mde, describe
 
 
 def two_arms(diff, sd=1.0, n=5, seed=0):

@@ -1,9 +1,9 @@
-"""Group-sequential claims (harness/sequential.py): the design, the option parsing, and the
+"""Group-sequential claims (harness/statistics/sequential.py): the design, the option parsing, and the
 calibration of every test family by simulation under its null at the boundary.
 
 The simulations are vectorised re-implementations of the families' p-values (numpy over
 replicates); ``test_vectorised_p_values_match_stats`` ties each one to the function in
-harness.stats that the claims really call, so the calibration is about the real tests.
+harness.statistics.stats that the claims really call, so the calibration is about the real tests.
 Futility is left out of the simulations: it only ever stops a claim without a verdict, so
 leaving it out gives the largest possible type-I error.
 """
@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from harness import multiplicity, sequential, simulate, stats
-from harness.sequential import Design
+from harness.statistics import multiplicity, sequential, simulate, stats
+from harness.statistics.sequential import Design
 
 ALPHA = 0.05
 STAGES = (5, 10, 20)
@@ -180,8 +180,8 @@ def p_welch(a, b):
 
 def p_variance(a, b):
     # The rule stats.variance_greater applies (Brown-Forsythe scores, stratified Welch),
-    # vectorised once in harness.simulate: one arm per side.
-    from harness.simulate import variance_p
+    # vectorised once in harness.statistics.simulate: one arm per side.
+    from harness.statistics.simulate import variance_p
     return variance_p([a], [b])[0]
 
 
@@ -220,7 +220,7 @@ def p_trend(groups):
 
 
 def p_spread(fam_a, fam_b):
-    """The noise-corrected spread difference with its seeded bootstrap (harness.simulate's,
+    """The noise-corrected spread difference with its seeded bootstrap (harness.statistics.simulate's,
     the code spread_greater runs); fam_*: (reps, k, n) balanced cells."""
     reps, k, n = fam_a.shape
     ns = (n,) * k

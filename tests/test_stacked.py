@@ -1,4 +1,4 @@
-"""The trainer (harness.stacked) against the reference single-model loop
+"""The trainer (harness.train.stacked) against the reference single-model loop
 (tests/reference_trainer.py), CPU.
 
 In float64, K = 3 replicas trained as one stack (and a stack of one) must end with the
@@ -22,10 +22,10 @@ import torch
 from torch import nn
 
 import reference_trainer as reference
-from harness import stacked
-from harness.data import Splits
-from harness.spec import DataSpec, Protocol, RunSpec
-from harness.stacked import Stack, train_stacked
+from harness.declare.spec import DataSpec, Protocol, RunSpec
+from harness.train import stacked
+from harness.train.data import Splits
+from harness.train.stacked import Stack, train_stacked
 from models import q4_depth_net, q5_norm_net, q6_order_cnn, q6_order_mlp
 
 K = 3
@@ -322,7 +322,7 @@ def test_a_forward_that_mixes_replicas_is_refused_in_one_line():
                                   nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
     models = seeded(build)
     x = torch.randn(2, C, S, S, dtype=torch.float64)
-    with pytest.raises(stacked.CannotStack, match=r"^harness.stacked cannot stack this network: "
+    with pytest.raises(stacked.CannotStack, match=r"^harness.train.stacked cannot stack this network: "
                                                   r"the forward of 1 \(ConcatBranches\) mixes replicas"):
         stacked.stack_models(models, example=x)
     assert stacked.stack_models(models[:1], example=x) is not None  # one seed: nothing to mix

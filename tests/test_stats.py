@@ -1,4 +1,4 @@
-"""Tests of harness.stats: exact agreement with scipy, invariance properties, verdict logic
+"""Tests of harness.statistics.stats: exact agreement with scipy, invariance properties, verdict logic
 (null rates: tests/test_calibration.py)."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from harness.stats import (INCONCLUSIVE, REFUTED, SUPPORTED, UNTESTABLE, Arm, Evidence, all_of,
+from harness.statistics.stats import (INCONCLUSIVE, REFUTED, SUPPORTED, UNTESTABLE, Arm, Evidence, all_of,
                            diff_of_diffs, equivalent, mean_above, mean_greater,
                            minimum_detectable_difference, spread_greater, trend,
                            variance_greater)
@@ -61,7 +61,7 @@ def test_arm_small_n():
 
 def hsu(x, y, alternative="greater", shift=0.0):
     """(t, p, df) of scipy's Welch statistic read on Hsu's df = min(n) - 1 (the suite's rule,
-    harness.simulate.contrast_df): an independent computation of what the rules must give."""
+    harness.statistics.simulate.contrast_df): an independent computation of what the rules must give."""
     t = float(stats.ttest_ind(np.asarray(x) - shift, y, equal_var=False).statistic)
     df = min(len(x), len(y)) - 1
     return t, float(stats.t.sf(t, df) if alternative == "greater" else stats.t.cdf(t, df)), df
@@ -168,7 +168,7 @@ def test_tost_mde_is_margin_with_80_percent_power_at_zero_difference():
 def test_variance_greater_matches_hand_computation():
     """Brown-Forsythe scores |x - median|^(1/3) (smallest dropped, scaled per n), stratified
     t, by hand; one arm per side reduces to scipy's Welch statistic on the scores, on Hsu's df."""
-    from harness.simulate import bf_scale
+    from harness.statistics.simulate import bf_scale
 
     a, b = arm("A", XA), arm("C", XC)
     e = variance_greater(a, b, alpha=ALPHA)
@@ -288,7 +288,7 @@ def test_tau2_hat_is_unbiased_with_the_exact_variance():
     """Fixed level effects, unequal cell SDs and n: tau2 = var(level means) - mean(var_j/n_j)
     is unbiased for the variance of the true level means, and the variance formula (at the
     true means and variances) is that of the Monte-Carlo estimates."""
-    from harness import simulate as sim
+    from harness.statistics import simulate as sim
 
     rng = np.random.default_rng(17)
     mu, sd, n = np.array([0.0, 1.0, 3.0, 2.0]), np.array([1.0, 3.0, 0.5, 2.0]), (5, 4, 8, 6)

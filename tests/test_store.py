@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.store import RunStore, StoreError
+from harness.runstore.store import RunStore, StoreError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -71,7 +71,7 @@ def test_lease_of_a_killed_process_is_taken_over(tmp_path):
     code = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(REPO)!r})
-        from harness.store import RunStore
+        from harness.runstore.store import RunStore
         st = RunStore({str(path)!r})
         assert st.claim("k")
         print("claimed", flush=True)
@@ -93,7 +93,7 @@ def test_process_killed_mid_write_leaves_store_consistent(tmp_path):
     code = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(REPO)!r})
-        from harness.store import RunStore
+        from harness.runstore.store import RunStore
         st = RunStore({str(path)!r})
         big = list(range(20000))
         i = 0
@@ -119,7 +119,7 @@ def test_process_killed_mid_write_leaves_store_consistent(tmp_path):
 
 def _worker_train(path, keys, out):
     """Simulates an xdist worker: claim what is free, 'train' it, wait for the rest."""
-    from harness.store import RunStore
+    from harness.runstore.store import RunStore
 
     trained = []
     with RunStore(path) as st:
@@ -171,7 +171,7 @@ def test_corrupt_store_file_gives_clear_error(tmp_path):
 
 
 def _claim_group(path, keys, start, out):
-    from harness.store import RunStore
+    from harness.runstore.store import RunStore
 
     with RunStore(path) as st:
         while time.time() < start:
@@ -231,7 +231,7 @@ def test_a_foreign_database_is_refused_and_left_untouched(tmp_path, schema):
 
 def test_our_unmarked_store_is_adopted_and_marked(tmp_path):
     """A store made before the mark (exactly our schema) is ours: opened, marked, kept."""
-    from harness.store import APPLICATION_ID, _TABLES
+    from harness.runstore.store import APPLICATION_ID, _TABLES
 
     path = tmp_path / "old.sqlite"
     _sqlite_file(path, *_TABLES.values(),
@@ -246,7 +246,7 @@ def test_our_unmarked_store_is_adopted_and_marked(tmp_path):
 
 
 def test_a_new_store_is_marked(tmp_path):
-    from harness.store import APPLICATION_ID
+    from harness.runstore.store import APPLICATION_ID
 
     path = tmp_path / "new.sqlite"
     RunStore(path).close()
@@ -256,7 +256,7 @@ def test_a_new_store_is_marked(tmp_path):
 
 
 def test_a_damaged_record_is_named_by_key_with_what_to_do(tmp_path):
-    from harness.store import DamagedRecord
+    from harness.runstore.store import DamagedRecord
 
     path = tmp_path / "s.sqlite"
     with RunStore(path) as st:

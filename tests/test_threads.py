@@ -1,4 +1,4 @@
-"""Thread layout for CPU training on a shared machine (harness/threads.py)."""
+"""Thread layout for CPU training on a shared machine (harness/train/threads.py)."""
 import os
 import subprocess
 import sys
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.threads import threads_for
+from harness.train.threads import threads_for
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -29,7 +29,7 @@ def test_the_plugin_makes_openmp_waits_sleep_before_torch_starts(preset, expecte
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     if preset:
         env["OMP_WAIT_POLICY"] = preset
-    code = ("import sys, harness.plugin, os; assert 'torch' not in sys.modules; "
+    code = ("import sys, harness.pytest_plugin.plugin, os; assert 'torch' not in sys.modules; "
             "print(os.environ['OMP_WAIT_POLICY'])")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
                          text=True, timeout=60)

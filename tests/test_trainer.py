@@ -1,5 +1,5 @@
 """The paper's protocol, deterministic on the CPU, divergence recorded: checked on the trainer
-for one seed (``harness.stacked``, a stack of one: what the engine runs for a lone seed) and on
+for one seed (``harness.train.stacked``, a stack of one: what the engine runs for a lone seed) and on
 the reference single-model loop it is checked against (tests/reference_trainer.py)."""
 import math
 
@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 
 import reference_trainer as reference
-from harness.data import Splits
-from harness.spec import DataSpec, Protocol, RunSpec
-from harness.stacked import epoch_batches, init_model, shuffle_generator, train_stacked
+from harness.declare.spec import DataSpec, Protocol, RunSpec
+from harness.train.data import Splits
+from harness.train.stacked import epoch_batches, init_model, shuffle_generator, train_stacked
 from models import NetConfig, q5_norm_net, q6_order_mlp
 
 
@@ -149,7 +149,7 @@ def test_each_epoch_reshuffles():
 def test_adam_lr_is_the_protocols():
     """The trainer's optimizer is Adam at the spec's own learning rate (a declared level such
     as bn2015's lr must reach it), and a different lr trains different weights."""
-    from harness.stacked import Stack
+    from harness.train.stacked import Stack
 
     data = toy_data()
     net = q5_norm_net("batch", width=4, in_channels=1, image_size=6)
@@ -167,7 +167,7 @@ def test_adam_lr_is_the_protocols():
 def test_width_and_depth_reach_the_network(width, depth):
     """The trained network has the spec's depth + 1 convolutions (stem and blocks), each
     ``width`` channels wide: read from the stack the trainer built, not from the config."""
-    from harness.stacked import Stack
+    from harness.train.stacked import Stack
 
     net = NetConfig(width=width, depth=depth, in_channels=1, image_size=6)
     models = Stack([spec(net, epochs=1)], toy_data(), "cpu").unstack()
@@ -178,7 +178,7 @@ def test_width_and_depth_reach_the_network(width, depth):
 
 def test_test_set_halves_make_the_whole_and_give_a_heldout_best_epoch(train):
     """The unbiased best-epoch metric: epoch chosen on half A, reported on half B."""
-    from harness.data import load_splits
+    from harness.train.data import load_splits
 
     data = DataSpec("digits", 400, 301)  # odd test size: half A has one more image
     splits = load_splits(data)

@@ -2,8 +2,8 @@
 seeds each, from docs/results/fashion-mnist-cpu of seed-claims)."""
 import pytest
 
-from harness import stats
-from harness.runs import question_arm
+from harness.runstore.runs import question_arm
+from harness.statistics import stats
 
 
 def bn_best_accuracy(runs, profile, batch_size):

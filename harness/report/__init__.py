@@ -9,7 +9,7 @@
 * ``report.json`` - ``{"schema_version", "meta", "results", "run_keys", "written", "figures"}``
                     (and ``"comparison"`` with ``--compare``): everything the other files were
                     made from, by the JSON Schema ``report.schema.json`` (``schema``);
-* ``runs.csv``    - every run (``harness.runs.to_csv``; ``--source reports/latest/runs.csv``
+* ``runs.csv``    - every run (``harness.runstore.runs.to_csv``; ``--source reports/latest/runs.csv``
                     re-judges the claims on exactly these numbers);
 * ``q4_accuracy_vs_depth.png``, ``q4_gradient_vs_depth.png``, ``q5_accuracy_vs_batch.png``,
   ``q5_learning_curves.png``, ``q6_orders.png`` - each skipped when its question has no runs;
@@ -29,9 +29,8 @@ One module per job:
 * ``compare``  - ``--compare``: what moved against a baseline report;  ``terminal`` - the terminal table;
 * ``storage``  - folders, atomic writes, the ``latest`` link;  ``writer`` - ``write_report``.
 
-Numbers are formatted and values JSON-cleaned by ``harness.formatting`` (shared with stats).
+Numbers are formatted and values JSON-cleaned by ``harness.statistics.formatting`` (shared with stats).
 """
-from harness.formatting import DASH
 from harness.report.cells import adjusted_cell, heldout_cell, paper_verdict
 from harness.report.classify import ORDER_LABELS, QUESTION_TITLES, SECTIONS, question_of
 from harness.report.data import PAPER_DATASET
@@ -39,6 +38,7 @@ from harness.report.figures import FIGURES
 from harness.report.result import ClaimResult
 from harness.report.terminal import claims_table
 from harness.report.writer import write_report
+from harness.statistics.formatting import DASH
 
 __all__ = ["write_report", "claims_table", "ClaimResult", "question_of", "ORDER_LABELS",
            "QUESTION_TITLES", "SECTIONS", "FIGURES", "DASH", "PAPER_DATASET", "paper_verdict",

@@ -1,6 +1,6 @@
 """The text of one value of a claim result, as every output shows it (markdown, HTML, terminal).
 
-Inputs are typed (``harness.report.result``); numbers go through ``harness.formatting``. Cells
+Inputs are typed (``harness.report.result``); numbers go through ``harness.statistics.formatting``. Cells
 may hold markdown emphasis (``**...**``); the HTML page converts it (``html.inline``).
 """
 from __future__ import annotations
@@ -9,8 +9,8 @@ import json
 import math
 from typing import Any, Mapping
 
-from harness.formatting import DASH, as_float, as_str, fmt, fmt_p
 from harness.report.result import ClaimResult, EvidenceRecord
+from harness.statistics.formatting import DASH, as_float, as_str, fmt, fmt_p
 
 __all__ = ["bold", "fmt_n", "effect_ci", "verdict_text", "paper_verdict", "adjusted_cell",
            "heldout_cell", "decision_ci_cell", "fmt_level", "arms_compact", "fmt_wall", "describe_source", "compact"]

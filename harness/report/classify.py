@@ -1,9 +1,9 @@
 """Which question a run (or a claim result) belongs to, for the report: a thin view of
-``harness.questions``, where the questions, their arms, the Q6 orders and their labels are
+``harness.declare.questions``, where the questions, their arms, the Q6 orders and their labels are
 defined once.
 
 A run is filed under a question by the same cells the grid trains and the claims select
-(``harness.questions.question_of``), under the profile the runs were judged with
+(``harness.declare.questions.question_of``), under the profile the runs were judged with
 (``profile_of(meta)``: the report's recorded ``profile_settings``); the paper's table under the
 full protocol's profile.
 """
@@ -13,9 +13,9 @@ from typing import Mapping
 
 import pandas as pd
 
-from harness import questions as Q
-from harness.formatting import as_str as _str
-from harness.profiles import PAPER_PROFILE, PROFILES, Profile, ProfileError, recorded
+from harness.declare import questions as Q
+from harness.declare.profiles import PAPER_PROFILE, PROFILES, Profile, ProfileError, recorded
+from harness.statistics.formatting import as_str as _str
 
 __all__ = ["ORDER_LABELS", "QUESTION_TITLES", "SECTIONS", "PAPER_PROFILE", "profile_of",
            "question_of", "questions", "order_label", "section_of"]

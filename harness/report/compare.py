@@ -22,9 +22,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.formatting import DASH, fmt, fmt_p
 from harness.report.result import ClaimResult, parse_results
 from harness.report.schema import SchemaError, check_report
+from harness.statistics.formatting import DASH, fmt, fmt_p
 
 __all__ = ["BaselineError", "Baseline", "Change", "Comparison", "Gate", "LAST", "load_baseline",
            "compare", "parse_gate", "COMPARE_FAILED_EXIT"]

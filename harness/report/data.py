@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from harness import questions as Q
-from harness.formatting import DASH, as_float as _float, as_str as _str, fmt
+from harness.declare import questions as Q
 from harness.report.classify import ORDER_LABELS, PAPER_PROFILE, order_label, profile_of, questions
 from harness.report.result import ClaimResult
-from harness.runs import COLUMNS
+from harness.runstore.runs import COLUMNS
+from harness.statistics.formatting import DASH, as_float as _float, as_str as _str, fmt
 
 __all__ = ["PAPER_DATASET", "ACTIVATIONS", "NORMS", "Context", "ArmStats", "arm_stats", "stat_cell",
            "Table", "ARM_TABLE_INTROS", "arm_table", "headline_table", "normalise_runs",
@@ -318,7 +318,7 @@ def declared_arms(ctx: Context, q: str):
 def declared_table(ctx: Context, q: str) -> Table | None:
     """Any declared question: one row per cell this run has (its levels read from the rows,
     in ascending order), one column per metric the question's claims read (recorded or
-    computed from the curves, ``harness.questions``)."""
+    computed from the curves, ``harness.declare.questions``)."""
     arms = declared_arms(ctx, q)
     if arms is None:
         return None

@@ -15,11 +15,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from harness import questions as Q
-from harness.formatting import as_float as _float
+from harness.declare import questions as Q
 from harness.report.classify import ORDER_LABELS, order_label
 from harness.report.data import (ACTIVATIONS, NORMS, PAPER_DATASET, Context, arm_stats,
                                  declared_arms, num)
+from harness.statistics.formatting import as_float as _float
 
 __all__ = ["FIGURES", "draw", "png"]
 

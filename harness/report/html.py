@@ -19,12 +19,12 @@ import re
 from datetime import datetime
 from typing import Any, Mapping
 
-from harness.formatting import DASH, fmt, fmt_p
 from harness.report import markdown as md
 from harness.report.cells import (adjusted_cell, decision_ci_cell, effect_ci, fmt_n, heldout_cell,
                                   verdict_text)
 from harness.report.data import PAPER_DATASET, Context
 from harness.report.result import ClaimResult, EvidenceRecord
+from harness.statistics.formatting import DASH, fmt, fmt_p
 
 __all__ = ["render", "inline", "blocks", "VERDICT_CLASSES"]
 

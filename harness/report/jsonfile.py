@@ -5,7 +5,7 @@
 it (cleaned once: ``ClaimResult.data``), the keys of every run used, when it was written, which
 figures were drawn, and what moved against the baseline. The schema other tools read it by is
 ``harness/report/report.schema.json`` (``harness.report.schema``; tested against every report).
-``--source <folder>/runs.csv`` reads ``meta.profile_settings`` back (harness/plugin.py).
+``--source <folder>/runs.csv`` reads ``meta.profile_settings`` back (harness/pytest_plugin/plugin.py).
 """
 from __future__ import annotations
 

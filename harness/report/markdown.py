@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Mapping
 
-from harness.formatting import DASH, as_float, fmt, fmt_p
 from harness.report.cells import (adjusted_cell, arms_compact, bold, compact, decision_ci_cell,
                                   describe_source, effect_ci, fmt_n, fmt_wall, heldout_cell, paper_verdict,
                                   verdict_text)
@@ -20,6 +19,7 @@ from harness.report.data import (ARM_TABLE_INTROS, HEADLINE_INTRO, PAPER_DATASET
                                  arm_table, headline_table)
 from harness.report.figures import FIGURES
 from harness.report.result import ClaimResult
+from harness.statistics.formatting import DASH, as_float, fmt, fmt_p
 
 __all__ = ["markdown", "title", "run_details", "how_to_read", "claims_header", "claim_row",
            "claim_note", "issue9_notes", "sequential_section", "convergence_section", "aa_section", "comparison_section", "section",
@@ -124,7 +124,7 @@ def run_details(ctx: Context, results: list[ClaimResult], written_at: datetime) 
              "every claim's numbers are also in `report.json`")
     if ctx.unassigned:
         L.append(f"**{ctx.unassigned} rows match no question** (see `question_of` in "
-                 "harness/questions.py)")
+                 "harness/declare/questions.py)")
     if ctx.paper_own_axis and len(ctx.runs):
         L.append(f"The paper's numbers are on {PAPER_DATASET}; this run is on `{ctx.dataset}`, so "
                  "absolute accuracies differ: compare directions and effects, not levels.")
@@ -165,7 +165,7 @@ def claim_row(r: ClaimResult) -> list:
 def issue9_notes(results: list[ClaimResult]) -> list[str]:
     """Footnotes for the columns added by the statistics audit (issue 9)."""
     L = ["- **p (adjusted)**, **verdict (adjusted)**: under the profile's multiplicity rule "
-         "(harness/multiplicity.py), across the m claims declared in the suite's claim files "
+         "(harness/statistics/multiplicity.py), across the m claims declared in the suite's claim files "
          "(whatever `-k` selected; claims not run or untestable count as p = 1). Each pytest "
          "outcome is judged at alpha/m, the first step of Holm and BH, so a passing test is "
          "supported under the rule; the step-down/step-up verdict here can support more.",
@@ -188,9 +188,9 @@ def issue9_notes(results: list[ClaimResult]) -> list[str]:
 def aa_section(ctx: Context) -> list[str]:
     """issue 21 item 8: the A/A self-calibration of this report's own runs (each
     configuration's seeds split into two fake arms of one truth, every family judged on them;
-    harness/aa_calibration.py, as ``pytest claims --calibrate``). Empty where no configuration
+    harness/statistics/aa_calibration.py, as ``pytest claims --calibrate``). Empty where no configuration
     has the 4 runs a split needs (published summaries, 2-3 seeds)."""
-    from harness import aa_calibration
+    from harness.statistics import aa_calibration
 
     runs = ctx.runs
     if not len(runs) or "kind" not in runs.columns:
@@ -210,10 +210,10 @@ def aa_section(ctx: Context) -> list[str]:
 
 def convergence_section(results: list[ClaimResult]) -> list[str]:
     """issue 24: whether each arm the claims compare was still improving at its last epoch
-    (harness/convergence.py), the claims that compare one ("budget-confounded"), and what each
-    undecided claim would take (harness/seeds_needed.py). Empty for sources without curves."""
-    from harness.convergence import LAST_EPOCHS, MIN_GAIN_FRACTION
-    from harness.seeds_needed import describe
+    (harness/statistics/convergence.py), the claims that compare one ("budget-confounded"), and what each
+    undecided claim would take (harness/statistics/seeds_needed.py). Empty for sources without curves."""
+    from harness.statistics.convergence import LAST_EPOCHS, MIN_GAIN_FRACTION
+    from harness.statistics.seeds_needed import describe
 
     arms: dict[str, dict] = {}
     for r in results:  # an arm several claims read: its diagnostic on the most seeds any used
@@ -244,8 +244,8 @@ def convergence_section(results: list[ClaimResult]) -> list[str]:
         L.append("")
     if needs:
         L.append("What deciding each claim left undecided at the outcome's level (alpha/m) would "
-                 "take, if its observed effect were the truth (harness/seeds_needed.py: the test's "
-                 "own minimum detectable effect, carried to more seeds):")
+                 "take, if its observed effect were the truth (harness/statistics/seeds_needed.py: the "
+                 "test's own minimum detectable effect, carried to more seeds):")
         L.append("")
         L += [f"- `{r.id}`: {describe(r.seeds_needed)}" for r in needs]
         L.append("")
@@ -253,7 +253,7 @@ def convergence_section(results: list[ClaimResult]) -> list[str]:
 
 
 def sequential_section(meta: Mapping, results: list[ClaimResult]) -> list[str]:
-    """--seeds auto (harness/sequential.py): where each claim stopped, and the session's cost
+    """--seeds auto (harness/statistics/sequential.py): where each claim stopped, and the session's cost
     against a fixed design at the last stage."""
     seq = [r for r in results if r.sequential is not None]
     if not seq:

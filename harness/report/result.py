@@ -1,8 +1,8 @@
 """The typed claim result: parsed once, read everywhere.
 
-The plugin hands the report one dict per claim (``harness/plugin.py``, ``judge``; the same dict
+The plugin hands the report one dict per claim (``harness/pytest_plugin/plugin.py``, ``judge``; the same dict
 is a ``report.json`` ``results`` entry). ``ClaimResult.parse`` cleans it once
-(``harness.formatting.jsonable``: strict JSON, NaN -> None) and reads every field the report
+(``harness.statistics.formatting.jsonable``: strict JSON, NaN -> None) and reads every field the report
 shows into typed attributes, so that no writer re-cleans or re-guesses the dict. ``data`` keeps
 the cleaned dict itself: ``report.json`` writes it as it is, unknown keys included.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from harness.formatting import DASH, as_float, as_str, is_signed, jsonable
+from harness.statistics.formatting import DASH, as_float, as_str, is_signed, jsonable
 
 __all__ = ["ArmSummary", "EvidenceRecord", "Heldout", "Stage", "Sequential", "ClaimResult",
            "parse_results"]
@@ -45,7 +45,7 @@ class ArmSummary:
 
 @dataclass(frozen=True)
 class EvidenceRecord:
-    """A claim's evidence (``harness.stats.Evidence.to_dict()``), typed."""
+    """A claim's evidence (``harness.statistics.stats.Evidence.to_dict()``), typed."""
 
     verdict: str | None
     test: str | None  # DASH when the evidence names no test
@@ -120,7 +120,7 @@ class Stage:
 
 @dataclass(frozen=True)
 class Sequential:
-    """--seeds auto (harness/sequential.py): where the claim stopped and why."""
+    """--seeds auto (harness/statistics/sequential.py): where the claim stopped and why."""
 
     stopped_at: Any
     stage: Any
@@ -168,7 +168,7 @@ class ClaimResult:
     # one-sided level), None where the interval is not a t interval or not recorded
     decision_ci: tuple[float | None, float | None] | None = None
     decision_ci_level: float | None = None
-    # issue 24: the arms still improving at their last epoch (harness/convergence.py), and for
+    # issue 24: the arms still improving at their last epoch (harness/statistics/convergence.py), and for
     # an undecided outcome the seeds per configuration that would decide it (seeds_needed.py)
     still_improving: tuple[str, ...] = ()
     convergence: dict | None = None

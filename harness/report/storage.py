@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.runs import to_csv
+from harness.runstore.runs import to_csv
 
 __all__ = ["utc_stamp", "make_folder", "write_text", "write_bytes", "write_runs_csv",
            "repoint_latest"]

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from harness.formatting import DASH, fmt_p
 from harness.report.cells import decision_ci_cell, effect_ci, fmt_level, fmt_n
 from harness.report.result import ClaimResult
-from harness.seeds_needed import describe
+from harness.statistics.formatting import DASH, fmt_p
+from harness.statistics.seeds_needed import describe
 
 __all__ = ["claims_table"]
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.formatting import jsonable
 from harness.report import figures as figs, html, jsonfile, markdown, storage
 from harness.report.data import Context, all_run_keys, normalise_runs
 from harness.report.result import parse_results
+from harness.statistics.formatting import jsonable
 
 __all__ = ["write_report"]
 

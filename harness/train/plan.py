@@ -1,0 +1,110 @@
+"""How one configuration's seeds are computed: its execution plan.
+
+A plan never changes what a run is (its weights come from its seed, its batch order from its
+seed's generator, ``harness.train.stacked``); it changes only how the arithmetic is laid out, so two
+plans give the same run up to float reordering (tests/test_plan.py: one float64 equivalence
+test per plan). Like the thread count, the plan is recorded with each run (the record's
+``engine`` and ``plan`` fields, the report's ``plans`` line) and not keyed.
+
+The choices:
+
+* ``stacking``: ``"stacked"``, all seeds as one model (grouped convolutions: one step for the
+  K seeds), or ``"per-seed"``, each seed as a stack of one, one after the other.
+* ``channels_last``: NHWC activations (oneDNN's native convolution layout on the CPU).
+* ``compile``: ``torch.compile`` (inductor) of the model; its artefacts are cached on disk
+  beside the run store (``compile_cache_dir``), so a later session loads them instead of
+  compiling again.
+
+Which plan a configuration gets (``choose``) is a table measured on the 2-core x86 CPU
+(docs/PERFORMANCE.md, "Execution plans"; ``benchmarks/bench_plan.py`` re-measures it on any
+machine): stacking pays wherever a step is latency-bound (batch 2 and 16, the MLP) and costs
+at batch 128, where the 5-group convolution is compute-bound and slower than 5 dense ones in
+NHWC. ``compile`` is never chosen by the table (see PERFORMANCE.md for why); it is there to be
+asked for. A session can force one plan for every configuration (``Engine(plan=...)``,
+``--plan``): ``"eager-stacked"`` is the engine before plans existed.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+STACKINGS = ("stacked", "per-seed")
+#: On the CPU, a CNN whose batch is at least this trains one seed at a time in NHWC.
+PER_SEED_MIN_BATCH = 64
+
+
+class PlanError(ValueError):
+    """A plan name that does not parse; the message says which names are valid."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    stacking: str = "stacked"
+    channels_last: bool = False
+    compile: bool = False
+
+    def __post_init__(self):
+        if self.stacking not in STACKINGS:
+            raise PlanError(f"plan stacking {self.stacking!r}: valid are {', '.join(STACKINGS)}")
+
+    @property
+    def name(self) -> str:
+        """``stacked``, ``per-seed+channels_last``, ``stacked+compile``...: what ``parse`` reads."""
+        return "+".join([self.stacking] + [opt for opt in OPTIONS if getattr(self, opt)])
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def groups(self, specs: list) -> list[list]:
+        """The stacks a configuration's specs train as: one, or one per seed."""
+        return [list(specs)] if self.stacking == "stacked" else [[s] for s in specs]
+
+
+OPTIONS = ("channels_last", "compile")
+#: The engine as it was before plans: every configuration stacked, eager, NCHW.
+EAGER_STACKED = Plan()
+AUTO = "auto"
+
+
+def parse(name: str) -> Plan | None:
+    """``"auto"`` -> None (the table decides per configuration); ``"eager-stacked"`` ->
+    ``EAGER_STACKED``; otherwise a stacking followed by ``+option``s, e.g.
+    ``per-seed+channels_last``."""
+    if name == AUTO:
+        return None
+    if name == "eager-stacked":
+        return EAGER_STACKED
+    stacking, *opts = name.split("+")
+    bad = [o for o in opts if o not in OPTIONS]
+    if stacking not in STACKINGS or bad or len(set(opts)) != len(opts):
+        raise PlanError(f"--plan {name!r}: give auto, eager-stacked, or one of "
+                        f"{'/'.join(STACKINGS)} followed by +{' +'.join(OPTIONS)} (e.g. "
+                        "per-seed+channels_last)")
+    return Plan(stacking, **{o: True for o in opts})
+
+
+def choose(spec, device_type: str = "cpu") -> Plan:
+    """The measured table: the plan a configuration (any of its RunSpecs) gets by default."""
+    if device_type != "cpu":
+        return EAGER_STACKED  # on a GPU the stack (and its CUDA graph) is the point
+    if spec.net.arch == "cnn" and spec.protocol.batch_size >= PER_SEED_MIN_BATCH:
+        return Plan("per-seed", channels_last=True)
+    return EAGER_STACKED
+
+
+def compile_cache_dir(store_path: str | os.PathLike) -> Path:
+    """Where inductor keeps its compiled artefacts: beside the run store, one folder per torch
+    version and result-code fingerprint (a new torch or new trainer code starts a new one)."""
+    import torch
+
+    from harness.declare.spec import code_fingerprint
+
+    return Path(store_path).parent / ".compile-cache" / f"torch-{torch.__version__}-{code_fingerprint()}"
+
+
+def use_compile_cache(store_path: str | os.PathLike) -> Path:
+    """Point inductor's on-disk caches at ``compile_cache_dir`` (unless the user set one)."""
+    path = compile_cache_dir(store_path)
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(path))
+    return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
