@@ -188,14 +188,17 @@ def issue9_notes(results: list[ClaimResult]) -> list[str]:
 def aa_section(ctx: Context) -> list[str]:
     """issue 21 item 8: the A/A self-calibration of this report's own runs (each
     configuration's seeds split into two fake arms of one truth, every family judged on them;
-    harness/statistics/aa_calibration.py, as ``pytest claims --calibrate``). Empty where no configuration
-    has the 4 runs a split needs (published summaries, 2-3 seeds)."""
+    harness/statistics/aa_calibration.py, as ``pytest claims --calibrate``). Empty where no
+    configuration has the 4 runs a split needs (published summaries, 2-3 seeds), and for
+    smoke-scale profiles (``--calibrate`` still works on their runs)."""
     from harness.statistics import aa_calibration
 
     runs = ctx.runs
     if not len(runs) or "kind" not in runs.columns:
         return []
     profile = profile_of(ctx.meta)
+    if profile.smoke_scale:  # smoke and tiny: plumbing, and 4-9 s a report (CI writes dozens)
+        return []
     rows = getattr(ctx, "aa_rows", None)  # report.md and report.html share one computation
     if rows is None:
         rows = ctx.aa_rows = aa_calibration.aa_table(runs, profile.alpha, profile.q6_mlp_order_margin)
