@@ -10,7 +10,7 @@ out=$(mktemp -d)
 for f in docs/results/*/; do
   f=${f%/}; name=$(basename "$f")
   src=$(python3 -c "import json; m=json.load(open('$f/report.json'))['meta']; print('paper' if m.get('source') in ('seed','paper') else '$f/runs.csv')")
-  seeds=$(python3 -c "import json, re; s=str(json.load(open('$f/report.json'))['meta'].get('seeds')); st=re.findall(r'\d+', s); print(('--seeds auto' + (' --max-seeds ' + st[-1] if st else '')) if s.startswith('auto') else '')")
+  seeds=$(python3 -m harness.runstore.replay "$f/report.json")
   # shellcheck disable=SC2086  # $seeds is empty or several words on purpose
   python3 -m pytest claims -q -p no:cacheprovider --source "$src" --reports-dir "$out/$name" $seeds > "$out/$name.log" 2>&1 || true
   cp "$out/$name/latest/report.json" "$out/$name/latest/report.md" "$out/$name/latest/report.html" "$f/"

@@ -60,3 +60,24 @@ def test_splits_are_the_first_halvings_and_only_those_are_built():
             for a in list(itertools.combinations(range(6), 3))[:4]]
     assert got == want
     assert len(aa._splits(40, 10)) == 10  # C(40, 20) ~ 1.4e11: only possible if lazy
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_the_report_carries_the_table_for_evidence_runs_only():
+    """report.md/html show the A/A table of their own runs at the cpu tier, the same table
+    --calibrate prints; smoke-scale reports skip it (4-9 s each, CI writes dozens)."""
+    import json
+
+    from harness.report.data import Context, normalise_runs
+    from harness.report.markdown import aa_section
+    from harness.runstore.runs import published_runs, read_runs_csv
+
+    def section(folder):
+        meta = json.loads((folder / "report.json").read_text())["meta"]
+        ctx = Context(meta, normalise_runs(read_runs_csv(folder / "runs.csv")), normalise_runs(published_runs()))
+        return "\n".join(aa_section(ctx))
+
+    cpu = section(CPU_RUNS.parent)
+    assert cpu.startswith("## A/A self-calibration on these runs")
+    assert aa.render(aa.aa_table(read_runs_csv(CPU_RUNS), 0.05, MARGIN), 0.05, "these runs") in cpu
+    assert section(CPU_RUNS.parent.parent / "smoke-cpu") == ""

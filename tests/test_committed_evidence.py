@@ -7,12 +7,13 @@ A change to stats or claims that alters a committed verdict fails here until the
 regenerated and the change is written in docs/RESULTS.md."""
 import json
 import math
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from harness.runstore import replay
 
 REPO = Path(__file__).resolve().parent.parent
 FOLDERS = sorted(p.parent for p in (REPO / "docs" / "results").glob("*/report.json"))
@@ -22,23 +23,13 @@ def _source(folder: Path, meta: dict) -> str:
     return "paper" if meta.get("source") in ("paper", "seed") else str(folder / "runs.csv")
 
 
-def _seed_args(meta: dict) -> list[str]:
-    """A --seeds auto report is replayed stage by stage from its runs.csv
-    (harness/runstore/replay.py) with the stages it recorded, e.g. "auto (5, 10)"."""
-    seeds = str(meta.get("seeds"))
-    if not seeds.startswith("auto"):
-        return []
-    stages = re.findall(r"\d+", seeds)
-    return ["--seeds", "auto"] + (["--max-seeds", stages[-1]] if stages else [])
-
-
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
 def test_committed_report_rejudges_to_the_same_verdicts(folder, tmp_path):
     committed = json.loads((folder / "report.json").read_text())
     meta = committed["meta"]
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "claims", "-q",
-         "--source", _source(folder, meta), "--reports-dir", str(tmp_path)] + _seed_args(meta),
+         "--source", _source(folder, meta), "--reports-dir", str(tmp_path)] + replay.seed_args(meta),
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
     fresh = json.loads((tmp_path / "latest" / "report.json").read_text())

@@ -69,3 +69,9 @@ def test_published_summaries_are_never_runs():
     df["kind"] = "summary"
     with pytest.raises(RunsError):
         replay.runs_of(df, specs, "--source x")
+
+
+def test_seed_args_replay_a_sequential_report_with_its_own_stages():
+    assert replay.seed_args({"seeds": 5}) == []
+    assert replay.seed_args({"seeds": "auto (5, 10)"}) == ["--seeds", "auto", "--max-seeds", "10"]
+    assert replay.seed_args({"seeds": "auto"}) == ["--seeds", "auto"]

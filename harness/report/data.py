@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -85,6 +86,18 @@ class Context:
         # squash this run's differences (e.g. Fashion-MNIST ~85% vs the paper's MLP ~55%).
         names = set(datasets) or ({str(meta["dataset"])} if meta.get("dataset") else set())
         self.paper_own_axis = not names or any(_canon(d) != "cifar10" for d in names)
+
+    @cached_property
+    def aa_rows(self) -> list:
+        """The A/A self-calibration of these runs (harness/statistics/aa_calibration.py), once
+        for report.md and report.html; [] for smoke-scale profiles (4-9 s a report, and CI
+        writes dozens) and runs with no kind column."""
+        from harness.statistics import aa_calibration
+
+        profile = profile_of(self.meta)
+        if profile.smoke_scale or not len(self.runs) or "kind" not in self.runs.columns:
+            return []
+        return aa_calibration.aa_table(self.runs, profile.alpha, profile.q6_mlp_order_margin)
 
     def of(self, question: str, paper: bool = False) -> pd.DataFrame:
         df, q = (self.paper, self.paper_q) if paper else (self.runs, self.q)

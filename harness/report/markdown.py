@@ -193,19 +193,11 @@ def aa_section(ctx: Context) -> list[str]:
     smoke-scale profiles (``--calibrate`` still works on their runs)."""
     from harness.statistics import aa_calibration
 
-    runs = ctx.runs
-    if not len(runs) or "kind" not in runs.columns:
-        return []
-    profile = profile_of(ctx.meta)
-    if profile.smoke_scale:  # smoke and tiny: plumbing, and 4-9 s a report (CI writes dozens)
-        return []
-    rows = getattr(ctx, "aa_rows", None)  # report.md and report.html share one computation
-    if rows is None:
-        rows = ctx.aa_rows = aa_calibration.aa_table(runs, profile.alpha, profile.q6_mlp_order_margin)
+    rows = ctx.aa_rows
     if not any(r.judged for r in rows):
         return []
     return ["## A/A self-calibration on these runs", "",
-            aa_calibration.render(rows, profile.alpha, "these runs"), "",
+            aa_calibration.render(rows, profile_of(ctx.meta).alpha, "these runs"), "",
             "The same table for any runs.csv: `pytest claims --calibrate --source runs.csv`. A "
             "family outside its band would mean its verdicts on this kind of run are not at the "
             "error rate the statistics claim.", ""]

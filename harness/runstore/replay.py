@@ -14,6 +14,7 @@ lacks is one error line: the claim cannot be replayed past what the session trai
 from __future__ import annotations
 
 import math
+import re
 from typing import Sequence
 
 import pandas as pd
@@ -66,3 +67,24 @@ def runs_of(df: pd.DataFrame, specs: Sequence, where: str, none_is_empty: bool =
                          f"lacks, e.g. {missing[0]}; replay the session's own runs.csv (it holds "
                          f"every seed each claim reached), or judge with fixed seeds"])
     return pd.DataFrame(out, columns=df.columns)
+
+
+def seed_args(meta: dict) -> list[str]:
+    """The ``--seeds`` options that re-judge a report with this ``meta``: none for fixed seeds;
+    for a --seeds auto report, ``--seeds auto --max-seeds N`` with the last stage it recorded
+    (e.g. "auto (5, 10)"), so the replay runs the session's own stages.
+
+        python3 -m harness.runstore.replay docs/results/<folder>/report.json
+    """
+    seeds = str(meta.get("seeds"))
+    if not seeds.startswith("auto"):
+        return []
+    stages = re.findall(r"\d+", seeds)
+    return ["--seeds", "auto"] + (["--max-seeds", stages[-1]] if stages else [])
+
+
+if __name__ == "__main__":  # prints the options, for benchmarks/rejudge_evidence.sh
+    import json
+    import sys
+
+    print(" ".join(seed_args(json.load(open(sys.argv[1]))["meta"])))
