@@ -65,7 +65,8 @@ def train_run(spec: RunSpec, data: Splits, device="cpu", *, dtype=torch.float32,
     t0 = time.perf_counter()
     device = torch.device(device)
     model = init_model(spec, device, dtype)
-    opt = torch.optim.Adam(model.parameters(), lr=spec.protocol.lr)
+    cls, kwargs = spec.protocol.optimizer_args()  # the default (unfused) torch.optim step
+    opt = getattr(torch.optim, cls)(model.parameters(), **kwargs)
     params = [p for p in model.parameters()]
     numels = torch.tensor([p.numel() for p in params], dtype=dtype, device=device)
     names = layer_names(model)

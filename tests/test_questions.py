@@ -93,7 +93,8 @@ def test_a_wrong_selector_is_one_clear_error(call, match):
 
 def test_added_fields_at_their_default_leave_every_store_key_as_it_was(monkeypatch):
     """Defaults left out of the key: a Q4-Q6 spec hashes the same fields as before ``init``
-    existed (the 11 NetConfig fields of the first store), so adding a field re-keys no run;
+    and the optimizer fields existed (the 11 NetConfig and 3 Protocol fields of the first
+    store), so adding a field re-keys no run;
     a run that sets it (bn2015's small-gaussian init) is keyed on it."""
     import hashlib
     import json
@@ -103,11 +104,13 @@ def test_added_fields_at_their_default_leave_every_store_key_as_it_was(monkeypat
     monkeypatch.setattr(spec_mod, "_fingerprint", "fixed")
     before = {"arch", "width", "depth", "block_order", "norm", "activation", "stem", "groups",
               "in_channels", "image_size", "num_classes"}
+    before_protocol = {"epochs", "batch_size", "lr"}  # the optimizer fields came later
     p = PROFILES["cpu"]
     for q in ("Q4", "Q5", "Q6"):
         for s in grids.grid(q, p, seeds=1):
             d = s.to_dict()
             d["net"] = {k: v for k, v in d["net"].items() if k in before}
+            d["protocol"] = {k: v for k, v in d["protocol"].items() if k in before_protocol}
             d["execution"].pop("threads")
             old = hashlib.sha256(json.dumps({"spec": d, "code": "fixed"}, sort_keys=True)
                                  .encode()).hexdigest()[:24]
@@ -116,3 +119,45 @@ def test_added_fields_at_their_default_leave_every_store_key_as_it_was(monkeypat
     assert bn.net.init == "small-gaussian" and bn.key() != grids.spec_of(
         {**bn.net.to_dict(), "init": "default", "batch_size": 60, "lr": bn.protocol.lr,
          "epochs": bn.protocol.epochs}, p, p.dataset, bn.seed).key()
+    # and a run that sets an optimizer field is keyed on it
+    from dataclasses import replace
+    sgd = replace(bn, protocol=replace(bn.protocol, optimizer="sgd"))
+    assert len({bn.key(), sgd.key(), replace(sgd, protocol=replace(sgd.protocol, momentum=0.9)).key()}) == 3
+
+
+def test_a_question_varies_the_optimizer_by_declaration(monkeypatch):
+    """The optimizer is a training field like the learning rate: a question declares it as a
+    level (here a named one, SGD with momentum against Adam) and takes weight decay from the
+    profile; the grid trains it, runs.csv carries it, and each row is filed back under its arm."""
+    from dataclasses import replace
+
+    from harness.declare import grids
+    from harness.declare.questions import Level, Question
+    from harness.runstore.runs import from_records
+    from harness.train.data import load_splits
+    from harness.train.stacked import train_stacked
+
+    q = Question(
+        name="opt-demo", title="Adam against SGD with momentum",
+        base={"arch": "fc", "depth": 1, "norm": "none", "block_order": "norm-act",
+              "activation": "relu", "stem": "conv", "batch_size": 64},
+        levels=(Level("optimizer", fields={"adam": {"optimizer": "adam", "lr": 0.001},
+                                           "sgd-m": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9}}),),
+        metrics=("best_test_acc",),
+        sizes={"smoke": {"optimizer": ("adam", "sgd-m"), "epochs": 1, "weight_decay": 1e-4}},
+        label=lambda lv: lv["optimizer"])
+    monkeypatch.setattr(Q, "_loaded", dict(Q._load()) | {q.name: q})
+    profile = replace(PROFILES["smoke"], sizes=dict(PROFILES["smoke"].sizes) | {q.name: q.sizes["smoke"]},
+                      width=4, image_size=8)
+    specs = grids.grid(q.name, profile, dataset="digits", seeds=2)
+    assert [(s.protocol.optimizer, s.protocol.momentum, s.protocol.weight_decay) for s in specs] == \
+        [("adam", 0.0, 1e-4)] * 2 + [("sgd", 0.9, 1e-4)] * 2
+    data = load_splits(specs[0].data)
+    recs = train_stacked(specs[:2], data) + train_stacked(specs[2:], data)
+    runs = from_records(recs)
+    assert list(runs["optimizer"]) == ["adam", "adam", "sgd", "sgd"]
+    assert list(runs["momentum"]) == [0.0, 0.0, 0.9, 0.9]
+    filed = [Q.levels_of(q.name, row, profile) for row in runs.to_dict("records")]
+    assert filed == [{"optimizer": "adam"}] * 2 + [{"optimizer": "sgd-m"}] * 2
+    # a row of the other optimizer is not this arm's
+    assert not Q.matches(runs.iloc[2].to_dict(), Q.where(q.name, profile, optimizer="adam"))

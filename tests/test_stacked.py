@@ -126,6 +126,38 @@ def test_stack_equals_one_by_one_after_20_steps(name, monkeypatch):
         assert_same_run(rec, model, single_rec, single_model)
 
 
+#: one protocol per registered optimizer, each away from its defaults where it takes arguments
+OPTIMIZER_PROTOCOLS = {
+    "adam": dict(optimizer="adam", weight_decay=1e-3),
+    "adamw": dict(optimizer="adamw", weight_decay=1e-2),
+    "sgd": dict(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=1e-3),
+}
+
+
+def test_every_registered_optimizer_has_an_equivalence_case():
+    from harness.declare.spec import OPTIMIZERS
+
+    assert set(OPTIMIZER_PROTOCOLS) == set(OPTIMIZERS)
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZER_PROTOCOLS))
+def test_stacked_optimizer_is_k_optimizers(optimizer, monkeypatch):
+    """Every optimizer of the registry, on the stack, gives each seed the run its own model
+    and its own (unfused, torch default) optimizer give it: the registry's promise that each
+    entry is elementwise. Without it a non-elementwise entry would silently mix the seeds."""
+    data = random_splits(STEPS * B)
+    kw = OPTIMIZER_PROTOCOLS[optimizer]
+    specs = [RunSpec(NETS["bn-norm-act"], DataSpec("random"), Protocol(1, B, **kw), seed=s)
+             for s in (0, 1, 2)]
+    recs, models = train_stacked(specs, data, "cpu", dtype=torch.float64, return_models=True)
+    for spec, rec, model in zip(specs, recs, models):
+        assert rec["spec"]["protocol"]["optimizer"] == optimizer
+        assert_same_run(rec, model, *standalone(spec, data, monkeypatch))
+    # and the optimizer's arguments reach it: another weight decay trains another run
+    other = RunSpec(spec.net, spec.data, Protocol(1, B, **(kw | {"weight_decay": 0.5})), seed=2)
+    assert train_stacked([other], data, "cpu", dtype=torch.float64)[0]["train_loss"] != rec["train_loss"]
+
+
 @pytest.mark.parametrize("extra", [5, 1])  # ragged last batch of 5; of 1 (dropped, counted)
 def test_ragged_last_batch_two_epochs(extra, monkeypatch):
     data = random_splits(6 * B + extra)

@@ -71,7 +71,8 @@ def test_lower_layers_do_not_import_upper_ones(rel):
 #: Each subpackage of harness/ and the other subpackages it may import: imports run down.
 LAYERS = {
     "declare": set(),  # the questions, profiles, grids and RunSpec: the bottom
-    # runstore: only aa_calibration's command line (python -m ...) reads a runs.csv
+    # runstore: aa_calibration groups runs by the configuration columns and its command line
+    # (python -m ...) reads a runs.csv
     "statistics": {"declare", "runstore"},
     "runstore": {"declare", "statistics"},
     "report": {"declare", "statistics", "runstore"},

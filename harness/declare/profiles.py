@@ -235,7 +235,8 @@ UPPER_EACH = {"seed_stages": 1000}
 #: Per-question sizes and level values, by size name (any question's); a name not listed is
 #: bounded by SIZE_UPPER_DEFAULT.
 SIZE_UPPER = {"epochs": 1000, "depth": 64, "batch_size": 65536, "peak_batch": 65536,
-              "train_size": 10_000_000, "test_size": 10_000_000, "lr": 100.0}
+              "train_size": 10_000_000, "test_size": 10_000_000, "lr": 100.0, "momentum": 0.999,
+              "weight_decay": 10.0}
 SIZE_UPPER_DEFAULT = 10_000_000
 
 
@@ -282,6 +283,33 @@ def validate(p: Profile, where: str = "profile") -> Profile:
     return p
 
 
+#: Sizes that are real numbers, with the least value allowed and whether it is allowed itself
+#: (a training field a question may take from the profile or vary: the learning rate, SGD's
+#: momentum, weight decay); every other numeric size is an integer >= 1.
+REAL_SIZES = {"lr": (0.0, False), "momentum": (0.0, True), "weight_decay": (0.0, True)}
+
+
+def _choice_sizes() -> dict:
+    from harness.declare.spec import OPTIMIZERS
+
+    return {"optimizer": tuple(OPTIMIZERS)}
+
+
+CHOICE_SIZES = _choice_sizes()  # sizes that name one entry of a registry
+
+
+def _valid_value(name: str, v) -> tuple[bool, str]:
+    """Whether ``v`` is a valid value of size ``name``, and what a valid one is."""
+    if name in CHOICE_SIZES:
+        return v in CHOICE_SIZES[name], f"one of {', '.join(CHOICE_SIZES[name])}"
+    number = isinstance(v, (int, float)) and not isinstance(v, bool)
+    if name in REAL_SIZES:
+        low, inclusive = REAL_SIZES[name]
+        return (number and (v >= low if inclusive else v > low),
+                f"numbers {'>=' if inclusive else '>'} {low:g}")
+    return number and v == int(v) and v >= 1, "integers >= 1"
+
+
 def size_problems(sizes: dict) -> list[str]:
     """What is wrong with per-question sizes, one line each naming ``Question.size``: a
     question nobody declared, a level without values, values that repeat or are below 1
@@ -302,12 +330,16 @@ def size_problems(sizes: dict) -> list[str]:
             if not isinstance(vals, tuple) or not vals:
                 out.append(f"{qname}.{lv.name} must be a non-empty list of values")
                 continue
-            if len(set(vals)) != len(vals) or min(vals) <= 0 or \
-                    (lv.name != "lr" and not all(isinstance(v, int) for v in vals)):
-                out.append(f"{qname}.{lv.name} must be distinct {'numbers > 0' if lv.name == 'lr' else 'integers >= 1'}, "
-                           f"got {list(vals)}")
+            checked = [_valid_value(lv.name, v) for v in vals]
+            if len(set(vals)) != len(vals) or not all(ok for ok, _ in checked):
+                out.append(f"{qname}.{lv.name} must be distinct {checked[0][1]}, got {list(vals)}")
         for name, v in qs.items():
-            if isinstance(v, tuple) or name == "lr":
+            if isinstance(v, tuple):
+                continue
+            if name in REAL_SIZES or name in CHOICE_SIZES:
+                ok, valid = _valid_value(name, v)
+                if not ok:
+                    out.append(f"{qname}.{name} must be {valid.removeprefix('numbers ')}, got {v!r}")
                 continue
             if not isinstance(v, (int, float)) or v < (2 if name in ("train_size", "test_size") else 1):
                 out.append(f"{qname}.{name} must be at least "

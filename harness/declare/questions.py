@@ -14,7 +14,8 @@ everything else from them:
 - the report's sections and titles (``SECTIONS``, ``TITLES``).
 
 A run's configuration is a flat dict of *run fields*: the network's (``models.NetConfig``),
-the training protocol's (``epochs``, ``batch_size``, ``lr``) and the data's (``train_size``).
+the training protocol's (``epochs``, ``batch_size``, ``lr``, ``optimizer``, ``momentum``,
+``weight_decay``) and the data's (``train_size``).
 A question fixes some (``base``), varies some (``levels``) and takes its sizes from the
 profile (``sizes``: a level's values, or a fixed field such as ``epochs``).
 """
@@ -24,9 +25,12 @@ import importlib.util
 import re
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Mapping
+
+from harness.declare.spec import Protocol
+from models.config import NetConfig
 
 #: Run fields that set the scale of a run, not which configuration it is: they come from the
 #: profile, and arms are never selected on them.
@@ -34,7 +38,7 @@ SCALE_FIELDS = ("width", "in_channels", "image_size", "num_classes", "epochs", "
                 "test_size", "groups")
 #: Run fields that go into the training protocol and the data (``harness.declare.spec``); the rest
 #: are the network's.
-PROTOCOL_FIELDS = ("epochs", "batch_size", "lr")
+PROTOCOL_FIELDS = tuple(f.name for f in fields(Protocol))
 DATA_FIELDS = ("train_size", "test_size")
 #: Run fields a run may be selected on even when a question does not fix them (the paper's
 #: networks were told apart by these; kept so that Q4-Q6 select exactly as before).
@@ -314,16 +318,10 @@ def metric_column(question: str, metric: str) -> Metric | None:
 # --- matching rows ------------------------------------------------------------------------------
 #: Defaults of run fields that older runs tables may lack: a blank cell is the default.
 def _defaults() -> dict:
-    from dataclasses import fields as dc_fields
-
-    from models.config import NetConfig
-
-    return {f.name: f.default for f in dc_fields(NetConfig)}
+    return {f.name: f.default for cls in (NetConfig, Protocol) for f in fields(cls)}
 
 
-RUN_FIELDS = frozenset(("arch", "width", "depth", "block_order", "norm", "activation", "stem",
-                        "groups", "in_channels", "image_size", "num_classes", "init")
-                       + PROTOCOL_FIELDS + DATA_FIELDS)
+RUN_FIELDS = frozenset(tuple(f.name for f in fields(NetConfig)) + PROTOCOL_FIELDS + DATA_FIELDS)
 
 
 def _missing(v) -> bool:

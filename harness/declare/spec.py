@@ -4,11 +4,11 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from models import NetConfig
-from models.config import keyed
+from models.config import KEY_AT_DEFAULT_OMITTED, keyed
 
 
 @dataclass(frozen=True)
@@ -21,13 +21,61 @@ class DataSpec:
     image_size: int | None = None
 
 
+#: optimizer name -> (torch.optim class, the ``Protocol`` fields it takes as keyword arguments).
+#: A new optimizer is ONE entry here, as data (torch-free, like ``models.config``'s building
+#: blocks): validation, the runs.csv schema and the trainer (``harness.train.stacked``) read it.
+#: Every entry must be elementwise in the parameters (one optimizer over K stacked replicas is
+#: K optimizers; tests/test_stacked.py checks each entry against one model per seed).
+OPTIMIZERS = {
+    "adam": ("Adam", ("lr", "weight_decay")),
+    "adamw": ("AdamW", ("lr", "weight_decay")),
+    "sgd": ("SGD", ("lr", "momentum", "weight_decay")),
+}
+
+
 @dataclass(frozen=True)
 class Protocol:
-    """The paper's training protocol: Adam(lr) on cross-entropy, E epochs, batch size B."""
+    """The training protocol: ``optimizer`` (the paper's Adam by default) at ``lr`` on
+    cross-entropy, E epochs, batch size B. The optimizer fields came after the first runs were
+    stored: at their defaults they are left out of the store key (``keyed``)."""
 
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
+    optimizer: str = field(default="adam", metadata=KEY_AT_DEFAULT_OMITTED)
+    momentum: float = field(default=0.0, metadata=KEY_AT_DEFAULT_OMITTED)  # SGD's only
+    weight_decay: float = field(default=0.0, metadata=KEY_AT_DEFAULT_OMITTED)
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"Protocol.optimizer={self.optimizer!r} is not one of "
+                             f"{', '.join(OPTIMIZERS)} (a new one is an entry in "
+                             "harness.declare.spec.OPTIMIZERS)")
+        if self.momentum and "momentum" not in OPTIMIZERS[self.optimizer][1]:
+            raise ValueError(f"Protocol.momentum={self.momentum} but {self.optimizer} takes no "
+                             "momentum; set it to 0 or use optimizer='sgd'")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"Protocol.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"Protocol.lr must be > 0, got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"Protocol.momentum must be in [0, 1), got {self.momentum}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"Protocol.weight_decay must be >= 0, got {self.weight_decay}")
+
+    def optimizer_args(self) -> tuple[str, dict]:
+        """(torch.optim class name, its keyword arguments) for this protocol."""
+        cls, args = OPTIMIZERS[self.optimizer]
+        return cls, {a: getattr(self, a) for a in args}
+
+
+def added_field_defaults() -> dict:
+    """Run fields added after the first runs were stored (``KEY_AT_DEFAULT_OMITTED``: the
+    network's ``init``, the protocol's optimizer fields) -> their default: what a record or a
+    runs table written before the field existed means by leaving it out."""
+    return {f.name: f.default for cls in (NetConfig, Protocol) for f in fields(cls)
+            if f.metadata.get("omit_default_from_key")}
 
 
 @dataclass(frozen=True)
@@ -88,6 +136,18 @@ class RunSpec:
             parts.append(f"d{n.depth}")
         parts += [n.norm, n.block_order, n.activation, f"b{self.protocol.batch_size}",
                   f"e{self.protocol.epochs}", self.data.name]
+        # fields a question may vary, named only when set (older labels unchanged)
+        if n.init != "default":
+            parts.append(f"init-{n.init}")
+        pr, default = self.protocol, Protocol()
+        if pr.lr != default.lr:
+            parts.append(f"lr{pr.lr:g}")
+        if pr.optimizer != default.optimizer:
+            parts.append(pr.optimizer)
+        if pr.momentum != default.momentum:
+            parts.append(f"m{pr.momentum:g}")
+        if pr.weight_decay != default.weight_decay:
+            parts.append(f"wd{pr.weight_decay:g}")
         return "/".join(parts) + f" seed {self.seed}"
 
 

@@ -19,6 +19,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from harness.declare.spec import added_field_defaults
 from harness.runstore.runs import record_to_row
 from harness.runstore.validate import CONFIG_COLUMNS, RunsError
 
@@ -36,7 +37,7 @@ def _norm(v):
 
 
 #: What a CSV written before a column existed means by leaving it out.
-_DEFAULTS = {"init": "default"}
+_DEFAULTS = added_field_defaults()
 
 
 def _signature(row: dict) -> tuple:

@@ -15,12 +15,14 @@ from pathlib import Path
 import pandas as pd
 
 from harness.declare import questions
+from harness.declare.spec import added_field_defaults
 from harness.runstore.divergence import arm_problem
 from harness.runstore.validate import CONFIG_COLUMNS, RunsError, check_runs, misspelled_columns
 from harness.statistics.stats import Arm
 
 REPO = Path(__file__).resolve().parents[2]
 PUBLISHED_CSV = REPO / "fixtures" / "published_results.csv"
+ADDED = added_field_defaults()  # what a record without a later field trained
 
 METRICS = ["best_test_acc", "final_test_acc", "grad_metric"]
 #: Optional metrics: present in this suite's own runs, absent from the paper's table.
@@ -38,9 +40,11 @@ def record_to_row(rec: dict, source: str) -> dict:
     row = {"key": rec["key"], "source": source, "kind": "run", "seed": spec["seed"],
            "arch": net["arch"], "width": net["width"], "depth": net["depth"],
            "block_order": net["block_order"], "norm": net["norm"], "activation": net["activation"],
-           "stem": net["stem"], "dataset": data["name"], "init": net.get("init", "default"),
+           "stem": net["stem"], "dataset": data["name"], "init": net.get("init", ADDED["init"]),
            "image_size": net["image_size"], "train_size": data["train_size"],
-           "epochs": proto["epochs"], "batch_size": proto["batch_size"], "lr": proto["lr"]}
+           "epochs": proto["epochs"], "batch_size": proto["batch_size"], "lr": proto["lr"],
+           # records written before the optimizer was a field trained the default, Adam
+           **{k: proto.get(k, ADDED[k]) for k in ("optimizer", "momentum", "weight_decay")}}
     for col in METRICS + EXTRA_METRICS + ["diverged_epoch", "dropped_samples", "steps", "wall_s", "device", "engine"]:
         row[col] = rec.get(col)
     for col in LIST_COLUMNS:
@@ -54,6 +58,13 @@ def runs_frame(rows: list[dict]) -> pd.DataFrame:
     for col in COLUMNS:
         if col not in df.columns:
             df[col] = None
+    # A field added after a table was written is blank there: those runs trained its default
+    # (so arms, replays and A/A groups see one configuration, not "blank" and "default").
+    for col, default in ADDED.items():
+        if isinstance(default, str):
+            df[col] = df[col].astype(object).where(df[col].notna(), default)
+        else:
+            df[col] = pd.to_numeric(df[col]).astype(float).fillna(default)
     return df[COLUMNS]
 
 

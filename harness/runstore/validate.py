@@ -11,8 +11,10 @@ The input schema of a runs table (docs/FAULTS.md, "runs.csv input schema"):
   A claim whose metric or configuration has no rows is untestable, the others are judged.
 - Defaulted when absent or blank: ``kind`` ("run"), ``key`` ("<file>:line<N>"), ``n`` (1 for a
   run), ``source`` (the file).
-- Optional: ``width``, ``image_size``, ``train_size``, ``epochs``, ``lr``, ``init`` (blank:
-  "default"), ``diverged_epoch``
+- Optional: ``width``, ``image_size``, ``train_size``, ``epochs``, ``lr``, ``diverged_epoch``;
+  and the fields added later, whose blank means their default (``harness.declare.spec.
+  added_field_defaults``): ``init`` ("default"), ``optimizer`` ("adam"), ``momentum`` and
+  ``weight_decay`` (0)
   and every other column of ``harness.runstore.runs.COLUMNS``; other unknown columns are ignored,
   unless their name is one edit away from a known one (a misspelling: an error).
 
@@ -32,23 +34,26 @@ from typing import Callable
 import pandas as pd
 
 from harness.declare.profiles import DATASETS
+from harness.declare.spec import OPTIMIZERS  # torch-free
 from models.config import ACTIVATIONS, ARCHS, BLOCK_ORDERS, INITS, NORMS, STEMS  # torch-free
 KINDS = ("run", "summary")
 
 #: Columns that identify a configuration (what claims select on; a run is one per config and seed).
 CONFIG_COLUMNS = ["arch", "width", "depth", "block_order", "norm", "activation", "stem",
-                  "dataset", "image_size", "train_size", "epochs", "batch_size", "lr", "init"]
+                  "dataset", "image_size", "train_size", "epochs", "batch_size", "lr", "init",
+                  "optimizer", "momentum", "weight_decay"]
 REQUIRED = ["arch", "depth", "block_order", "norm", "activation", "stem", "batch_size", "seed",
             "dataset"]
 METRIC_COLUMNS = ["best_test_acc", "final_test_acc", "grad_metric", "heldout_best_test_acc"]
 CATEGORIES = {"arch": ARCHS, "block_order": BLOCK_ORDERS, "norm": NORMS,
               "activation": ACTIVATIONS, "stem": STEMS, "dataset": DATASETS, "kind": KINDS,
-              "init": tuple(INITS)}
+              "init": tuple(INITS), "optimizer": tuple(OPTIMIZERS)}
 #: column -> (low, high, integer?); None = unbounded. NaN is allowed where a column is optional.
 NUMERIC = {"depth": (0, None, True), "batch_size": (1, None, True), "seed": (0, None, True),
            "width": (1, None, True), "image_size": (1, None, True), "train_size": (1, None, True),
            "epochs": (1, None, True), "n": (1, None, True), "diverged_epoch": (1, None, True),
-           "lr": (0, None, False), "grad_metric": (0, None, False),
+           "lr": (0, None, False), "momentum": (0, 1, False), "weight_decay": (0, None, False),
+           "grad_metric": (0, None, False),
            "best_test_acc": (0, 100, False), "final_test_acc": (0, 100, False),
            "heldout_best_test_acc": (0, 100, False), "mean_best": (0, 100, False),
            "mean_final": (0, 100, False), "std_best": (0, 100, False), "std_final": (0, 100, False)}

@@ -29,10 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.runstore.validate import CONFIG_COLUMNS  # the one list of what names a configuration
 from harness.statistics import stats
-
-CONFIG_COLUMNS = ("arch", "width", "depth", "block_order", "norm", "activation", "stem", "dataset",
-                  "image_size", "train_size", "epochs", "batch_size", "lr")
 METRICS = ("best_test_acc", "final_test_acc")
 
 

@@ -1,7 +1,7 @@
 """The trainer: the paper's protocol for the K seeds of one configuration, trained as ONE
 stacked model. One seed is a stack of one; every stored number comes from here.
 
-The protocol (the paper's). Adam(lr) on cross-entropy, E epochs, batch size B, a fresh shuffle
+The protocol (the paper's). Adam(lr) (or the spec's optimizer) on cross-entropy, E epochs, batch size B, a fresh shuffle
 every epoch, test accuracy after every epoch with the model in eval mode (BatchNorm uses its
 running statistics). Like the paper's DataLoader (drop_last=False) the ragged last batch is
 trained on, except a last batch of ONE sample, which BatchNorm1d cannot normalise: that one is
@@ -302,8 +302,12 @@ def _check_specs(specs: list[RunSpec]) -> None:
                              f"{s.label()} differs from {specs[0].label()}")
 
 
+#: torch.optim classes with a fused kernel and a capturable step (a CUDA graph can hold them).
+CAPTURABLE_OPTIMIZERS = ("Adam", "AdamW")
+
+
 class Stack:
-    """K replicas of one configuration: the stacked model, its Adam, data and metrics.
+    """K replicas of one configuration: the stacked model, its optimizer, data and metrics.
 
     ``train_epoch`` runs one epoch of the paper's protocol for all replicas and returns the
     per-replica metrics; ``evaluate`` gives per-replica test accuracy; ``unstack`` gives the K
@@ -322,7 +326,10 @@ class Stack:
         # works with an emulated torch.cuda (the CPU tests); a real capture there fails and
         # falls back to eager like any failed capture.
         self.use_graph = self.cuda if cuda_graph is None else bool(cuda_graph)
-        self.graph_fallback: str | None = None  # why capture failed, if it did
+        self.graph_fallback: str | None = None  # why capture failed (or was not tried), if so
+        opt_cls, opt_args = specs[0].protocol.optimizer_args()
+        if self.use_graph and opt_cls not in CAPTURABLE_OPTIMIZERS:
+            self.use_graph, self.graph_fallback = False, f"{opt_cls} has no capturable step"
         self.models = [init_model(s, self.device, dtype) for s in specs]
         self.names = [n for n, _ in self.models[0].named_parameters()]
         self.model = stack_models(self.models, example=data.x_train[:2].to(self.device, dtype))
@@ -344,11 +351,14 @@ class Stack:
                 p.grad = torch.zeros_like(p)
         self._numel = torch.tensor([[p.numel() // self.k] for p in self.params], dtype=dtype,
                                    device=self.device)  # (P, 1): one replica's elements
-        # One Adam over the stacked tensors is K Adams. The fused kernel (CPU and CUDA) is the
-        # same arithmetic as the default one up to rounding; capturable only for a CUDA graph
-        # (its step counter then lives on the device and is updated in place).
-        opt_kw = {"fused": True if self.cuda else fused_adam, "capturable": self.use_graph}
-        self.opt = torch.optim.Adam(self.params, lr=specs[0].protocol.lr, **opt_kw)
+        # One optimizer over the stacked tensors is K optimizers: every entry of OPTIMIZERS is
+        # elementwise. Adam's and AdamW's fused kernel (CPU and CUDA) is the same arithmetic as
+        # the default one up to rounding; capturable only for a CUDA graph (their step counter
+        # then lives on the device and is updated in place). SGD keeps torch's default
+        # (foreach) step and has no capturable form: it trains without a graph (above).
+        if opt_cls in CAPTURABLE_OPTIMIZERS:
+            opt_args |= {"fused": True if self.cuda else fused_adam, "capturable": self.use_graph}
+        self.opt = getattr(torch.optim, opt_cls)(self.params, **opt_args)
         self.x_train, self.y_train = data.x_train.to(self.device, dtype), data.y_train.to(self.device)
         self.x_test, self.y_test = data.x_test.to(self.device, dtype), data.y_test.to(self.device)
         self.gens = [shuffle_generator(s.seed) for s in specs]
