@@ -1,18 +1,21 @@
-"""How well the engine's cost model (``harness.train.engine.estimated_cost``) weighs configurations
-against each other: what the progress line's time left and the scheduler's order rest on.
+"""The engine's cost model (``harness.train.engine.estimated_cost``): its two constants fitted
+to the committed CPU sessions, and how well it then weighs configurations against each other,
+which is what the progress line's time left, the scheduler's order and --max-hours rest on.
 
-For every configuration of the committed CPU sessions (docs/results/*/runs.csv whose runs were
-trained on the CPU, each configuration's seeds as one stack), its measured training seconds
-(sum of its runs' wall_s) over its estimated cost gives seconds per cost unit. A perfect model
-gives the same number for every configuration; the spread (largest over smallest, and the
-error of a time-left estimate made from the first configuration trained, the most costly) is
-what an estimate inherits. The model before this change (latency 2e6 per run, not shared by a
-stack) is computed in the same run as the baseline.
+For every configuration of the sessions in ``RATE_EVIDENCE`` (trained under execution plans),
+its measured training seconds (sum of its runs' wall_s) over its estimated cost gives seconds
+per cost unit. A perfect model gives one number for every configuration of a session. The fit
+is the (latency, MLP work) pair of a grid that makes those numbers most alike (least standard
+deviation of their log around each session's mean); the constants in the engine are the
+fitted ones, and the model before them (2e5, 8) is printed in the same run as the baseline.
+The spread (largest over smallest) and the time left a session would show after its most
+costly configuration (time left estimated / real; 1 is exact) are what an estimate inherits.
 
     python3 benchmarks/cost_model.py
 """
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 
@@ -20,64 +23,48 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from harness.declare.spec import DataSpec, Protocol, RunSpec  # noqa: E402
-from harness.train.engine import RATE_EVIDENCE, estimated_cost  # noqa: E402
-from models import NetConfig  # noqa: E402
+from harness.train.engine import MLP_WORK, RATE_EVIDENCE, STEP_LATENCY, recorded_costs  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-CONFIG = ["arch", "width", "depth", "norm", "activation", "block_order", "stem", "batch_size",
-          "epochs", "train_size", "image_size", "dataset"]
+BEFORE = {"latency": 2e5, "mlp_work": 8}
+NOW = {"latency": STEP_LATENCY, "mlp_work": MLP_WORK}
+GRID = {"latency": [1e5, 2e5, 4e5, 6e5, 8e5, 1e6, 1.5e6, 2e6], "mlp_work": [1, 1.5, 2, 3, 4, 8]}
 
 
-def before(spec: RunSpec, stack: int) -> float:
-    """The model before: the same work term, a per-run step latency of 2e6 x (depth + 2)."""
-    return estimated_cost(spec, stack) - _latency(spec, stack) + _latency(spec, 1) * 10
+def tables(model: dict) -> list[pd.DataFrame]:
+    return [recorded_costs(pd.read_csv(REPO / rel), **model) for rel in RATE_EVIDENCE]
 
 
-def _latency(spec: RunSpec, stack: int) -> float:
-    from harness.train.engine import STEP_LATENCY
-
-    n = spec.data.train_size or 50_000
-    steps = spec.protocol.epochs * -(-n // spec.protocol.batch_size)
-    return steps * STEP_LATENCY * (spec.net.depth + 2) / max(stack, 1)
+def misfit(tabs: list[pd.DataFrame]) -> float:
+    """Standard deviation of log(seconds per unit) around each session's own mean."""
+    logs = [np.log(t.seconds / t.cost) for t in tabs]
+    return float(np.concatenate([v - v.mean() for v in logs]).std())
 
 
-def rows(path: Path) -> list[dict]:
-    df = pd.read_csv(path)
-    out = []
-    for _, g in df.groupby(CONFIG, dropna=False, sort=False):
-        r = g.iloc[0]
-        net = NetConfig(arch=r.arch, width=int(r.width), depth=int(r.depth), block_order=r.block_order,
-                        norm=r.norm, activation=r.activation, stem=r.stem, image_size=int(r.image_size))
-        data = DataSpec(r.dataset, train_size=None if pd.isna(r.train_size) else int(r.train_size),
-                        image_size=int(r.image_size))
-        spec = RunSpec(net, data, Protocol(int(r.epochs), int(r.batch_size), r.lr), 0)
-        k = len(g)
-        out.append({"source": path.parent.name, "config": f"{r.arch}/d{int(r.depth)}/{r.norm}/{r.activation}"
-                    f"/{r.block_order}/b{int(r.batch_size)}", "seconds": float(g.wall_s.sum()),
-                    "now": estimated_cost(spec, k) * k, "before": before(spec, k) * k})
-    return out
-
-
-def summary(tab: pd.DataFrame, model: str) -> tuple[float, float]:
-    rate = tab["seconds"] / tab[model]
-    first = tab[model].idxmax()  # a session trains the most costly configuration first
-    eta = (tab[model].sum() - tab.loc[first, model]) * rate[first]
-    real = tab["seconds"].sum() - tab.loc[first, "seconds"]
+def summary(tab: pd.DataFrame) -> tuple[float, float]:
+    rate = tab.seconds / tab.cost
+    first = tab.cost.idxmax()  # a session trains the most costly configuration first
+    eta = (tab.cost.sum() - tab.cost[first]) * rate[first]
+    real = tab.seconds.sum() - tab.seconds[first]
     return float(rate.max() / rate.min()), float(eta / real)
 
 
 def main() -> None:
-    for rel in RATE_EVIDENCE:
-        tab = pd.DataFrame(rows(REPO / rel))
-        print(f"\n{rel}: {len(tab)} configurations")
-        print("| configuration | measured s | s per unit, model before | s per unit, model now |")
+    fits = sorted((misfit(tables(dict(zip(GRID, values)))), values)
+                  for values in itertools.product(*GRID.values()))
+    best = dict(zip(GRID, fits[0][1]))
+    print(f"fit over the grid {GRID}: least misfit {fits[0][0]:.3f} at {best}; "
+          f"the engine's constants: {NOW} (misfit {misfit(tables(NOW)):.3f}); "
+          f"before: {BEFORE} (misfit {misfit(tables(BEFORE)):.3f})")
+    for rel, before, now in zip(RATE_EVIDENCE, tables(BEFORE), tables(NOW)):
+        print(f"\n{rel}: {len(now)} configurations")
+        print("| configuration | measured s | s per unit (1e-9), model before | s per unit (1e-9), model now |")
         print("|---|---:|---:|---:|")
-        for _, r in tab.iterrows():
-            print(f"| {r.config} | {r.seconds:.0f} | {r.seconds / r.before:.3g} | {r.seconds / r.now:.3g} |")
-        for model in ("before", "now"):
-            spread, eta = summary(tab, model)
-            print(f"model {model}: largest/smallest seconds per unit {spread:.1f}x; time left "
+        for b, n in zip(before.itertuples(), now.itertuples()):
+            print(f"| {n.config} | {n.seconds:.0f} | {1e9 * b.seconds / b.cost:.2f} | {1e9 * n.seconds / n.cost:.2f} |")
+        for name, tab in (("before", before), ("now", now)):
+            spread, eta = summary(tab)
+            print(f"model {name}: largest/smallest seconds per unit {spread:.1f}x; time left "
                   f"estimated after the first configuration / real time left: {eta:.2f}")
 
 

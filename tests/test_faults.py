@@ -967,8 +967,7 @@ def test_a_session_beyond_max_hours_is_refused_with_its_estimate_before_training
     what the store lacks; beyond --max-hours, one line and nothing trained."""
     from harness.train.engine import cpu_seconds_per_cost, estimated_hours
 
-    # the committed sessions: about 1.6e-9 s per unit since the latency term is per stack
-    # (benchmarks/cost_model.py); 3.9e-10 with the per-run latency before
+    # the committed plan-era sessions: about 7e-10 s per unit (benchmarks/cost_model.py)
     assert 1e-10 < cpu_seconds_per_cost() < 1e-8
     proc = run(*tiny_args(tmp_path), "--max-hours", "0.00001")
     line = assert_one_error(proc, "this session would train 8 runs, about", "CPU-hours",

@@ -35,24 +35,31 @@ def run_label(rec: dict) -> str:
                    d["seed"]).label()
 
 
-#: Per-step overhead of one stack per (depth + 2) layers, in estimated_cost's units (about a
-#: tenth of a 16-wide 14x14 batch-128 conv's work): fitted to the committed cpu session's
-#: per-configuration wall times (benchmarks/cost_model.py; it was 2e6, and per run, not per
-#: stack, which weighed a stacked batch-2 step 12x too heavy against a batch-128 one).
-STEP_LATENCY = 2e5
+#: The cost model's two fitted constants, in estimated_cost's units (a CNN step's work is
+#: batch x pixels x width^2 x (depth + 1)). Fitted by benchmarks/cost_model.py to the
+#: per-configuration wall times of the committed sessions trained under execution plans
+#: (``RATE_EVIDENCE``), as the values that make seconds per unit most alike across
+#: configurations. Before (2e5 and 8, fitted to the sessions before plans) the batch-2 stacks
+#: were underweighted about 1.7x and the MLPs overweighted about 4x, which made the time left
+#: at half-way 1.3-1.4x too long.
+#: Per-step overhead of one stack per (depth + 2) layers, shared by the stack's seeds.
+STEP_LATENCY = 6e5
+#: An MLP step's work per input pixel x width x batch.
+MLP_WORK = 1.5
 
 
-def estimated_cost(spec: RunSpec, stack: int = 1) -> float:
+def estimated_cost(spec: RunSpec, stack: int = 1, *, latency: float = STEP_LATENCY,
+                   mlp_work: float = MLP_WORK) -> float:
     """Relative training cost of one run, for scheduling, progress and --max-hours: steps x
-    per-step work, plus the per-step overhead shared by the ``stack`` seeds trained together."""
+    per-step work, plus the per-step overhead shared by the ``stack`` seeds trained together.
+    (``latency`` and ``mlp_work``: the fitted constants, overridable for their fit.)"""
     n = spec.data.train_size or 50_000
     steps = spec.protocol.epochs * -(-n // spec.protocol.batch_size)
     net = spec.net
     px = net.image_size ** 2
     work = spec.protocol.batch_size * px * net.width ** 2 * (net.depth + 1) if net.arch == "cnn" \
-        else spec.protocol.batch_size * net.image_size ** 2 * net.width * 8
-    latency = STEP_LATENCY * (net.depth + 2) / max(stack, 1)
-    return steps * (work + latency)
+        else spec.protocol.batch_size * net.image_size ** 2 * net.width * mlp_work
+    return steps * (work + latency * (net.depth + 2) / max(stack, 1))
 
 
 def stack_sizes(specs: list[RunSpec], device_type: str = "cpu", plan: Plan | None = None) -> dict:
@@ -75,32 +82,45 @@ def host_pid_since(owner: str, taken: float, now: float) -> str:
     return f"{host} pid {pid} since {since} ({(now - taken) / 60:.0f} min ago)"
 
 
-#: Committed sessions whose recorded wall times set the CPU rate of ``estimated_hours``.
-RATE_EVIDENCE = ("docs/results/fashion-mnist-cpu/runs.csv", "docs/results/smoke-cpu/runs.csv")
+#: Committed CPU sessions trained under execution plans, whose recorded wall times set the
+#: cost model's constants (benchmarks/cost_model.py) and the CPU rate of ``estimated_hours``.
+RATE_EVIDENCE = ("docs/results/fashion-mnist-cpu-plans/runs.csv",
+                 "docs/results/fashion-mnist-cpu2/runs.csv")
+_CONFIG = ["arch", "width", "depth", "norm", "activation", "block_order", "stem", "batch_size",
+           "epochs", "train_size", "image_size", "dataset", "lr"]
+
+
+def recorded_costs(df: pd.DataFrame, **model) -> pd.DataFrame:
+    """Per configuration of a recorded runs table: its label, its runs' summed ``wall_s`` and
+    their summed ``estimated_cost`` (``model``: its constants) at the stack each run trained in.
+    A per-seed plan trains stacks of one; the runs of one stack (``engine`` "stacked") carry the
+    same ``wall_s``, the stack's wall time / K (harness.train.stacked), which is how a stack is
+    told apart from the next stage's stack of the same configuration."""
+    out = []
+    for _, g in df.groupby(_CONFIG, dropna=False, sort=False):
+        r = g.iloc[0]
+        net = NetConfig(arch=r.arch, width=int(r.width), depth=int(r.depth), block_order=r.block_order,
+                        norm=r.norm, activation=r.activation, stem=r.stem, image_size=int(r.image_size))
+        data = DataSpec(r.dataset, train_size=None if pd.isna(r.train_size) else int(r.train_size),
+                        image_size=int(r.image_size))
+        spec = RunSpec(net, data, Protocol(int(r.epochs), int(r.batch_size), float(r.lr)), 0)
+        stacked = g["engine"].fillna("stacked").astype(str).str.startswith("stacked") \
+            if "engine" in g else pd.Series(True, index=g.index)
+        stacks = g.groupby("wall_s")["seed"].transform("count").where(stacked, 1)
+        out.append({"config": spec.label().rsplit(" seed ", 1)[0], "seconds": float(g.wall_s.sum()),
+                    "cost": sum(estimated_cost(spec, int(k), **model) for k in stacks)})
+    return pd.DataFrame(out)
 
 
 @functools.lru_cache(maxsize=1)
 def cpu_seconds_per_cost() -> float:
-    """Seconds of one CPU thread per unit of ``estimated_cost``: the committed CPU sessions'
-    total recorded wall over their total estimated cost (about 1.6e-9 s per unit on the 2-core
-    Xeon that made them, 2026-11; benchmarks/cost_model.py)."""
+    """Seconds of one CPU thread per unit of ``estimated_cost``: the committed plan-era CPU
+    sessions' total recorded wall over their total estimated cost (2-core Xeon, 2026-12;
+    benchmarks/cost_model.py prints it)."""
     from harness.runstore.runs import REPO
 
-    wall = cost = 0.0
-    for rel in RATE_EVIDENCE:
-        df = pd.read_csv(REPO / rel)
-        # those sessions trained every configuration's seeds as one stack
-        stack = df.groupby(["arch", "depth", "norm", "activation", "block_order", "stem",
-                            "batch_size"], dropna=False)["seed"].transform("count")
-        for r, k in zip(df.itertuples(), stack):
-            net = NetConfig(arch=r.arch, width=int(r.width), depth=int(r.depth), block_order=r.block_order,
-                            norm=r.norm, activation=r.activation, stem=r.stem, image_size=int(r.image_size))
-            data = DataSpec(r.dataset, train_size=None if pd.isna(r.train_size) else int(r.train_size),
-                            image_size=int(r.image_size))
-            cost += estimated_cost(RunSpec(net, data, Protocol(int(r.epochs), int(r.batch_size), r.lr), 0),
-                                   stack=int(k))
-            wall += r.wall_s
-    return wall / cost
+    tabs = [recorded_costs(pd.read_csv(REPO / rel)) for rel in RATE_EVIDENCE]
+    return sum(t.seconds.sum() for t in tabs) / sum(t.cost.sum() for t in tabs)
 
 
 def estimated_hours(specs: list[RunSpec], plan: Plan | None = None) -> float:
