@@ -690,6 +690,36 @@ def test_ctrl_c_then_kill_9_then_rerun_trains_each_run_once(tmp_path):
     assert len(state["keys"]) == N_RUNS and state["leases"] == []
 
 
+#: A plugin whose first evaluation takes a Ctrl-C inside a ``__del__``: Python reports the
+#: handler's exception there as "Exception ignored in" and carries on.
+CTRL_C_IN_DEL = ("import os, signal\n"
+                 "from harness.train import stacked\n"
+                 "_evaluate = stacked.Stack.evaluate\n"
+                 "class _Finalized:\n"
+                 "    def __del__(self):\n"
+                 "        os.kill(os.getpid(), signal.SIGINT)\n"
+                 "        sum(range(1000))  # bytecode after the signal: its handler runs here\n"
+                 "_sent = []\n"
+                 "def _once(self, *a, **k):\n"
+                 "    if not _sent:\n"
+                 "        _sent.append(1)\n"
+                 "        _Finalized()  # dropped at once: __del__ runs now\n"
+                 "    return _evaluate(self, *a, **k)\n"
+                 "stacked.Stack.evaluate = _once\n")
+
+
+def test_a_ctrl_c_whose_exception_python_drops_still_stops_the_session(tmp_path):
+    """The flake behind the test above: a Ctrl-C that lands while Python runs a finalizer
+    raises there and is dropped. It must still end the session as interrupted (2), with no
+    lease left behind, before the next training step."""
+    s = Session(tmp_path / "log", *tiny_args(tmp_path), "-p", "fault_inject",
+                env=_inject(tmp_path, CTRL_C_IN_DEL))
+    assert s.wait() == 2, s.stdout[-3000:] + s.stderr[-3000:]
+    assert "Exception ignored in" in s.stdout + s.stderr  # the signal did land in the finalizer
+    state = store_state(tmp_path / "s.sqlite")
+    assert state["leases"] == [] and len(state["keys"]) < N_RUNS
+
+
 def test_two_sessions_on_one_store_train_each_run_once(tmp_path):
     store = tmp_path / "s.sqlite"
     a = Session(tmp_path / "a", *TINY, "--store", store, "--reports-dir", tmp_path / "ra")

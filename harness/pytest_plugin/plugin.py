@@ -280,7 +280,9 @@ def _claim_fields(item) -> dict:
 
 def pytest_runtest_setup(item):
     """A claim's declaration travels with each of its reports (from an xdist worker too), so
-    a claim that errors before it is judged is still named in the table and the report."""
+    a claim that errors before it is judged is still named in the table and the report.
+    A signal whose exception was lost (StopSignals.raise_if_lost) stops before the next test."""
+    item.config.stash[SIGNALS].raise_if_lost()
     if item.get_closest_marker("claim") is not None:
         item.user_properties.append((CLAIM_MARK_PROP, json.dumps(_claim_fields(item))))
 
@@ -329,7 +331,7 @@ def engine(pytestconfig, claims_settings):
                 if fresh_since is None or r.get("stored_at", 0) >= fresh_since}
 
     tracker = progress.Tracker(display, started=s.started, workers=progress.xdist_workers(),
-                               done_keys=stored)
+                               done_keys=stored, each_step=pytestconfig.stash[SIGNALS].raise_if_lost)
     eng = Engine(store, device=s.device, data_root=s.data_root, download=s.download,
                  fresh_since=fresh_since, progress=display.line,
                  epoch_progress=display.line if pytestconfig.option.verbose > 0 else None,

@@ -81,12 +81,14 @@ class Tracker:
 
     def __init__(self, display: Display, *, started: float, workers: int = 1,
                  done_keys: Callable[[list[str]], set[str]] | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 each_step: Callable[[], None] | None = None):
         self.display = display
         self.started = started          # the session's start (elapsed is from it)
         self.workers = max(1, workers)  # pytest-xdist workers training in parallel
         self.done_keys = done_keys      # keys stored so far, by any process
         self.clock = clock
+        self.each_step = each_step      # called first in every step (a lost Ctrl-C raises there)
         self.configs: dict[tuple, _Config] = {}
         self.done: set[str] = set()
         self.own_cost = 0.0             # cost units this process trained (partial included)
@@ -124,6 +126,8 @@ class Tracker:
         last = [self.clock()]
 
         def step() -> None:
+            if self.each_step is not None:
+                self.each_step()
             now = self.clock()
             self.own_seconds += now - last[0]
             self.own_cost += per_step

@@ -459,5 +459,19 @@ class StopSignals:
                         f"this process's leases are taken over by the next session\n".encode())
             os._exit(128 + signum)
         self.received = name
-        raise Stopped(f"{name}: stopping; runs in training are dropped and their leases freed, "
-                      f"finished runs stay in the store")
+        raise self._stopped()
+
+    def _stopped(self) -> Stopped:
+        return Stopped(f"{self.received}: stopping; runs in training are dropped and their leases "
+                       f"freed, finished runs stay in the store")
+
+    def raise_if_lost(self) -> None:
+        """Raise ``Stopped`` again if a signal came and training still goes on: the handler's
+        exception was lost. Python drops an exception raised while it runs a ``__del__`` or a
+        weakref callback ("Exception ignored in ..."), so a Ctrl-C that lands there was
+        ignored, and the session trained to its end and exited 0 or 1 instead of 2 (a flaky
+        test_ctrl_c_then_kill_9_then_rerun_trains_each_run_once). Called from every training
+        step (the progress tracker's step hook): once the first exception really propagates,
+        no step runs again, so this never raises a second one inside the clean-up."""
+        if self.received is not None:
+            raise self._stopped()
