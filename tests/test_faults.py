@@ -374,7 +374,7 @@ def _csv(tmp_path, df: pd.DataFrame | str, name="runs.csv") -> Path:
 def _edited(**cell) -> pd.DataFrame:
     df = smoke_rows()
     for col, value in cell.items():
-        df[col] = df[col].astype(object)
+        df[col] = df[col].astype(object) if col in df else None  # a later, optional column
         df.loc[6, col] = value  # CSV line 8
     return df
 
@@ -396,6 +396,9 @@ BAD_SOURCES = {
     "accuracy-minus-40": (lambda: _edited(best_test_acc=-40.0), ["line 8, column best_test_acc",
                                                                  "-40 is out of range"]),
     "batch-size-0": (lambda: _edited(batch_size=0), ["line 8, column batch_size"]),
+    # the optimizer fields (issue 23): a name outside the registry, a momentum of 1 or more
+    "unknown-optimizer": (lambda: _edited(optimizer="rmsprop"), ["line 8, column optimizer", "'rmsprop'"]),
+    "momentum-1.5": (lambda: _edited(momentum=1.5), ["line 8, column momentum", "1.5 is out of range"]),
     "all-nan": (lambda: smoke_rows().assign(best_test_acc=math.nan, final_test_acc=math.nan,
                                             grad_metric=math.nan, heldout_best_test_acc=math.nan),
                 ["no run has a value in any metric column"]),
