@@ -12,6 +12,7 @@ import torch
 from harness.train import plan as plans
 from harness.train.executors import train_configuration
 from harness.train.plan import EAGER_STACKED, Plan, PlanError, choose, parse
+from harness.train import stacked
 from harness.train.stacked import Stack
 from test_stacked import NETS, B, assert_same_run, random_splits, specs_for, standalone
 
@@ -63,14 +64,46 @@ def test_compiled_plan_trains_the_reference_run(monkeypatch, tmp_path):
     assert_same_run(recs[0], models[0], single_rec, single_model)
 
 
+def test_a_compiled_stack_lets_every_configuration_compile(monkeypatch):
+    """Each configuration is another graph of the same forward: at dynamo's default limit (8)
+    the ninth of a session ran eager under a "compile" record. Building a compiled stack
+    raises the limit (nothing is compiled until the first step, so this is cheap)."""
+    import torch._dynamo.config as dynamo
+
+    name = "recompile_limit" if hasattr(dynamo, "recompile_limit") else "cache_size_limit"
+    monkeypatch.setattr(dynamo, name, 8)
+    specs = specs_for(NETS["bn-norm-act"], seeds=(0,))
+    Stack(specs, random_splits(2 * B), "cpu")
+    assert getattr(dynamo, name) == 8  # eager stacks leave dynamo alone
+    assert Stack(specs, random_splits(2 * B), "cpu", compile=True).compiled
+    assert getattr(dynamo, name) >= stacked.RECOMPILE_LIMIT >= 100
+
+
 def test_the_table_unstacks_compute_bound_cnns_on_the_cpu_only():
     cnn, mlp = NETS["bn-norm-act"], NETS["mlp-norm-act"]
     big = specs_for(cnn, batch_size=plans.PER_SEED_MIN_BATCH)[0]
     small = specs_for(cnn, batch_size=plans.PER_SEED_MIN_BATCH - 1)[0]
-    assert choose(big, "cpu") == Plan("per-seed", channels_last=True)
+    assert choose(big, "cpu") == Plan("per-seed", channels_last=True)  # too little to compile
     assert choose(small, "cpu") == EAGER_STACKED
     assert choose(specs_for(mlp, batch_size=128)[0], "cpu") == EAGER_STACKED
     assert choose(big, "cuda") == EAGER_STACKED  # a GPU keeps its stack and graph
+
+
+def test_the_table_compiles_a_cnn_only_where_its_arithmetic_pays_and_a_compiler_exists(monkeypatch):
+    from dataclasses import replace
+
+    from harness.declare.spec import DataSpec
+
+    cnn = NETS["bn-norm-act"]
+    small = specs_for(cnn, batch_size=128)[0]
+    big = replace(small, net=cnn.with_(width=16, image_size=14, depth=8), data=DataSpec("x", train_size=20_000))
+    assert plans.conv_macs(small) < plans.COMPILE_MIN_MACS <= plans.conv_macs(big)
+    monkeypatch.setattr(plans, "cxx_compiler", lambda: "g++")
+    assert choose(big, "cpu") == Plan("per-seed", channels_last=True, compile=True)
+    assert not choose(small, "cpu").compile
+    assert choose(big, "cuda") == EAGER_STACKED
+    monkeypatch.setattr(plans, "cxx_compiler", lambda: None)  # no compiler: eager, not an error
+    assert choose(big, "cpu") == Plan("per-seed", channels_last=True)
 
 
 def test_plan_names_round_trip_and_bad_names_say_what_is_valid():
