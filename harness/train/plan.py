@@ -19,27 +19,20 @@ Which plan a configuration gets (``choose``) is a table measured on the 2-core x
 (docs/PERFORMANCE.md, "Execution plans"; ``benchmarks/bench_plan.py`` re-measures it on any
 machine): stacking pays wherever a step is latency-bound (batch 2 and 16, the MLP) and costs
 at batch 128, where the 5-group convolution is compute-bound and slower than 5 dense ones in
-NHWC, and compiled (``torch.compile``) there too when a run has enough steps to pay for the
-compile and a C++ compiler is found (``COMPILE_MIN_STEPS``, ``cxx_compiler``). A session can force one plan for every configuration (``Engine(plan=...)``,
+NHWC. ``compile`` is never chosen by the table: in a live cpu-tier session it gave the
+batch-128 CNNs 1.06x (GN 0.77x) for a dependency on inductor and a C++ compiler
+(PERFORMANCE.md, "torch.compile in a live session"); it is there to be asked for. A session can force one plan for every configuration (``Engine(plan=...)``,
 ``--plan``): ``"eager-stacked"`` is the engine before plans existed.
 """
 from __future__ import annotations
 
-import functools
 import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 STACKINGS = ("stacked", "per-seed")
 #: On the CPU, a CNN whose batch is at least this trains one seed at a time in NHWC.
 PER_SEED_MIN_BATCH = 64
-#: ... and compiled, when one run's convolutions hold at least this many multiply-adds
-#: (``conv_macs``): compiling a configuration costs 2-5 s of one thread (13 s for a process's
-#: first, inductor's start-up included) and gains 1.2-1.4x a step at batch 128 on the cpu
-#: tier (docs/PERFORMANCE.md), whose smallest such run holds 7e10; the smoke and tiny
-#: profiles' batch-64/128 arms (~2e9) stay eager.
-COMPILE_MIN_MACS = 5e10
 
 
 class PlanError(ValueError):
@@ -97,27 +90,8 @@ def choose(spec, device_type: str = "cpu") -> Plan:
     if device_type != "cpu":
         return EAGER_STACKED  # on a GPU the stack (and its CUDA graph) is the point
     if spec.net.arch == "cnn" and spec.protocol.batch_size >= PER_SEED_MIN_BATCH:
-        return Plan("per-seed", channels_last=True,
-                    compile=conv_macs(spec) >= COMPILE_MIN_MACS and cxx_compiler() is not None)
+        return Plan("per-seed", channels_last=True)
     return EAGER_STACKED
-
-
-def conv_macs(spec) -> float:
-    """Multiply-adds of one run's training forward convolutions (3x3, width in and out, the
-    stem counted as a block; the whole split when the data size is not set: 50,000): the
-    arithmetic a compiled step speeds up."""
-    n = spec.data.train_size or 50_000
-    steps = spec.protocol.epochs * -(-n // spec.protocol.batch_size)
-    net = spec.net
-    return steps * spec.protocol.batch_size * net.image_size ** 2 * 9 * net.width ** 2 * (net.depth + 1)
-
-
-@functools.lru_cache(maxsize=1)
-def cxx_compiler() -> str | None:
-    """The C++ compiler inductor would build its CPU kernels with, or None (then no plan of
-    the table compiles: the session trains eager, as before compile was in the table)."""
-    return next((c for c in (os.environ.get("CXX"), "g++", "c++", "clang++")
-                 if c and shutil.which(c)), None)
 
 
 def compile_cache_dir(store_path: str | os.PathLike) -> Path:
