@@ -12,6 +12,8 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 
+from harness.declare.spec import OPTIMIZERS
+
 #: Dataset names (loaders in harness.train.data, which imports torch; this list does not).
 DATASETS = ("digits", "fashion-mnist-subset", "fashion-mnist", "cifar10")
 #: (channels, native image size) of each dataset, known without loading it.
@@ -289,13 +291,7 @@ def validate(p: Profile, where: str = "profile") -> Profile:
 REAL_SIZES = {"lr": (0.0, False), "momentum": (0.0, True), "weight_decay": (0.0, True)}
 
 
-def _choice_sizes() -> dict:
-    from harness.declare.spec import OPTIMIZERS
-
-    return {"optimizer": tuple(OPTIMIZERS)}
-
-
-CHOICE_SIZES = _choice_sizes()  # sizes that name one entry of a registry
+CHOICE_SIZES = {"optimizer": tuple(OPTIMIZERS)}  # sizes that name one entry of a registry
 
 
 def _valid_value(name: str, v) -> tuple[bool, str]:
@@ -307,7 +303,7 @@ def _valid_value(name: str, v) -> tuple[bool, str]:
         low, inclusive = REAL_SIZES[name]
         return (number and (v >= low if inclusive else v > low),
                 f"numbers {'>=' if inclusive else '>'} {low:g}")
-    return number and v == int(v) and v >= 1, "integers >= 1"
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1, "integers >= 1"
 
 
 def size_problems(sizes: dict) -> list[str]:

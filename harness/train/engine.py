@@ -19,6 +19,7 @@ import torch
 from harness.declare.spec import DataSpec, Execution, Protocol, RunSpec
 from harness.runstore.runs import from_records
 from harness.runstore.store import RunStore
+from harness.runstore.validate import CONFIG_COLUMNS
 from harness.train.data import Splits, load_splits
 from harness.train.executors import Failure, LocalExecutor, TrainingFailed
 from harness.train.plan import AUTO, Plan, choose, parse, use_compile_cache
@@ -86,8 +87,6 @@ def host_pid_since(owner: str, taken: float, now: float) -> str:
 #: cost model's constants (benchmarks/cost_model.py) and the CPU rate of ``estimated_hours``.
 RATE_EVIDENCE = ("docs/results/fashion-mnist-cpu-plans/runs.csv",
                  "docs/results/fashion-mnist-cpu2/runs.csv")
-_CONFIG = ["arch", "width", "depth", "norm", "activation", "block_order", "stem", "batch_size",
-           "epochs", "train_size", "image_size", "dataset", "lr"]
 
 
 def recorded_costs(df: pd.DataFrame, **model) -> pd.DataFrame:
@@ -97,7 +96,7 @@ def recorded_costs(df: pd.DataFrame, **model) -> pd.DataFrame:
     same ``wall_s``, the stack's wall time / K (harness.train.stacked), which is how a stack is
     told apart from the next stage's stack of the same configuration."""
     out = []
-    for _, g in df.groupby(_CONFIG, dropna=False, sort=False):
+    for _, g in df.groupby([c for c in CONFIG_COLUMNS if c in df], dropna=False, sort=False):
         r = g.iloc[0]
         net = NetConfig(arch=r.arch, width=int(r.width), depth=int(r.depth), block_order=r.block_order,
                         norm=r.norm, activation=r.activation, stem=r.stem, image_size=int(r.image_size))

@@ -21,8 +21,8 @@ machine): stacking pays wherever a step is latency-bound (batch 2 and 16, the ML
 at batch 128, where the 5-group convolution is compute-bound and slower than 5 dense ones in
 NHWC. ``compile`` is never chosen by the table: in a live cpu-tier session it gave the
 batch-128 CNNs 1.06x (GN 0.77x) for a dependency on inductor and a C++ compiler
-(PERFORMANCE.md, "torch.compile in a live session"); it is there to be asked for. A session can force one plan for every configuration (``Engine(plan=...)``,
-``--plan``): ``"eager-stacked"`` is the engine before plans existed.
+(PERFORMANCE.md, "torch.compile in a live session"); it is there to be asked for. A session
+can force one plan for every configuration (``Engine(plan=...)``, ``--plan``): ``"eager-stacked"`` is the engine before plans existed.
 """
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """The trainer: the paper's protocol for the K seeds of one configuration, trained as ONE
 stacked model. One seed is a stack of one; every stored number comes from here.
 
-The protocol (the paper's). Adam(lr) (or the spec's optimizer) on cross-entropy, E epochs, batch size B, a fresh shuffle
-every epoch, test accuracy after every epoch with the model in eval mode (BatchNorm uses its
-running statistics). Like the paper's DataLoader (drop_last=False) the ragged last batch is
+The protocol (the paper's). Adam(lr) (or the spec's optimizer) on cross-entropy, E epochs,
+batch size B, a fresh shuffle every epoch, test accuracy after every epoch with the model in
+eval mode (BatchNorm uses its running statistics). Like the paper's DataLoader (drop_last=False) the ragged last batch is
 trained on, except a last batch of ONE sample, which BatchNorm1d cannot normalise: that one is
 dropped and counted. Replica k's weights are those ``init_model`` gives its standalone network
 (``torch.manual_seed(seed)`` before it is built) and its batch order comes from a CPU generator
