@@ -79,13 +79,17 @@ def test_a_compiled_stack_lets_every_configuration_compile(monkeypatch):
     assert getattr(dynamo, name) >= stacked.RECOMPILE_LIMIT >= 100
 
 
-def test_the_table_unstacks_compute_bound_cnns_on_the_cpu_only():
+def test_the_table_unstacks_compute_bound_cnns_and_lays_batchnorm_stacks_out_nhwc_on_the_cpu_only():
     cnn, mlp = NETS["bn-norm-act"], NETS["mlp-norm-act"]
     big = specs_for(cnn, batch_size=plans.PER_SEED_MIN_BATCH)[0]
     small = specs_for(cnn, batch_size=plans.PER_SEED_MIN_BATCH - 1)[0]
     assert choose(big, "cpu") == Plan("per-seed", channels_last=True)
-    assert choose(small, "cpu") == EAGER_STACKED
+    # below it a BatchNorm CNN keeps its stack in NHWC, a GroupNorm CNN its stack in NCHW
+    assert choose(small, "cpu") == Plan("stacked", channels_last=True)
+    gn_small = specs_for(NETS["gn"], batch_size=plans.PER_SEED_MIN_BATCH - 1)[0]
+    assert choose(gn_small, "cpu") == EAGER_STACKED
     assert choose(specs_for(mlp, batch_size=128)[0], "cpu") == EAGER_STACKED
+    assert choose(specs_for(mlp, batch_size=2)[0], "cpu") == EAGER_STACKED
     assert choose(big, "cuda") == EAGER_STACKED  # a GPU keeps its stack and graph
 
 

@@ -19,7 +19,8 @@ Which plan a configuration gets (``choose``) is a table measured on the 2-core x
 (docs/PERFORMANCE.md, "Execution plans"; ``benchmarks/bench_plan.py`` re-measures it on any
 machine): stacking pays wherever a step is latency-bound (batch 2 and 16, the MLP) and costs
 at batch 128, where the 5-group convolution is compute-bound and slower than 5 dense ones in
-NHWC. ``compile`` is never chosen by the table: in a live cpu-tier session it gave the
+NHWC. Below batch 64 a BatchNorm CNN's stack also runs NHWC (1.02-1.21x); a GroupNorm CNN's
+stack does not (0.89-0.96x at smoke width), nor do the MLPs, whose layout NHWC does not touch. ``compile`` is never chosen by the table: in a live cpu-tier session it gave the
 batch-128 CNNs 1.06x (GN 0.77x) for a dependency on inductor and a C++ compiler
 (PERFORMANCE.md, "torch.compile in a live session"); it is there to be asked for. A session
 can force one plan for every configuration (``Engine(plan=...)``, ``--plan``): ``"eager-stacked"`` is the engine before plans existed.
@@ -89,8 +90,12 @@ def choose(spec, device_type: str = "cpu") -> Plan:
     """The measured table: the plan a configuration (any of its RunSpecs) gets by default."""
     if device_type != "cpu":
         return EAGER_STACKED  # on a GPU the stack (and its CUDA graph) is the point
-    if spec.net.arch == "cnn" and spec.protocol.batch_size >= PER_SEED_MIN_BATCH:
+    if spec.net.arch != "cnn":
+        return EAGER_STACKED
+    if spec.protocol.batch_size >= PER_SEED_MIN_BATCH:
         return Plan("per-seed", channels_last=True)
+    if spec.net.norm == "batch":
+        return Plan("stacked", channels_last=True)  # 1.02-1.21x; GroupNorm's stack lost (0.89-0.96x)
     return EAGER_STACKED
 
 
