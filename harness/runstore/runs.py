@@ -258,13 +258,15 @@ def question_arm(df: pd.DataFrame, profile, question: str, metric: str, **levels
     except ValueError as exc:  # e.g. a profile without this question's sizes
         raise MissingArm(str(exc)) from None
     want = cell.where()
-    records = df.to_dict("records")
-    mask = [questions.matches(r, want) for r in records]
+    # matching reads only the fields the cell fixes (converting every column of every row
+    # took half of a report's judging time)
+    mask = [questions.matches(r, want) for r in df[[c for c in want if c in df.columns]].to_dict("records")]
+    derived = questions.metric_column(question, metric)
+    records = df.to_dict("records") if derived is not None or not any(mask) else None
     if not any(mask) and not any(questions.levels_of(question, r, profile) for r in records):
         # say what is missing at the level a user thinks in (a CSV of Q6 runs only)
         raise MissingArm(f"this source has no {question} runs ({q.title}, "
                          f"as the {profile.name} profile's grid has them)")
-    derived = questions.metric_column(question, metric)
     if derived is not None:
         df = df.assign(**{metric: [derived.compute(r) for r in records]})
     df = df.assign(_arm=mask)

@@ -371,7 +371,7 @@ def mean_above(a: Arm, threshold: float, *, alpha: float, unit: str = "") -> Evi
 # --------------------------------------------------------------------------------------
 
 def trend(levels: Sequence[float], arms: Sequence[Arm], *, direction: str, alpha: float,
-          unit: str = "") -> Evidence:
+          unit: str = "", mde: bool = True) -> Evidence:
     """Monotone trend of the metric over ``levels`` (e.g. width 16, 32, 64).
 
     Two parts, combined by intersection-union (supported iff both are significant in the
@@ -383,7 +383,9 @@ def trend(levels: Sequence[float], arms: Sequence[Arm], *, direction: str, alpha
     tau alone is not calibrated then (0.074-0.083: a rank test of location assumes equal
     spreads), while the Welch contrast is. ``mde`` = the end-to-end difference at which the
     whole rule (both parts) says supported with 80% power, when the means rise in equal steps
-    over the levels and each arm keeps its observed SD (``harness.statistics.simulate.trend_mde``).
+    over the levels and each arm keeps its observed SD (``harness.statistics.simulate.trend_mde``);
+    ``mde=False`` skips that simulation and gives the contrast's own MDE (a caller that reads
+    only the verdict: the A/A calibration).
 
     * Kendall's tau-b of value vs level over every individual run (one-sided
       ``scipy.stats.kendalltau``); needs raw values.
@@ -475,15 +477,15 @@ def trend(levels: Sequence[float], arms: Sequence[Arm], *, direction: str, alpha
         v = REFUTED
     else:
         v = INCONCLUSIVE
-    mde = contrast.mde
-    if contrast.details["se"] > 0:
+    mde_value = contrast.mde
+    if mde and contrast.details["se"] > 0:
         # middle arms with one run have no SD: give them the typical SD of the others
         sds = [a.sd for a in arms_s]
         typical = float(np.sqrt(np.nanmean(np.square(sds))))
         sds = [sd if math.isfinite(sd) else typical for sd in sds]
-        mde = simulate.trend_mde(lv, [a.n for a in arms_s], sds, alpha, MDE_POWER)
+        mde_value = simulate.trend_mde(lv, [a.n for a in arms_s], sds, alpha, MDE_POWER)
     return Evidence(verdict=v, test=test, effect=contrast.effect, effect_label=c_label,
-                    ci=contrast.ci, ci_level=0.95, p=max(p_tau, p_c), n=n, alpha=alpha, mde=mde,
+                    ci=contrast.ci, ci_level=0.95, p=max(p_tau, p_c), n=n, alpha=alpha, mde=mde_value,
                     arms=arms_s, details=details, note=contrast.note)
 
 
