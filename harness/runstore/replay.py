@@ -45,22 +45,31 @@ def _signature(row: dict) -> tuple:
                  for c in _MATCH)
 
 
+def rows_of_specs(df: pd.DataFrame, specs: Sequence) -> list[tuple]:
+    """(spec, its run's row keyed by the spec's key, or None) for every spec, matched by
+    configuration and seed."""
+    rows = {}
+    for row in df[df["kind"] == "run"].to_dict("records"):
+        rows.setdefault(_signature(row), row)
+    out = []
+    for spec in specs:
+        want = record_to_row({"key": spec.key(), "spec": spec.to_dict()}, "")
+        row = rows.get(_signature(want))
+        out.append((spec, None if row is None else dict(row, key=want["key"])))
+    return out
+
+
 def runs_of(df: pd.DataFrame, specs: Sequence, where: str, none_is_empty: bool = False) -> pd.DataFrame:
     """The rows of ``df`` that are the runs of ``specs`` (matched by configuration and seed),
     keyed by their spec's key. RunsError naming the first missing run when the CSV lacks any;
     with ``none_is_empty``, a CSV holding none of them gives an empty table (a question the
     session did not run: its claims are untestable, as with a fixed-n source)."""
-    rows = {}
-    for row in df[df["kind"] == "run"].to_dict("records"):
-        rows.setdefault(_signature(row), row)
     out, missing = [], []
-    for spec in specs:
-        want = record_to_row({"key": spec.key(), "spec": spec.to_dict()}, "")
-        row = rows.get(_signature(want))
+    for spec, row in rows_of_specs(df, specs):
         if row is None:
             missing.append(spec.label())
-            continue
-        out.append(dict(row, key=want["key"]))
+        else:
+            out.append(row)
     if missing and none_is_empty and not out:
         return df.iloc[0:0]
     if missing:
