@@ -48,3 +48,10 @@ def test_the_committed_cpu2_study_is_priced_from_its_own_runs(capsys):
     minutes = [float(r.split("|")[3]) for r in rows]
     assert rows and minutes == sorted(minutes)  # adding a claim never makes a study cheaper
     assert all(math.isfinite(m) and m > again for m in minutes[1:])
+
+
+def test_results_md_quotes_the_scripts_output_verbatim(capsys):
+    cost.main([])
+    out = capsys.readouterr().out.strip()
+    assert out in (REPO / "docs" / "RESULTS.md").read_text(), \
+        "docs/RESULTS.md's study_cost output is stale: paste `python3 benchmarks/study_cost.py`'s output"
