@@ -98,7 +98,8 @@ def test_store_reuse_fresh_xdist_report_and_csv_source(tmp_path):
         ev = r["evidence"]
         assert {"effect", "ci", "p", "n"} <= set(ev) and r["paper_evidence"]["verdict"]
     assert "claims" in first.stdout and "evidence report:" in first.stdout
-    assert report["meta"]["plans"] == {"stacked": 30}  # batch 32 and the MLP: the table stacks
+    # batch 32: the table stacks (a BatchNorm CNN in NHWC, the MLP as it is)
+    assert report["meta"]["plans"] == {"stacked": 15, "stacked+channels_last": 15}
     # junit carries each claim's statistics as properties
     props = {p.get("name") for p in ET.parse(junit).iter("property")}
     assert {"verdict", "p", "effect", "ci", "n", "claim_result"} <= props
