@@ -369,3 +369,23 @@ def test_a_module_with_its_own_tensors_is_refused_in_one_line():
     x = torch.randn(2, C, S, S, dtype=torch.float64)
     one = stacked.stack_models(models[:1], example=x)  # a stack of one takes it as it is
     assert rel_err(one(x)[:, 0], models[0](x)) <= REL
+
+def test_eval_chunks_are_even_and_sized_by_replicas_on_the_cpu_only():
+    for k in (1, 2, 3, 5, 7, 10, 400):
+        b = stacked.eval_batch(k)
+        assert b >= 2 and b % 2 == 0  # even: the halves' parity stays global across chunks
+        assert b * k <= max(stacked.EVAL_REPLICA_IMAGES_CPU, 2 * k)
+    assert stacked.eval_batch(5, "cuda") == stacked.EVAL_BATCH
+
+
+@pytest.mark.parametrize("chunk_images", [7, 40, 10_000])
+def test_evaluation_in_chunks_gives_the_one_pass_accuracies_and_halves(chunk_images, monkeypatch):
+    """A test set cut into many chunks (odd size, a ragged last chunk) gives each replica the
+    accuracy and the two halves of one pass over it."""
+    data = random_splits(2 * B, n_test=41)
+    stack = Stack(specs_for(NETS["bn-norm-act"]), data, "cpu", dtype=torch.float64)
+    stack.train_epoch()
+    monkeypatch.setattr(stacked, "EVAL_REPLICA_IMAGES_CPU", 10 ** 6)
+    whole, whole_halves = stack.evaluate(), stack.last_halves
+    monkeypatch.setattr(stacked, "EVAL_REPLICA_IMAGES_CPU", chunk_images)
+    assert stack.evaluate() == whole and stack.last_halves == whole_halves
