@@ -93,6 +93,45 @@ def test_the_table_unstacks_compute_bound_cnns_and_lays_batchnorm_stacks_out_nhw
     assert choose(big, "cuda") == EAGER_STACKED  # a GPU keeps its stack and graph
 
 
+def test_the_table_compiles_a_batchnorm_cnn_only_where_its_arithmetic_pays_and_a_compiler_exists(monkeypatch):
+    from dataclasses import replace
+
+    from harness.declare.spec import DataSpec
+
+    cnn = NETS["bn-norm-act"]
+    small = specs_for(cnn, batch_size=128)[0]
+    big = replace(small, net=cnn.with_(width=16, image_size=14, depth=8), data=DataSpec("x", train_size=20_000))
+    assert plans.conv_macs(small) < plans.COMPILE_MIN_MACS <= plans.conv_macs(big)
+    monkeypatch.setattr(plans, "cxx_compiler", lambda: "g++")
+    assert choose(big, "cpu") == Plan("per-seed", channels_last=True, compile=True)
+    assert not choose(small, "cpu").compile
+    gn_big = replace(big, net=NETS["gn"].with_(width=16, image_size=14, depth=8))
+    assert choose(gn_big, "cpu") == Plan("per-seed", channels_last=True)  # GroupNorm compiled slower
+    assert choose(big, "cuda") == EAGER_STACKED
+    monkeypatch.setattr(plans, "cxx_compiler", lambda: None)  # no compiler: eager, not an error
+    assert choose(big, "cpu") == Plan("per-seed", channels_last=True)
+
+
+def test_a_stack_whose_compile_fails_trains_eager_and_its_records_say_why(monkeypatch):
+    """No usable toolchain on a machine: one warning, the same run as eager, the reason kept."""
+    import torch
+
+    def broken_compile(model):
+        def call(x):
+            raise RuntimeError("InductorError: no working C++ compiler")
+        return call
+
+    specs = specs_for(NETS["bn-norm-act"], seeds=(0,))
+    data = random_splits(2 * B)
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed"):
+        failed = stacked.train_stacked(specs, data, "cpu", dtype=torch.float64, compile=True)
+    eager = stacked.train_stacked(specs, data, "cpu", dtype=torch.float64)
+    assert failed[0]["compile_fallback"].startswith("RuntimeError: InductorError")
+    assert eager[0]["compile_fallback"] is None
+    assert failed[0]["test_acc"] == eager[0]["test_acc"] and failed[0]["train_loss"] == eager[0]["train_loss"]
+
+
 def test_plan_names_round_trip_and_bad_names_say_what_is_valid():
     assert parse("auto") is None
     assert parse("eager-stacked") == EAGER_STACKED

@@ -162,7 +162,7 @@ class Engine:
         # in NHWC for batch-128 CNNs on the CPU), or one plan forced for all ("eager-stacked":
         # the engine before plans). None of them changes a run beyond float reordering.
         self.plan: Plan | None = parse(plan)
-        if self.plan is not None and self.plan.compile:
+        if self.plan is None or self.plan.compile:  # the table (auto) may compile, too
             use_compile_cache(store.path)  # inductor's artefacts beside the store: compiled once
         self.progress = progress  # one line per finished run
         self.epoch_progress = epoch_progress  # one line per epoch (pytest -v), for long runs

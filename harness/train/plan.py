@@ -20,20 +20,30 @@ Which plan a configuration gets (``choose``) is a table measured on the 2-core x
 machine): stacking pays wherever a step is latency-bound (batch 2 and 16, the MLP) and costs
 at batch 128, where the 5-group convolution is compute-bound and slower than 5 dense ones in
 NHWC. Below batch 64 a BatchNorm CNN's stack also runs NHWC (1.02-1.21x); a GroupNorm CNN's
-stack does not (0.89-0.96x at smoke width), nor do the MLPs, whose layout NHWC does not touch. ``compile`` is never chosen by the table: in a live cpu-tier session it gave the
-batch-128 CNNs 1.06x (GN 0.77x) for a dependency on inductor and a C++ compiler
-(PERFORMANCE.md, "torch.compile in a live session"); it is there to be asked for. A session
-can force one plan for every configuration (``Engine(plan=...)``, ``--plan``): ``"eager-stacked"`` is the engine before plans existed.
+stack does not (0.89-0.96x at smoke width), nor do the MLPs, whose layout NHWC does not touch.
+A per-seed BatchNorm CNN is also compiled (``torch.compile``, inductor) where its arithmetic
+pays for the compiling (``COMPILE_MIN_MACS``) and a C++ compiler is found: in a live cold
+cpu-tier session that gave those configurations 1.09x, compiling included (GroupNorm's
+compiled step was slower, 0.77x, so it stays eager; PERFORMANCE.md, "torch.compile in a live
+session"). If compiling fails on a machine, that stack trains eager and its records say why
+(``compile_fallback``). A session can force one plan for every configuration (``Engine(plan=...)``, ``--plan``): ``"eager-stacked"`` is the engine before plans existed.
 """
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 STACKINGS = ("stacked", "per-seed")
 #: On the CPU, a CNN whose batch is at least this trains one seed at a time in NHWC.
 PER_SEED_MIN_BATCH = 64
+#: ... and, with BatchNorm, compiled when one run's convolutions hold at least this many
+#: multiply-adds (``conv_macs``): compiling costs 2-14 s of one thread a configuration and
+#: gains ~1.1x a run at batch 128 on the cpu tier, whose smallest such run holds 7e10; the
+#: smoke and tiny profiles' batch-64/128 arms (~2e9) stay eager.
+COMPILE_MIN_MACS = 5e10
 
 
 class PlanError(ValueError):
@@ -93,10 +103,30 @@ def choose(spec, device_type: str = "cpu") -> Plan:
     if spec.net.arch != "cnn":
         return EAGER_STACKED
     if spec.protocol.batch_size >= PER_SEED_MIN_BATCH:
-        return Plan("per-seed", channels_last=True)
+        compiled = (spec.net.norm == "batch" and conv_macs(spec) >= COMPILE_MIN_MACS
+                    and cxx_compiler() is not None)
+        return Plan("per-seed", channels_last=True, compile=compiled)
     if spec.net.norm == "batch":
         return Plan("stacked", channels_last=True)  # 1.02-1.21x; GroupNorm's stack lost (0.89-0.96x)
     return EAGER_STACKED
+
+
+def conv_macs(spec) -> float:
+    """Multiply-adds of one run's training forward convolutions (3x3, width in and out, the
+    stem counted as a block; the whole split when the data size is not set: 50,000): the
+    arithmetic a compiled step speeds up."""
+    n = spec.data.train_size or 50_000
+    steps = spec.protocol.epochs * -(-n // spec.protocol.batch_size)
+    net = spec.net
+    return steps * spec.protocol.batch_size * net.image_size ** 2 * 9 * net.width ** 2 * (net.depth + 1)
+
+
+@functools.lru_cache(maxsize=1)
+def cxx_compiler() -> str | None:
+    """The C++ compiler inductor would build its CPU kernels with, or None (then the table
+    compiles nothing: the session trains eager)."""
+    return next((c for c in (os.environ.get("CXX"), "g++", "c++", "clang++")
+                 if c and shutil.which(c)), None)
 
 
 def compile_cache_dir(store_path: str | os.PathLike) -> Path:

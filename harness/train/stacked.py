@@ -369,6 +369,7 @@ class Stack:
             allow_recompiles()
         self.net = torch.compile(self.model) if compile else self.model
         self.compiled = compile
+        self.compile_fallback: str | None = None  # why compiling failed, if it did
         self.params = list(self.model.parameters())
         # With a CUDA graph the gradients live in fixed tensors (zeroed, never set to None) that
         # the captured and the eager steps share. Elsewhere they are set to None each step:
@@ -421,7 +422,14 @@ class Stack:
         # eager (compiling it would be a second, dynamic-shape graph per configuration).
         net = self.net if idx.shape[0] == self.batch_size else self.model
         with self._autocast():
-            out = net(x)  # (B, K, classes)
+            try:
+                out = net(x)  # (B, K, classes)
+            except Exception as exc:  # noqa: BLE001 - any failure to compile: train eager
+                if net is self.model:
+                    raise
+                # compiling happens before the graph first runs, so nothing was updated yet
+                self._compile_failed(exc)
+                out = self.model(x)
         out = out.to(self.dtype)
         losses = F.cross_entropy(out.transpose(1, 2), y, reduction="none").mean(0)  # (K,)
         self.opt.zero_grad(set_to_none=self._grads_to_none)
@@ -438,6 +446,16 @@ class Stack:
         self.opt.step()
         self.loss_sum += losses.detach().double() * y.shape[0]
         self.correct += (out.detach().argmax(-1) == y).sum(0)
+
+    def _compile_failed(self, exc: Exception) -> None:
+        """torch.compile failed (no usable C++ toolchain, an inductor bug): this stack trains
+        eager from now on; one warning, and its records say why (``compile_fallback``)."""
+        self.net, self.compiled = self.model, False
+        detail = " ".join(str(exc).split())[:200]
+        self.compile_fallback = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        label = self.specs[0].label().rsplit(" seed ", 1)[0]
+        warnings.warn(f"torch.compile failed for {label} ({self.compile_fallback}); "
+                      "training it eager", RuntimeWarning, stacklevel=3)
 
     def _on_device(self):
         """Make this stack's GPU the current one (a graph captures on the current device)."""
@@ -642,7 +660,7 @@ def finish_stacked(stack: Stack, recs: list[dict], wall_s: float) -> list[dict]:
     for rec in recs:
         finish_record(rec, stack.device, wall_s, engine="stacked")
         rec.update(cuda_graph=stack.graph_captured, bf16=stack.bf16,
-                   graph_fallback=stack.graph_fallback)
+                   graph_fallback=stack.graph_fallback, compile_fallback=stack.compile_fallback)
     return recs
 
 
@@ -655,7 +673,7 @@ def new_record(spec: RunSpec, names: list[str]) -> dict:
             "train_acc": [], "grad_mean": [], "layer_grad_norm": {n: [] for n in names},
             "diverged_epoch": None, "dropped_samples": 0, "steps": 0,
             # How the stack ran (set by finish_stacked).
-            "cuda_graph": False, "bf16": False, "graph_fallback": None}
+            "cuda_graph": False, "bf16": False, "graph_fallback": None, "compile_fallback": None}
 
 
 def finish_record(rec: dict, device, wall_s: float, engine: str) -> dict:
