@@ -149,3 +149,16 @@ def test_compile_cache_lives_beside_the_store_keyed_by_torch_and_code(tmp_path, 
     path = plans.use_compile_cache(tmp_path / "runs.sqlite")
     assert path.parent == tmp_path / ".compile-cache"
     assert torch.__version__ in path.name and code_fingerprint() in path.name
+
+
+def test_compile_cache_replaces_inductors_own_default_but_not_a_users_folder(tmp_path, monkeypatch):
+    """Inductor pins its default folder into the environment the first time it asks (in a
+    pytest session, before the engine starts): that value is replaced; a user's is kept."""
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))  # keep inductor's default out of /tmp
+    cache_dir()  # what an early inductor import does
+    assert plans.use_compile_cache(tmp_path / "runs.sqlite").parent == tmp_path / ".compile-cache"
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
+    assert plans.use_compile_cache(tmp_path / "runs.sqlite") == tmp_path / "mine"

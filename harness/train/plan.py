@@ -140,7 +140,25 @@ def compile_cache_dir(store_path: str | os.PathLike) -> Path:
 
 
 def use_compile_cache(store_path: str | os.PathLike) -> Path:
-    """Point inductor's on-disk caches at ``compile_cache_dir`` (unless the user set one)."""
+    """Point inductor's on-disk caches at ``compile_cache_dir`` (unless the user set one).
+
+    Inductor writes its default folder into ``TORCHINDUCTOR_CACHE_DIR`` the first time it asks
+    for it, and in a pytest session something has asked before the engine starts: a value
+    equal to that default is inductor's own, not the user's, and is replaced (before, every
+    session compiled into and loaded from the machine-wide default folder)."""
     path = compile_cache_dir(store_path)
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(path))
+    current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if current is None or os.path.abspath(current) == os.path.abspath(_inductor_default_dir()):
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)
     return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+
+
+def _inductor_default_dir() -> str:
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:  # an older torch: the default it has used since 2.0
+        import getpass
+        import tempfile
+
+        return os.path.join(tempfile.gettempdir(), f"torchinductor_{getpass.getuser()}")
+    return default_cache_dir()
