@@ -22,10 +22,10 @@ at batch 128, where the 5-group convolution is compute-bound and slower than 5 d
 NHWC. Below batch 64 a BatchNorm CNN's stack also runs NHWC (1.02-1.21x); a GroupNorm CNN's
 stack does not (0.89-0.96x at smoke width), nor do the MLPs, whose layout NHWC does not touch.
 A per-seed BatchNorm CNN is also compiled (``torch.compile``, inductor) where its arithmetic
-pays for the compiling (``COMPILE_MIN_MACS``) and a C++ compiler is found: in a live cold
-cpu-tier session that gave those configurations 1.09x, compiling included (GroupNorm's
-compiled step was slower, 0.77x, so it stays eager; PERFORMANCE.md, "torch.compile in a live
-session"). If compiling fails on a machine, that stack trains eager and its records say why
+pays for the compiling (``COMPILE_MIN_MACS``) and a C++ compiler is found: in a cold
+cpu-tier session that gave those configurations 1.17x, compiling included, and the session
+1.11x (GroupNorm's compiled step was slower, 0.77x, so it stays eager; PERFORMANCE.md,
+"Compile back in the table"). If compiling fails on a machine, that stack trains eager and its records say why
 (``compile_fallback``). A session can force one plan for every configuration (``Engine(plan=...)``, ``--plan``): ``"eager-stacked"`` is the engine before plans existed.
 """
 from __future__ import annotations
