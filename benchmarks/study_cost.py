@@ -31,14 +31,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import math
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-
-import json  # noqa: E402
 
 import pandas as pd  # noqa: E402
 

@@ -159,7 +159,8 @@ class Engine:
         self.fresh_since = fresh_since
         # How each configuration's seeds are laid out (harness.train.plan): "auto", the measured
         # table per configuration (stacked where steps are latency-bound, one seed at a time
-        # in NHWC for batch-128 CNNs on the CPU), or one plan forced for all ("eager-stacked":
+        # in NHWC for batch-128 CNNs on the CPU, BatchNorm ones compiled where it pays; the
+        # table is harness.train.plan.choose), or one plan forced for all ("eager-stacked":
         # the engine before plans). None of them changes a run beyond float reordering.
         self.plan: Plan | None = parse(plan)
         if self.plan is None or self.plan.compile:  # the table (auto) may compile, too

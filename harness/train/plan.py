@@ -25,8 +25,10 @@ A per-seed BatchNorm CNN is also compiled (``torch.compile``, inductor) where it
 pays for the compiling (``COMPILE_MIN_MACS``) and a C++ compiler is found: in a cold
 cpu-tier session that gave those configurations 1.17x, compiling included, and the session
 1.11x (GroupNorm's compiled step was slower, 0.77x, so it stays eager; PERFORMANCE.md,
-"Compile back in the table"). If compiling fails on a machine, that stack trains eager and its records say why
-(``compile_fallback``). A session can force one plan for every configuration (``Engine(plan=...)``, ``--plan``): ``"eager-stacked"`` is the engine before plans existed.
+"Compile back in the table"). If compiling fails on a machine, that stack trains eager and
+its records say why (``compile_fallback``). A session can force one plan for every
+configuration (``Engine(plan=...)``, ``--plan``): ``"eager-stacked"`` is the engine before
+plans existed.
 """
 from __future__ import annotations
 

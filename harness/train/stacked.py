@@ -379,6 +379,8 @@ class Stack:
         if not self._grads_to_none:
             for p in self.params:
                 p.grad = torch.zeros_like(p)
+        # the dims of each parameter's (K, ...) gradient view that one replica's norm reduces
+        self._replica_dims = [tuple(range(1, p.dim() + 1)) for p in self.params]
         self._numel = torch.tensor([[p.numel() // self.k] for p in self.params], dtype=dtype,
                                    device=self.device)  # (P, 1): one replica's elements
         # One optimizer over the stacked tensors is K optimizers: every entry of OPTIMIZERS is
@@ -437,9 +439,9 @@ class Stack:
         # Replica k's gradient of each parameter: slice k of the stacked gradient. One norm
         # per parameter over its (K, ...) view, reduced within each replica: a tenth of the
         # calls of one norm per replica slice (6% of a batch-2 step; PERFORMANCE.md).
-        per_replica = [p.grad.unflatten(0, (self.k, -1)) for p in self.params]
-        l1 = torch.stack([torch.linalg.vector_norm(g, 1, dim=tuple(range(1, g.dim()))) for g in per_replica])
-        l2 = torch.stack([torch.linalg.vector_norm(g, 2, dim=tuple(range(1, g.dim()))) for g in per_replica])
+        per_replica = [(p.grad.unflatten(0, (self.k, -1)), d) for p, d in zip(self.params, self._replica_dims)]
+        l1 = torch.stack([torch.linalg.vector_norm(g, 1, dim=d) for g, d in per_replica])
+        l2 = torch.stack([torch.linalg.vector_norm(g, 2, dim=d) for g, d in per_replica])
         # The paper's metric per replica: mean over parameter tensors of mean |grad|.
         self.grad_sum += (l1 / self._numel).mean(0).double()
         self.norm_sum += l2.double()
@@ -451,11 +453,17 @@ class Stack:
         """torch.compile failed (no usable C++ toolchain, an inductor bug): this stack trains
         eager from now on; one warning, and its records say why (``compile_fallback``)."""
         self.net, self.compiled = self.model, False
+        self.compile_fallback = self._warn_eager("torch.compile", exc)
+
+    def _warn_eager(self, what: str, exc: Exception) -> str:
+        """One warning line that ``what`` failed and this configuration trains eager; the
+        reason, as its records keep it."""
         detail = " ".join(str(exc).split())[:200]
-        self.compile_fallback = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
         label = self.specs[0].label().rsplit(" seed ", 1)[0]
-        warnings.warn(f"torch.compile failed for {label} ({self.compile_fallback}); "
-                      "training it eager", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"{what} failed for {label} ({reason}); training it eager",
+                      RuntimeWarning, stacklevel=4)
+        return reason
 
     def _on_device(self):
         """Make this stack's GPU the current one (a graph captures on the current device)."""
@@ -503,11 +511,7 @@ class Stack:
         if self.cuda:
             with contextlib.suppress(Exception):
                 torch.cuda.synchronize(self.device)
-        detail = " ".join(str(exc).split())[:200]
-        self.graph_fallback = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-        label = self.specs[0].label().rsplit(" seed ", 1)[0]
-        warnings.warn(f"CUDA graph capture failed for {label} ({self.graph_fallback}); "
-                      "running it eagerly", RuntimeWarning, stacklevel=2)
+        self.graph_fallback = self._warn_eager("CUDA graph capture", exc)
 
     def train_batch(self, idx: torch.Tensor) -> None:
         """One step on batch ``idx`` (B, K): from the CUDA graph when full-size, else eager."""
