@@ -106,9 +106,14 @@ def main(argv=None) -> None:
     ap.add_argument("--target", type=int, default=10, help="decided findings asked for")
     a = ap.parse_args(argv)
     path = Path(a.report) if Path(a.report).is_absolute() else REPO / a.report
-    report = json.loads(path.read_text())
-    runs = pd.read_csv(path.parent / "runs.csv")
-    seconds = config_seconds(runs, report["meta"]["profile"])
+    try:
+        report = json.loads(path.read_text())
+        runs = pd.read_csv(path.parent / "runs.csv")
+        profile = report["meta"]["profile"]
+    except (OSError, ValueError, KeyError) as exc:
+        sys.exit(f"ERROR: --report {a.report}: {type(exc).__name__}: {exc}; give a report.json "
+                 "written by `pytest claims` with its runs.csv beside it")
+    seconds = config_seconds(runs, profile)
     claims = family_claims(report)
     decided = [c for c in claims if c.get("verdict_adjusted") in DECIDED]
     open_ = [c for c in claims if c.get("verdict_adjusted") not in DECIDED]

@@ -55,3 +55,13 @@ def test_results_md_quotes_the_scripts_output_verbatim(capsys):
     out = capsys.readouterr().out.strip()
     assert out in (REPO / "docs" / "RESULTS.md").read_text(), \
         "docs/RESULTS.md's study_cost output is stale: paste `python3 benchmarks/study_cost.py`'s output"
+
+
+def test_a_report_that_cannot_be_read_is_one_error_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cost.main(["--report", str(tmp_path / "report.json")])
+    assert str(stop.value).startswith("ERROR: --report ") and "\n" not in str(stop.value)
+    (tmp_path / "report.json").write_text("{not json")
+    with pytest.raises(SystemExit) as stop:
+        cost.main(["--report", str(tmp_path / "report.json")])
+    assert "JSONDecodeError" in str(stop.value)
