@@ -12,8 +12,14 @@ One process, one run: the peak and every ratio are measured together.
 * Each path's time for the grid: median step time x steps per epoch x epochs, training steps
   only. GFLOP/s: the convolutions' and linear layers' multiply-adds of one step (forward x 3
   for forward + backward), counted from the network's layer shapes, over the step time.
-* At batch <= 16 (latency-bound) also the bare minimum: the planned nets' forward + backward
-  alone, timed in the same round-robin; planned / bare is the share of a step that is that.
+* The bare minimum of every configuration: the planned nets' forward + backward alone (no
+  optimizer, no metrics), timed in the same round-robin; planned / bare is the share of a step
+  that is that (printed for batch <= 16, the latency-bound steps).
+* The ceiling: what no engine can beat on this CPU. The grid's time if every step were only
+  its bare forward + backward (today's kernels, every engine cost removed), and if every
+  multiply-add of a step ran at the measured peak (the dense convolution's, and the GEMM's:
+  the fastest fp32 rate this CPU reached) with nothing else costing anything. The speed-up
+  over the engine before plans that each allows is the most any plan could show here.
 
     PYTHONPATH=. python3 benchmarks/bench_plan.py --profile cpu --threads 1
 """
@@ -141,7 +147,8 @@ def main(argv=None) -> None:
     load0 = os.getloadavg()[0]
     peak_gemm, peak_conv = gemm_peak(), conv_peak()
     peak = max(peak_gemm, peak_conv)
-    rows, small, extras, tot = [], [], [], {"eager": 0.0, "planned": 0.0}
+    rows, small, extras = [], [], []
+    tot = dict.fromkeys(("eager", "planned", "bare", "at_conv_peak", "at_gemm_peak"), 0.0)
     splits = {}
     for q, specs in configurations(profile, profile.seeds):
         spec = specs[0]
@@ -162,8 +169,7 @@ def main(argv=None) -> None:
             first_extra = time.perf_counter() - t
         steppers = {name: path.step for name, path in paths.items()
                     if name == "eager" or path is not paths["eager"]}
-        if spec.protocol.batch_size <= SMALL_BATCH:
-            steppers["bare"] = paths["planned"].bare
+        steppers["bare"] = paths["planned"].bare
         times = {name: [] for name in steppers}
         for i in range(a.warmup + a.steps):
             for name, step in steppers.items():
@@ -173,14 +179,16 @@ def main(argv=None) -> None:
                     times[name].append(time.perf_counter() - t)
         ms = {name: 1000 * statistics.median(v) for name, v in times.items()}
         ms.setdefault("planned", ms["eager"])
-        if "bare" in ms:
+        if spec.protocol.batch_size <= SMALL_BATCH:
             small.append((spec.label().rsplit(" seed ", 1)[0], plan.name, dict(ms)))
-            del ms["bare"]
         steps = spec.protocol.epochs * math.ceil(len(data.x_train) / spec.protocol.batch_size)
+        gflop = step_flop(spec) * len(specs) / 1e9
+        for name, rate in (("at_conv_peak", peak_conv), ("at_gemm_peak", peak_gemm)):
+            ms[name] = 1000 * gflop / rate  # every multiply-add at that rate, nothing else
         secs = {name: ms[name] * steps / 1000 for name in ms}
         for name in tot:
             tot[name] += secs[name]
-        gflop = step_flop(spec) * len(specs) / 1e9
+        ms = {name: v for name, v in ms.items() if name in ("eager", "planned", "bare", "extra")}
         rows.append((q, spec.label().rsplit(" seed ", 1)[0], plan.name, ms, steps, secs,
                      {name: gflop / (ms[name] / 1000) for name in ms}))
         if extra is not None:
@@ -193,15 +201,27 @@ def main(argv=None) -> None:
           f"dense 3x3 conv fwd+bwd (B=128, 16->16, 14x14, NHWC) {peak_conv:.1f} GFLOP/s; "
           f"peak = the larger, {peak:.1f} GFLOP/s\n")
     print("| question | configuration | plan | eager-stacked ms/step | planned ms/step | steps "
-          "| eager-stacked s | planned s | speed-up | eager % of peak | planned % of peak |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| eager-stacked s | planned s | speed-up | eager % of peak | planned % of peak "
+          "| bare fwd+bwd ms/step | bare % of peak |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for q, label, plan, ms, steps, secs, rate in rows:
         print(f"| {q} | {label} | {plan} | {ms['eager']:.2f} | {ms['planned']:.2f} | {steps} | "
               f"{secs['eager']:.0f} | {secs['planned']:.0f} | {secs['eager'] / secs['planned']:.2f}x | "
-              f"{100 * rate['eager'] / peak:.0f}% | {100 * rate['planned'] / peak:.0f}% |")
+              f"{100 * rate['eager'] / peak:.0f}% | {100 * rate['planned'] / peak:.0f}% | "
+              f"{ms['bare']:.2f} | {100 * rate['bare'] / peak:.0f}% |")
     print(f"| all | the whole grid (training steps) | | | | | {tot['eager']:.0f} "
           f"({tot['eager'] / 60:.1f} min) | {tot['planned']:.0f} ({tot['planned'] / 60:.1f} min) | "
-          f"{tot['eager'] / tot['planned']:.2f}x | | |")
+          f"{tot['eager'] / tot['planned']:.2f}x | | | | |")
+    print("\nThe ceiling: the whole grid's training steps if nothing but their arithmetic cost "
+          "anything (seconds of one worker; speed-up over the engine before plans)\n")
+    print("| the grid's steps as | s | speed-up over eager-stacked |")
+    print("|---|---|---|")
+    for name, what in (("eager", "eager-stacked (the engine before plans)"),
+                       ("planned", "planned (today's table)"),
+                       ("bare", "the planned nets' bare forward + backward (today's kernels, no engine cost)"),
+                       ("at_conv_peak", f"every multiply-add at the dense conv peak ({peak_conv:.0f} GFLOP/s)"),
+                       ("at_gemm_peak", f"every multiply-add at the GEMM peak ({peak_gemm:.0f} GFLOP/s)")):
+        print(f"| {what} | {tot[name]:.0f} | {tot['eager'] / tot[name]:.2f}x |")
     if extras:
         print(f"\nThe extra plan {extra.name} (ms per step of all seeds; first step includes "
               "compiling, if any)\n")
