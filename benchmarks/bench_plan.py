@@ -15,6 +15,11 @@ One process, one run: the peak and every ratio are measured together.
 * The bare minimum of every configuration: the planned nets' forward + backward alone (no
   optimizer, no metrics), timed in the same round-robin; planned / bare is the share of a step
   that is that (printed for batch <= 16, the latency-bound steps).
+* Where a batch-128 CNN's planned step goes (``torch.profiler``, a few steps after the timed
+  ones): the time inside its convolution operators (forward and both backward passes, eager
+  or called from a compiled graph) and their own rate: the convolutions' multiply-adds
+  (forward, weight gradient, and input gradient except the stem's, whose input is data) over
+  that time, as a share of the measured peak, beside the whole step's.
 * The ceiling: what no engine can beat on this CPU. The grid's time if every step were only
   its bare forward + backward (today's kernels, every engine cost removed), and if every
   multiply-add of a step ran at the measured peak (the dense convolution's, and the GEMM's:
@@ -99,6 +104,40 @@ def step_flop(spec) -> float:
     return 3 * 2 * total
 
 
+def conv_flop(spec) -> float:
+    """FLOPs (multiply-adds x 2) of one seed's convolutions in one training step: forward,
+    weight gradient, and input gradient for every convolution but the first (its input is
+    the data, which needs no gradient)."""
+    model = init_model(spec, "cpu")
+    macs = []
+
+    def count(m, inp, out):
+        macs.append(out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1])
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    n = spec.net
+    with torch.no_grad():
+        model(torch.zeros(spec.protocol.batch_size, n.in_channels, n.image_size, n.image_size))
+    for h in hooks:
+        h.remove()
+    return 2 * sum(m * (3 if i else 2) for i, m in enumerate(macs))
+
+
+def conv_ms(path, steps: int = 3) -> tuple[float, float]:
+    """(ms a step, ms of it inside convolution operators), from ``torch.profiler``: the self
+    time of every operator named ``*convolution*`` (aten's, mkldnn's, eager or from a compiled
+    graph)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        t = time.perf_counter()
+        for _ in range(steps):
+            path.step()
+        wall = time.perf_counter() - t
+    inside = sum(e.self_cpu_time_total for e in prof.key_averages() if "convolution" in e.key)
+    return 1000 * wall / steps, inside / 1000 / steps
+
+
 class Path:
     """The configuration's seeds laid out as ``plan`` says; ``step()`` steps every seed once."""
 
@@ -147,7 +186,7 @@ def main(argv=None) -> None:
     load0 = os.getloadavg()[0]
     peak_gemm, peak_conv = gemm_peak(), conv_peak()
     peak = max(peak_gemm, peak_conv)
-    rows, small, extras = [], [], []
+    rows, small, extras, convs = [], [], [], []
     tot = dict.fromkeys(("eager", "planned", "bare", "at_conv_peak", "at_gemm_peak"), 0.0)
     splits = {}
     for q, specs in configurations(profile, profile.seeds):
@@ -193,6 +232,10 @@ def main(argv=None) -> None:
                      {name: gflop / (ms[name] / 1000) for name in ms}))
         if extra is not None:
             extras.append((spec.label().rsplit(" seed ", 1)[0], ms, first_extra))
+        if spec.net.arch == "cnn" and spec.protocol.batch_size >= 64:
+            step_ms, in_conv = conv_ms(paths["planned"])
+            convs.append((spec.label().rsplit(" seed ", 1)[0], plan.name, step_ms, in_conv,
+                          conv_flop(spec) * len(specs) / 1e9 / (in_conv / 1000), rows[-1][6]["planned"]))
     print(f"# bench_plan: profile {profile.name}, {len(rows)} configurations x {profile.seeds} "
           f"seeds; {a.threads} thread(s); {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
           f"{os.uname().machine}; torch {torch.__version__}; load average {load0:.2f} at start, "
@@ -222,6 +265,15 @@ def main(argv=None) -> None:
                        ("at_conv_peak", f"every multiply-add at the dense conv peak ({peak_conv:.0f} GFLOP/s)"),
                        ("at_gemm_peak", f"every multiply-add at the GEMM peak ({peak_gemm:.0f} GFLOP/s)")):
         print(f"| {what} | {tot[name]:.0f} | {tot['eager'] / tot[name]:.2f}x |")
+    if convs:
+        print("\nWhere a large-batch (>= 64) CNN's planned step goes (torch.profiler, 3 steps of all seeds): "
+              "its convolution operators and their own rate\n")
+        print("| configuration | plan | step ms (profiled) | in convolutions ms | share | "
+              "convolutions GFLOP/s | convolutions % of peak | whole step % of peak |")
+        print("|---|---|---|---|---|---|---|---|")
+        for label, plan_name, step_ms, in_conv, rate, step_rate in convs:
+            print(f"| {label} | {plan_name} | {step_ms:.1f} | {in_conv:.1f} | {in_conv / step_ms:.0%} | "
+                  f"{rate:.0f} | {100 * rate / peak:.0f}% | {100 * step_rate / peak:.0f}% |")
     if extras:
         print(f"\nThe extra plan {extra.name} (ms per step of all seeds; first step includes "
               "compiling, if any)\n")
