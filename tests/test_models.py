@@ -346,5 +346,5 @@ def test_a_registered_init_reaches_every_weight():
     default = build_network(cfg)
     for a, b in zip(small.modules(), default.modules()):
         if isinstance(a, nn.Linear):
-            assert 0.008 < float(a.weight.std()) < 0.012 and float(b.weight.std()) > 0.02
+            assert 0.008 < float(a.weight.detach().std()) < 0.012 and float(b.weight.detach().std()) > 0.02
             assert not a.bias.any() and b.bias.any()
