@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.train.threads import threads_for
+from harness.train.threads import one_process_hint, threads_for
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,3 +35,18 @@ def test_the_plugin_makes_openmp_waits_sleep_before_torch_starts(preset, expecte
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == expected
+
+
+@pytest.mark.parametrize("threads, workers, to_train, says", [
+    (2, 1, 130, True),    # `pytest claims` alone on 2 free cores: say -n 2
+    (4, 1, 1, True),
+    (1, 1, 130, False),   # one thread already: nothing to gain
+    (1, 2, 130, False),   # an xdist worker
+    (2, 2, 130, False),
+    (2, 1, 0, False),     # a warm store: nothing to train
+])
+def test_a_one_process_session_on_several_threads_is_told_about_xdist(threads, workers, to_train, says):
+    line = one_process_hint(threads, workers, to_train)
+    assert (line is not None) == says
+    if says:
+        assert f"pytest -n {threads}" in line and f"{to_train} runs" in line and "\n" not in line

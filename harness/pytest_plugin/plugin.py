@@ -379,6 +379,7 @@ def runs_for(request, claims_settings):
             failed = None
             try:
                 check_cost(request.config, eng, [sp for q in specs for sp in specs[q]], s)
+                suggest_workers(request.config, eng, [sp for q in specs for sp in specs[q]])
                 try:
                     eng.ensure([sp for q in specs for sp in specs[q]])
                 except TrainingFailed as exc:  # (Ray) past its retries: fail the questions it hits
@@ -435,6 +436,22 @@ def check_cost(config, eng, specs, s: Settings) -> None:
                              f"CPU-hours (at the rate of the committed CPU sessions), beyond --max-hours "
                              f"{s.max_hours:g}; pass --max-hours {math.ceil(hours * 1.5)} to train "
                              f"them, or use a smaller profile")
+
+
+def suggest_workers(config, eng, specs) -> None:
+    """A one-process CPU session that trains here on several threads: one line saying that
+    ``-n N`` is faster (harness.train.threads.one_process_hint)."""
+    from harness.pytest_plugin.progress import xdist_workers
+    from harness.train.executors import LocalExecutor
+    from harness.train.threads import one_process_hint
+
+    if eng.device.type != "cpu" or not isinstance(eng.executor, LocalExecutor):
+        return
+    import torch
+
+    line = one_process_hint(torch.get_num_threads(), xdist_workers(), len(eng.missing(specs)))
+    if line:
+        _stderr_writer(config)(line + "\n")
 
 
 def _claim_mark(item, settings: Settings):

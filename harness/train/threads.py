@@ -79,3 +79,16 @@ def pin_worker_resources(settings) -> None:
         # The string alone is not enough: torch.cuda.graph captures on the CURRENT device's
         # stream, so a worker left on GPU 0 would capture empty graphs for cuda:i (issue 12).
         torch.cuda.set_device(index)
+
+
+def one_process_hint(threads: int, workers: int, to_train: int) -> str | None:
+    """One line for a one-process CPU session about to train on several threads: the
+    networks here are small, so their steps hardly use a second thread, while
+    ``pytest -n N`` trains N configurations side by side at one thread each (the smoke
+    profile's 130 runs: 180 s in one process, 60 s with ``-n 2`` on the README's 2-core
+    machine). None when there is nothing to say: xdist workers, one thread, nothing to train."""
+    if workers > 1 or threads < 2 or to_train == 0:
+        return None
+    return (f"note: {to_train} runs to train in one process at {threads} threads; these small "
+            f"networks train faster as `pytest -n {threads}` (pytest-xdist: {threads} processes "
+            f"at one thread each; 3x on the README's 2-core machine)")
