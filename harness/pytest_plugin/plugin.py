@@ -376,12 +376,13 @@ def runs_for(request, claims_settings):
             from harness.runstore.store import StoreError
             from harness.runstore.validate import RunsError
 
+            every = [sp for q in specs for sp in specs[q]]
             failed = None
             try:
-                check_cost(request.config, eng, [sp for q in specs for sp in specs[q]], s)
-                suggest_workers(request.config, eng, [sp for q in specs for sp in specs[q]])
+                check_cost(request.config, eng, every, s)
+                suggest_workers(request.config, eng, every)
                 try:
-                    eng.ensure([sp for q in specs for sp in specs[q]])
+                    eng.ensure(every)
                 except TrainingFailed as exc:  # (Ray) past its retries: fail the questions it hits
                     failed = exc
                 for q, q_specs in specs.items():

@@ -12,6 +12,8 @@ instead of handing it to the thread that has work. The fixes live here, in one p
 * ``threads_for(workers)`` gives each of ``workers`` processes its share of the cores that are
   free now: allowed cores minus the runnable tasks of other processes (sampled from
   /proc/loadavg), never less than one.
+* ``one_process_hint(...)``: a one-process session about to train on several threads is told
+  that ``pytest -n N`` (one thread per process) trains these small networks faster.
 """
 from __future__ import annotations
 
