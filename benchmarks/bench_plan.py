@@ -83,17 +83,18 @@ def conv_peak(batch: int = 128, ch: int = 16, size: int = 14, reps: int = 5) -> 
     return best_rate(step, 3 * 2 * batch * size * size * ch * ch * 9, reps)
 
 
-def step_flop(spec) -> float:
-    """Multiply-adds x 2 of one seed's training step (forward x 3), convs and linears only."""
+def forward_macs(spec) -> list[tuple[type, int]]:
+    """(layer type, multiply-adds) of one seed's forward pass, convolutions and linears, in the
+    order they run."""
     model = init_model(spec, "cpu")
-    total = 0
+    macs = []
 
     def count(m, inp, out):
-        nonlocal total
         if isinstance(m, nn.Conv2d):
-            total += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+            macs.append((nn.Conv2d, out.numel() * (m.in_channels // m.groups) * m.kernel_size[0]
+                         * m.kernel_size[1]))
         elif isinstance(m, nn.Linear):
-            total += out.numel() * m.in_features
+            macs.append((nn.Linear, out.numel() * m.in_features))
 
     hooks = [m.register_forward_hook(count) for m in model.modules()]
     n = spec.net
@@ -101,26 +102,20 @@ def step_flop(spec) -> float:
         model(torch.zeros(spec.protocol.batch_size, n.in_channels, n.image_size, n.image_size))
     for h in hooks:
         h.remove()
-    return 3 * 2 * total
+    return macs
+
+
+def step_flop(spec) -> float:
+    """Multiply-adds x 2 of one seed's training step (forward x 3), convs and linears only."""
+    return 3 * 2 * sum(m for _, m in forward_macs(spec))
 
 
 def conv_flop(spec) -> float:
     """FLOPs (multiply-adds x 2) of one seed's convolutions in one training step: forward,
     weight gradient, and input gradient for every convolution but the first (its input is
     the data, which needs no gradient)."""
-    model = init_model(spec, "cpu")
-    macs = []
-
-    def count(m, inp, out):
-        macs.append(out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1])
-
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    n = spec.net
-    with torch.no_grad():
-        model(torch.zeros(spec.protocol.batch_size, n.in_channels, n.image_size, n.image_size))
-    for h in hooks:
-        h.remove()
-    return 2 * sum(m * (3 if i else 2) for i, m in enumerate(macs))
+    convs = [m for kind, m in forward_macs(spec) if kind is nn.Conv2d]
+    return 2 * sum(m * (3 if i else 2) for i, m in enumerate(convs))
 
 
 def conv_ms(path, steps: int = 3) -> tuple[float, float]:
