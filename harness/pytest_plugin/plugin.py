@@ -379,8 +379,9 @@ def runs_for(request, claims_settings):
             every = [sp for q in specs for sp in specs[q]]
             failed = None
             try:
-                check_cost(request.config, eng, every, s)
-                suggest_workers(request.config, eng, every)
+                todo = eng.missing(every)  # what the store lacks: priced, then trained
+                check_cost(request.config, eng, todo, s)
+                suggest_workers(request.config, eng, len(todo))
                 try:
                     eng.ensure(every)
                 except TrainingFailed as exc:  # (Ray) past its retries: fail the questions it hits
@@ -423,14 +424,13 @@ def stop_session(config, line: str) -> None:
     pytest.exit("stopped by the ERROR above", returncode=pytest.ExitCode.USAGE_ERROR)
 
 
-def check_cost(config, eng, specs, s: Settings) -> None:
+def check_cost(config, eng, todo, s: Settings) -> None:
     """--max-hours: what the store lacks, estimated before any training (issue 27: a session
     of q5_epochs=1000000000 just started). On CPU only: no GPU rate has been measured."""
     from harness.train.engine import estimated_hours
 
     if eng.device.type != "cpu":
         return
-    todo = eng.missing(specs)
     hours = estimated_hours(todo, eng.plan)
     if hours > s.max_hours:
         stop_session(config, f"ERROR: this session would train {len(todo)} runs, about {hours:.3g} "
@@ -439,7 +439,7 @@ def check_cost(config, eng, specs, s: Settings) -> None:
                              f"them, or use a smaller profile")
 
 
-def suggest_workers(config, eng, specs) -> None:
+def suggest_workers(config, eng, to_train: int) -> None:
     """A one-process CPU session that trains here on several threads: one line saying that
     ``-n N`` is faster (harness.train.threads.one_process_hint)."""
     from harness.pytest_plugin.progress import xdist_workers
@@ -450,7 +450,7 @@ def suggest_workers(config, eng, specs) -> None:
         return
     import torch
 
-    line = one_process_hint(torch.get_num_threads(), xdist_workers(), len(eng.missing(specs)))
+    line = one_process_hint(torch.get_num_threads(), xdist_workers(), to_train)
     if line:
         _stderr_writer(config)(line + "\n")
 
